@@ -1,0 +1,1 @@
+"""Compute backends, one module each; every module registers itself when imported."""

@@ -1,0 +1,4 @@
+"""Kernels of the cupy backend, one module per op family."""
+from engine.kernels import import_family_modules
+
+import_family_modules(__name__, __path__)

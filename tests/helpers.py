@@ -1,0 +1,91 @@
+"""One helper every op test goes through: forward against a float64 NumPy reference, and
+analytic gradients against central finite differences."""
+import numpy as np
+
+import engine
+
+# Float32 tolerances, in one place: elementwise ops are exact to a few ulps; reductions,
+# matmul and convolution sum many terms, so their error grows with the summed length; GPU and
+# OpenCL kernels may reorder sums and use fused multiply-adds.
+TOLERANCES = {
+    "elementwise": dict(rtol=2e-5, atol=2e-6),
+    "transcendental": dict(rtol=1e-4, atol=1e-5),
+    "reduction": dict(rtol=1e-4, atol=1e-5),
+    "matmul": dict(rtol=2e-4, atol=2e-4),
+    "conv": dict(rtol=5e-4, atol=5e-4),
+    "exact": dict(rtol=0, atol=0),
+}
+
+
+def float64_supported(backend):
+    return "float64" in getattr(engine.runtime.backend(backend), "dtypes", engine.dtypes.ALL)
+
+
+def random_array(shape, seed=0, low=-1.0, high=1.0, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(low, high, size=shape).astype(dtype)
+
+
+def check_forward(engine_fn, reference_fn, arrays, family="elementwise", dtype="float32"):
+    """engine_fn(*tensors) against reference_fn(*float64 arrays), compared in float32 tolerance."""
+    tensors = [engine.tensor(a, dtype=dtype if np.asarray(a).dtype.kind == "f" else None)
+               for a in arrays]
+    got = engine_fn(*tensors)
+    want = reference_fn(*[np.asarray(a, dtype=np.float64) if np.asarray(a).dtype.kind == "f"
+                          else np.asarray(a) for a in arrays])
+    outputs = got if isinstance(got, (tuple, list)) else [got]
+    wants = want if isinstance(want, (tuple, list)) else [want]
+    for out, ref in zip(outputs, wants):
+        ref = np.asarray(ref)
+        assert out.shape == ref.shape, f"shape {out.shape} != reference {ref.shape}"
+        np.testing.assert_allclose(out.numpy().astype(np.float64) if ref.dtype.kind == "f"
+                                   else out.numpy(), ref, **TOLERANCES[family])
+    return got
+
+
+def numerical_gradient(fn, arrays, index, eps=1e-3):
+    """Central differences of sum(fn(*arrays) * weights) with respect to arrays[index]."""
+    base = [np.array(a, dtype=np.float64) for a in arrays]
+    target = base[index]
+    grad = np.zeros_like(target)
+    flat = target.reshape(-1)
+    grad_flat = grad.reshape(-1)
+    for i in range(flat.size):
+        original = flat[i]
+        flat[i] = original + eps
+        plus = fn(*base)
+        flat[i] = original - eps
+        minus = fn(*base)
+        flat[i] = original
+        grad_flat[i] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def check_gradients(engine_fn, arrays, backend, argnums=None, rtol=None, atol=None, seed=1):
+    """Gradients of a random projection of engine_fn's output, analytic vs finite differences.
+
+    In float64 where the backend supports it (tight tolerances), else float32 (looser).
+    """
+    use64 = float64_supported(backend)
+    dtype = "float64" if use64 else "float32"
+    eps = 1e-6 if use64 else 1e-2
+    rtol = rtol if rtol is not None else (1e-5 if use64 else 5e-2)
+    atol = atol if atol is not None else (1e-6 if use64 else 5e-3)
+    argnums = tuple(range(len(arrays))) if argnums is None else tuple(argnums)
+    out_shape = engine_fn(*[engine.tensor(a, dtype=dtype) for a in arrays]).shape
+    weights = np.random.default_rng(seed).uniform(0.5, 1.5, size=out_shape)
+
+    def scalar_loss(*tensors):
+        return engine.sum(engine_fn(*tensors) * engine.tensor(weights, dtype=dtype))
+
+    grads = engine.grad(scalar_loss, argnums=argnums)(
+        *[engine.tensor(a, dtype=dtype) for a in arrays])
+
+    def numeric_loss(*host_arrays):
+        tensors = [engine.tensor(a, dtype=dtype) for a in host_arrays]
+        return float(np.sum(engine_fn(*tensors).numpy().astype(np.float64) * weights))
+
+    for position, index in enumerate(argnums):
+        expected = numerical_gradient(numeric_loss, arrays, index, eps)
+        np.testing.assert_allclose(grads[position].numpy(), expected, rtol=rtol, atol=atol,
+                                   err_msg=f"gradient of input {index}")
