@@ -5,6 +5,9 @@ from engine import dtypes, runtime
 from engine.dispatch import run_source_kernel
 from engine.ops.convert import convert_to_tensor
 
+__all__ = ["tensor", "full", "zeros", "ones", "zeros_like", "ones_like", "arange", "linspace",
+           "eye"]
+
 
 def _target(backend):
     return runtime.backend(backend) if backend is not None else runtime.current()

@@ -3,6 +3,8 @@ from engine.dispatch import run_kernel
 from engine.ops.convert import convert_to_tensor
 from engine.registry import register_gradient
 
+__all__ = ["sum"]  # extend as ops are added
+
 
 def normalize_axes(op_name, axis, rank):
     """`axis` (None, int or sequence, negatives allowed) as a sorted tuple of distinct axes."""

@@ -5,6 +5,8 @@ from engine.dispatch import run_kernel
 from engine.ops.convert import convert_to_tensor
 from engine.registry import register_gradient
 
+__all__ = ["reshape", "broadcast_to"]  # extend as ops are added
+
 
 def _resolve_shape(op_name, shape, size, given_shape):
     shape = (shape,) if isinstance(shape, int) else tuple(int(d) for d in shape)
