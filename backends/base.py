@@ -3,6 +3,8 @@ import importlib
 
 import numpy as np
 
+from engine.registry import kernels_for
+
 
 class Backend:
     """Base class of a started backend. Subclasses set `name` and implement the hooks."""
@@ -14,6 +16,7 @@ class Backend:
         self.transfers = {"host_to_device": 0, "device_to_host": 0}
         self._constants = {}
         importlib.import_module(f"engine.kernels.{self.name}")
+        self.kernels = kernels_for(self.name)
 
     def from_host(self, array):
         """Copy a NumPy array to this backend's memory."""

@@ -4,7 +4,8 @@ This is TF.js's kernel registry in Python. A kernel takes native arrays (numpy.n
 cupy.ndarray, pyopencl.array.Array) plus keyword attributes and returns native arrays.
 A gradient is written once with engine ops, so every backend with the forward kernels trains.
 """
-_KERNELS = {}
+_KERNELS = {}  # (op, backend) -> kernel
+_KERNELS_BY_BACKEND = {}  # backend -> {op: kernel}: the dispatch path's one lookup
 _GRADIENTS = {}
 
 
@@ -20,6 +21,7 @@ def register_kernel(op, backend, override=False):
         if key in _KERNELS and not override:
             raise ValueError(f"Kernel '{op}' is already registered for backend '{backend}'")
         _KERNELS[key] = fn
+        kernels_for(backend)[op] = fn
         return fn
 
     return decorate
@@ -39,6 +41,11 @@ def register_gradient(op, override=False):
         return fn
 
     return decorate
+
+
+def kernels_for(backend):
+    """The live {op: kernel} map of one backend."""
+    return _KERNELS_BY_BACKEND.setdefault(backend, {})
 
 
 def get_kernel(op, backend):

@@ -81,6 +81,10 @@ def broadcast_shapes(op_name, shape_a, shape_b):
 
 def binary_operands(op_name, a, b):
     """Both operands as tensors of one dtype on one backend (scalars adopt the tensor's dtype)."""
+    if type(a) is Tensor and type(b) is Tensor and a.native.dtype == b.native.dtype:
+        if a.native.shape != b.native.shape:
+            broadcast_shapes(op_name, a.native.shape, b.native.shape)
+        return a, b
     if type(a) is not Tensor and not isinstance(a, Tensor):
         if not isinstance(b, Tensor):
             b = convert_to_tensor(b)
@@ -124,7 +128,8 @@ def _unary_op(kernel_name, public_name, requires=None):
     """Build a public unary op: convert, check the dtype family, dispatch."""
 
     def op(x):
-        x = convert_to_tensor(x)
+        if type(x) is not Tensor:
+            x = convert_to_tensor(x)
         if requires is not None:
             requires(public_name, x)
         return run_kernel(kernel_name, (x,))
