@@ -1,4 +1,4 @@
-"""NumPy reduction kernels."""
+"""NumPy reduction kernels: axis reductions, arg reductions and the running sum."""
 import numpy as np
 
 from engine.registry import register_kernel
@@ -7,3 +7,68 @@ from engine.registry import register_kernel
 @register_kernel("Sum", "numpy")
 def reduce_sum(x, axis, keepdims):
     return np.asarray(np.sum(x, axis=axis, keepdims=keepdims, dtype=x.dtype))
+
+
+@register_kernel("Mean", "numpy")
+def reduce_mean(x, axis, keepdims):
+    if x.size == 0:  # the mean of nothing is nan (NumPy would also warn)
+        return np.full(_reduced_shape(x.shape, axis, keepdims), np.nan, dtype=x.dtype)
+    return np.asarray(np.mean(x, axis=axis, keepdims=keepdims)).astype(x.dtype, copy=False)
+
+
+@register_kernel("Prod", "numpy")
+def reduce_prod(x, axis, keepdims):
+    return np.asarray(np.prod(x, axis=axis, keepdims=keepdims, dtype=x.dtype))
+
+
+@register_kernel("Max", "numpy")
+def reduce_max(x, axis, keepdims):
+    return np.asarray(np.max(x, axis=axis, keepdims=keepdims))
+
+
+@register_kernel("Min", "numpy")
+def reduce_min(x, axis, keepdims):
+    return np.asarray(np.min(x, axis=axis, keepdims=keepdims))
+
+
+@register_kernel("All", "numpy")
+def reduce_all(x, axis, keepdims):
+    return np.asarray(np.all(x, axis=axis, keepdims=keepdims))
+
+
+@register_kernel("Any", "numpy")
+def reduce_any(x, axis, keepdims):
+    return np.asarray(np.any(x, axis=axis, keepdims=keepdims))
+
+
+@register_kernel("ArgMax", "numpy")
+def arg_max(x, axis):
+    return np.argmax(x, axis=axis).astype(np.int32)
+
+
+@register_kernel("ArgMin", "numpy")
+def arg_min(x, axis):
+    return np.argmin(x, axis=axis).astype(np.int32)
+
+
+@register_kernel("Cumsum", "numpy")
+def cumsum(x, axis, exclusive, reverse):
+    if reverse:
+        x = np.flip(x, axis)
+    out = np.cumsum(x, axis=axis, dtype=x.dtype)
+    if exclusive:
+        # Shift by one along the axis, so element i holds the sum of elements before it.
+        shifted = np.zeros_like(out)
+        lead = [slice(None)] * x.ndim
+        lead[axis] = slice(1, None)
+        tail = [slice(None)] * x.ndim
+        tail[axis] = slice(None, -1)
+        shifted[tuple(lead)] = out[tuple(tail)]
+        out = shifted
+    return np.ascontiguousarray(np.flip(out, axis) if reverse else out)
+
+
+def _reduced_shape(shape, axis, keepdims):
+    if keepdims:
+        return tuple(1 if i in axis else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axis)
