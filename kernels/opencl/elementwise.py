@@ -1,0 +1,163 @@
+"""OpenCL elementwise kernels generated from one-line C expressions, one template per arity.
+
+Each table entry is the C expression of an op over `x` (unary) or `a`, `b` (binary); `T` is the
+C type of the inputs. Entries that differ for integers are (float expression, int expression).
+Inputs broadcast through zero strides (strided.run), never by materialising copies.
+"""
+from engine.kernel_names import BINARY, UNARY
+from engine.kernels.opencl import strided
+from engine.registry import register_kernel
+
+_SELU_ALPHA = "1.6732632423543772848170429916717"
+_SELU_SCALE = "1.0507009873554804934193349852946"
+
+UNARY_EXPRESSIONS = {
+    "Neg": "-x",
+    "Abs": ("fabs(x)", "(x < 0 ? -x : x)"),
+    "Sign": "(T)((x > 0) - (x < 0))",
+    "Exp": "exp(x)",
+    "Expm1": "expm1(x)",
+    "Log": "log(x)",
+    "Log1p": "log1p(x)",
+    "Sqrt": "sqrt(x)",
+    "Rsqrt": "(T)1 / sqrt(x)",
+    "Square": "x * x",
+    "Reciprocal": "(T)1 / x",
+    "Sin": "sin(x)",
+    "Cos": "cos(x)",
+    "Tanh": "tanh(x)",
+    "Sigmoid": "(T)0.5 * ((T)1 + tanh((T)0.5 * x))",
+    "Relu": "(x > 0 ? x : (T)0)",
+    "Relu6": "(x > 0 ? (x < 6 ? x : (T)6) : (T)0)",
+    "Elu": "(x > 0 ? x : expm1(x))",
+    "Selu": f"(T){_SELU_SCALE} * (x > 0 ? x : (T){_SELU_ALPHA} * expm1(x))",
+    "Softplus": "fmax(x, (T)0) + log1p(exp(-fabs(x)))",
+    "Erf": "erf(x)",
+    "Floor": ("floor(x)", "x"),
+    "Ceil": ("ceil(x)", "x"),
+    "Round": ("rint(x)", "x"),
+    "LogicalNot": "!x",
+    "IsNan": ("isnan(x)", "0"),
+    "IsFinite": ("isfinite(x)", "1"),
+}
+
+_FLOAT_MOD = "(fmod(a, b) != 0 && ((fmod(a, b) < 0) != (b < 0)) ? fmod(a, b) + b : fmod(a, b))"
+_INT_MOD = "(b == 0 ? 0 : ((a % b) != 0 && ((a % b < 0) != (b < 0)) ? a % b + b : a % b))"
+
+BINARY_EXPRESSIONS = {
+    "Add": "a + b",
+    "Sub": "a - b",
+    "Mul": "a * b",
+    "Div": ("a / b", "(b == 0 ? 0 : a / b)"),
+    "FloorDiv": ("floor(a / b)",
+                 "(b == 0 ? 0 : a / b - ((a % b) != 0 && ((a < 0) != (b < 0))))"),
+    "Mod": (_FLOAT_MOD, _INT_MOD),
+    "Pow": ("pow(a, b)", "int_pow(a, b)"),
+    "Maximum": "((a > b || a != a) ? a : b)",
+    "Minimum": "((a < b || a != a) ? a : b)",
+    "SquaredDifference": "(a - b) * (a - b)",
+    "Equal": "a == b",
+    "NotEqual": "a != b",
+    "Less": "a < b",
+    "LessEqual": "a <= b",
+    "Greater": "a > b",
+    "GreaterEqual": "a >= b",
+    "LogicalAnd": "a && b",
+    "LogicalOr": "a || b",
+}
+
+_BOOL_RESULT = {"LogicalNot", "IsNan", "IsFinite", "Equal", "NotEqual", "Less", "LessEqual",
+                "Greater", "GreaterEqual", "LogicalAnd", "LogicalOr"}
+
+# Integer power by squaring; negative exponents give 0 (NumPy raises, TF.js truncates).
+_INT_POW = """
+#define DEFINE_INT_POW(T) \\
+T int_pow(T a, T b) { T r = 1; if (b < 0) return a == 1 ? 1 : 0; \\
+  while (b) { if (b & 1) r *= a; a *= a; b >>= 1; } return r; }
+"""
+
+assert set(UNARY_EXPRESSIONS) == set(UNARY) and set(BINARY_EXPRESSIONS) == set(BINARY)
+
+
+def _expression(entry, dtype):
+    """The C expression of a table entry for inputs of `dtype`, with T spelled out."""
+    if isinstance(entry, tuple):
+        entry = entry[0] if dtype.kind == "f" else entry[1]
+    return entry.replace("(T)", f"({strided.program.c_type(dtype)})")
+
+
+def _preamble(expression, dtype):
+    if "int_pow" not in expression:
+        return ""
+    return _INT_POW + f"DEFINE_INT_POW({strided.program.c_type(dtype)})\n"
+
+
+def map_arrays(expression, names, arrays, out_dtype, scalars=(), preamble=""):
+    """A new array of the broadcast shape with `expression` applied elementwise."""
+    shape = _broadcast_shape([a.shape for a in arrays])
+    out, out_view = strided.new(shape, out_dtype)
+    inputs = [strided.broadcast(strided.view(a), shape) for a in arrays]
+    strided.run(expression, names, inputs, out_view, scalars, preamble)
+    return out
+
+
+def _broadcast_shape(shapes):
+    rank = max(len(s) for s in shapes)
+    out = [1] * rank
+    for shape in shapes:
+        for d, n in enumerate(shape, rank - len(shape)):
+            out[d] = n if out[d] == 1 else out[d]
+    return tuple(out)
+
+
+def _register(op, entry, names):
+    @register_kernel(op, "opencl")
+    def kernel(*arrays):
+        dtype = arrays[0].dtype
+        expression = _expression(entry, dtype)
+        out_dtype = "bool" if op in _BOOL_RESULT else dtype
+        return map_arrays(expression, names, arrays, out_dtype,
+                          preamble=_preamble(expression, dtype))
+
+
+for _op, _entry in UNARY_EXPRESSIONS.items():
+    _register(_op, _entry, ("x",))
+for _op, _entry in BINARY_EXPRESSIONS.items():
+    _register(_op, _entry, ("a", "b"))
+
+
+@register_kernel("LeakyRelu", "opencl")
+def leaky_relu(x, alpha):
+    return map_arrays("(x >= 0 ? x : alpha * x)", ("x",), [x], x.dtype,
+                      scalars=[(x.dtype, "alpha", alpha)])
+
+
+_GELU_EXACT = "(T)0.5 * x * ((T)1 + erf(x * (T)0.70710678118654752440))"
+_GELU_TANH = ("(T)0.5 * x * ((T)1 + tanh((T)0.79788456080286535588 * "
+              "(x + (T)0.044715 * x * x * x)))")
+
+
+@register_kernel("Gelu", "opencl")
+def gelu(x, approximate):
+    expression = _expression(_GELU_TANH if approximate else _GELU_EXACT, x.dtype)
+    return map_arrays(expression, ("x",), [x], x.dtype)
+
+
+@register_kernel("Cast", "opencl")
+def cast(x, dtype):
+    if x.dtype.kind == "f" and dtype == "bool":
+        return map_arrays("x != 0", ("x",), [x], dtype)
+    if x.dtype.kind == "f" and dtype in ("int32", "int64"):  # NaN and overflow give 0 in C
+        return map_arrays("(isnan(x) ? 0 : x)", ("x",), [x], dtype)
+    return map_arrays("x", ("x",), [x], dtype)
+
+
+@register_kernel("ClipByValue", "opencl")
+def clip_by_value(x, clip_min, clip_max):
+    return map_arrays("(x < low ? low : (x > high ? high : x))", ("x",), [x], x.dtype,
+                      scalars=[(x.dtype, "low", clip_min), (x.dtype, "high", clip_max)])
+
+
+@register_kernel("Select", "opencl")
+def select(condition, a, b):
+    return map_arrays("(c ? a : b)", ("c", "a", "b"), [condition, a, b], a.dtype)

@@ -1,0 +1,85 @@
+"""Build OpenCL programs once: an in-process dict keyed by source, a disk cache across runs.
+
+Every launcher goes through `kernel(source, name)`. Built programs stay in `_PROGRAMS` for the
+process; across processes PyOpenCL's binary cache (or the driver's own, as with PoCL) under
+~/.cache/engine/opencl spares the compiler. Also here: the device arrays every launcher makes.
+"""
+import os
+
+import numpy as np
+
+try:
+    import pyopencl as cl
+except ImportError:  # kernel modules import without pyopencl; launching needs it
+    cl = None
+
+CACHE_DIR = os.path.join(os.path.expanduser(os.environ.get("XDG_CACHE_HOME", "~/.cache")),
+                         "engine", "opencl")
+
+C_TYPES = {"float16": "half", "float32": "float", "float64": "double", "int32": "int",
+           "int64": "long", "bool": "uchar"}
+
+_PROGRAMS = {}
+_KERNELS = {}
+stats = {"builds": 0}
+_BACKEND = []
+
+
+def backend():
+    """The started opencl backend (its context, queue and memory pool)."""
+    if not _BACKEND:
+        from engine import runtime
+
+        _BACKEND.append(runtime.backend("opencl"))
+    return _BACKEND[0]
+
+
+def c_type(dtype):
+    return C_TYPES[np.dtype(dtype).name]
+
+
+def _pragmas(source):
+    lines = []
+    if "double" in source:
+        lines.append("#pragma OPENCL EXTENSION cl_khr_fp64 : enable")
+    if "half" in source:
+        lines.append("#pragma OPENCL EXTENSION cl_khr_fp16 : enable")
+    return "\n".join(lines) + "\n"
+
+
+def kernel(source, name):
+    """The kernel `name` of `source`, building (and caching) the program on first use."""
+    found = _KERNELS.get((source, name))
+    if found is not None:
+        return found
+    program = _PROGRAMS.get(source)
+    if program is None:
+        os.makedirs(CACHE_DIR, exist_ok=True)
+        program = cl.Program(backend().context, _pragmas(source) + source).build(
+            cache_dir=CACHE_DIR)
+        stats["builds"] += 1
+        _PROGRAMS[source] = program
+    found = _KERNELS[(source, name)] = getattr(program, name)
+    return found
+
+
+def read_source(filename):
+    """A .cl file that sits beside this module."""
+    with open(os.path.join(os.path.dirname(__file__), filename), encoding="utf-8") as handle:
+        return handle.read()
+
+
+def empty(shape, dtype):
+    return backend().empty(shape, dtype)
+
+
+def launch(kernel_object, global_size, local_size, *args):
+    """Enqueue on the backend's queue; sizes are tuples (local_size may be None)."""
+    if any(size == 0 for size in global_size):
+        return
+    kernel_object(backend().queue, global_size, local_size, *args)
+
+
+def index_type(*sizes):
+    """The C integer type that can index every extent given."""
+    return "int" if max(sizes, default=0) < 2 ** 31 - 1 else "long"
