@@ -45,7 +45,7 @@ def check_forward(engine_fn, reference_fn, arrays, family="elementwise", dtype="
 
 def numerical_gradient(fn, arrays, index, eps=1e-3):
     """Central differences of sum(fn(*arrays) * weights) with respect to arrays[index]."""
-    base = [np.array(a, dtype=np.float64) for a in arrays]
+    base = [np.array(a, dtype=np.float64, order="C") for a in arrays]  # C order: flat views
     target = base[index]
     grad = np.zeros_like(target)
     flat = target.reshape(-1)
