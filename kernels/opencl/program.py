@@ -5,6 +5,7 @@ process; across processes PyOpenCL's binary cache (or the driver's own, as with 
 ~/.cache/engine/opencl spares the compiler. Also here: the device arrays every launcher makes.
 """
 import os
+import re
 
 import numpy as np
 
@@ -40,9 +41,9 @@ def c_type(dtype):
 
 def _pragmas(source):
     lines = []
-    if "double" in source:
+    if re.search(r"\bdouble\b", source):
         lines.append("#pragma OPENCL EXTENSION cl_khr_fp64 : enable")
-    if "half" in source:
+    if re.search(r"\bhalf\b", source):
         lines.append("#pragma OPENCL EXTENSION cl_khr_fp16 : enable")
     return "\n".join(lines) + "\n"
 
@@ -83,3 +84,6 @@ def launch(kernel_object, global_size, local_size, *args):
 def index_type(*sizes):
     """The C integer type that can index every extent given."""
     return "int" if max(sizes, default=0) < 2 ** 31 - 1 else "long"
+
+
+NUMPY_TYPES = {c: n if n != "bool" else "uint8" for n, c in C_TYPES.items()}

@@ -139,3 +139,8 @@ def copy(source_view):
 def contiguous(array):
     """`array` itself when C-contiguous, else a contiguous copy."""
     return array if array.flags.c_contiguous else copy(view(array))
+
+
+def dense(array):
+    """`array` when contiguous from the start of its buffer (usable as `.data`), else a copy."""
+    return array if array.flags.c_contiguous and array.offset == 0 else copy(view(array))
