@@ -1,0 +1,31 @@
+"""Stochastic gradient descent with optional (Nesterov) momentum, as keras.optimizers.SGD."""
+from engine.optimizers.base import Optimizer
+
+
+class SGD(Optimizer):
+    """m = momentum * m - lr * g;  w += m  (Nesterov: w += momentum * m - lr * g)."""
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"Error in SGD: momentum must be in [0, 1], got {momentum}")
+        self.momentum = momentum
+        self.nesterov = nesterov
+
+    def build_slots(self, variables):
+        if self.momentum != 0:
+            self.add_slots(variables, ("momentum",))
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.momentum == 0:
+            variable.assign_sub(gradient * learning_rate)
+            return
+        m = self.slot(variable, "momentum")
+        m.assign(m * self.momentum - gradient * learning_rate)
+        if self.nesterov:
+            variable.assign_add(m * self.momentum - gradient * learning_rate)
+        else:
+            variable.assign_add(m)
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
