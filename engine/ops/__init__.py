@@ -7,5 +7,6 @@ from engine.ops.creation import *  # noqa: F401,F403
 from engine.ops.elementwise import *  # noqa: F401,F403
 from engine.ops.indexing import *  # noqa: F401,F403
 from engine.ops.linalg import *  # noqa: F401,F403
+from engine.ops.random import *  # noqa: F401,F403
 from engine.ops.reduce import *  # noqa: F401,F403
 from engine.ops.shape import *  # noqa: F401,F403
