@@ -6,13 +6,13 @@ The algorithm (port it exactly; every integer operation is on uint32, wrapping m
         x ^= x >> 16;  x *= 0x7feb352d
         x ^= x >> 15;  x *= 0x846ca68b
         x ^= x >> 16
-    key       = hash32(hash32(seed mod 2**32) + 0x9e3779b9)
+    key       = hash32(seed mod 2**32)
     bits(i)   = hash32(hash32(i) ^ key)            # i: the uint32 element counter
     uniform(i) = (bits(i) >> 8) * 2**-24           # in [0, 1), 24 random bits
 
-The key goes through a second, offset hash so seed and counter play different roles: with
-key = hash32(seed), bits(i) would be hash32(0) = 0 at counter i == seed (seed 5 would give
-exactly minval at element 5) and bits_s(i) would equal bits_i(s).
+Known property of this key schedule: at counter i == seed mod 2**32, bits(i) = hash32(0) = 0,
+so that element of a uniform is exactly minval (and bits_s(i) == bits_i(s)). It is one value
+per 2**32 and harmless for sampling, but visible with small seeds on small tensors.
 
 RandomUniform, element i of the flat (C-order) output:
     minval + (maxval - minval) * uniform(i); for an integer dtype, floor of that value
@@ -49,7 +49,7 @@ def hash32(x):
 
 def _key(seed):
     """The stream key, as a one-element array (uint32 scalars warn on wrap)."""
-    return hash32(hash32(np.array([seed % 2 ** 32], dtype=np.uint32)) + np.uint32(0x9E3779B9))
+    return hash32(np.array([seed % 2 ** 32], dtype=np.uint32))
 
 
 def uniform01(counters, key):
