@@ -22,7 +22,7 @@ class Backend:
         """Copy a NumPy array to this backend's memory."""
         if self.counts_transfers:
             self.transfers["host_to_device"] += 1
-        return self._upload(np.ascontiguousarray(array))
+        return self._upload(np.asarray(array, order="C"))  # ascontiguousarray makes 0-d 1-d
 
     def to_host(self, native):
         """Copy a native array to a new NumPy array."""
