@@ -48,6 +48,14 @@ def launch(kernel, total, *args):
     kernel((blocks,), (THREADS,), args)
 
 
+def launch_blocks(kernel, blocks, *args):
+    """Run a kernel that gives each of `blocks` work items one block of THREADS threads
+    (block reductions; their shared arrays are sized for THREADS)."""
+    if blocks == 0:
+        return
+    kernel((min(blocks, _MAX_BLOCKS),), (THREADS,), args)
+
+
 def ints(*values):
     """Kernel int arguments: CuPy passes a Python int as 64-bit, our kernels take 32-bit int."""
     return tuple(np.int32(v) for v in values)
