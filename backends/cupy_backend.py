@@ -19,7 +19,8 @@ try:
     _IMPORT_FAILURE = None
 except ModuleNotFoundError as error:
     cp = None
-    _IMPORT_FAILURE = f"cupy not installed: pip install engine[cuda12] (or engine[cuda13]) ({error})"
+    _IMPORT_FAILURE = ("cupy not installed: pip install engine[cuda12] (or engine[cuda13]) "
+                       f"({error})")
 except Exception as error:  # an installed CuPy that cannot load its CUDA libraries
     cp = None
     _IMPORT_FAILURE = f"cupy failed to import: {type(error).__name__}: {error}"

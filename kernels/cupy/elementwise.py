@@ -4,6 +4,7 @@ Fused kernels (cupy.ElementwiseKernel, built on first use) are written for float
 integers; float16 inputs compute in float32 and round once at the end, as CUDA's math library
 has no half-precision forms of tanh, erf or expm1.
 """
+import collections
 import functools
 import math
 
@@ -15,10 +16,24 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
+FusedSpec = collections.namedtuple("FusedSpec", "params output operation preamble")
+
+# Every fused kernel's CUDA snippet, by name; tests/test_cuda_sources.py compiles them all.
+FUSED_SPECS = {}
+
+
+def define_fused(name, operation, params="T x", output="T y", preamble=""):
+    """Declare a fused elementwise kernel (CuPy ElementwiseKernel syntax); returns its name."""
+    FUSED_SPECS[name] = FusedSpec(params, output, operation, preamble)
+    return name
+
+
 @functools.cache
-def fused(name, operation, params="T x", output="T y"):
-    """A cached ElementwiseKernel: one pass over memory, compiled on first call."""
-    return cupy_backend.cp.ElementwiseKernel(params, output, operation, f"engine_{name}")
+def fused(name):
+    """The ElementwiseKernel declared as `name`: one pass over memory, compiled on first call."""
+    spec = FUSED_SPECS[name]
+    return cupy_backend.cp.ElementwiseKernel(spec.params, spec.output, spec.operation,
+                                             f"engine_{name}", preamble=spec.preamble)
 
 
 def run_fused(kernel, *args):
@@ -32,7 +47,8 @@ def run_fused(kernel, *args):
 
 
 def _fused_unary(name, operation):
-    return lambda x: run_fused(fused(name, operation), x)
+    define_fused(name, operation)
+    return lambda x: run_fused(fused(name), x)
 
 
 _FUSED_UNARY = {
@@ -78,8 +94,11 @@ def _binary_ufunc(name):
     return lambda a, b: getattr(cupy_backend.cp, name)(a, b)
 
 
+_SQUARED_DIFFERENCE = define_fused("squared_difference", "T d = a - b; y = d * d", "T a, T b")
+
+
 def _squared_difference(a, b):
-    return run_fused(fused("squared_difference", "T d = a - b; y = d * d", "T a, T b"), a, b)
+    return run_fused(fused(_SQUARED_DIFFERENCE), a, b)
 
 
 _BINARY_FUNCTIONS = {
@@ -95,20 +114,23 @@ for _op, _function in _BINARY_FUNCTIONS.items():
     register_kernel(_op, "cupy")(_function)
 
 
+_LEAKY_RELU = define_fused("leaky_relu", "y = x >= T(0) ? x : x * T(alpha)", "T x, float64 alpha")
+_GELU_TANH = define_fused(
+    "gelu_tanh",
+    f"y = T(0.5) * x * (T(1) + tanh(T({math.sqrt(2 / math.pi)!r}) * (x + T(0.044715) * x * x * x)))")
+_GELU_ERF = define_fused("gelu_erf", f"y = T(0.5) * x * (T(1) + erf(x * T({math.sqrt(0.5)!r})))")
+_CLIP = define_fused("clip", "y = x < T(lo) ? T(lo) : (x > T(hi) ? T(hi) : x)",
+                     "T x, float64 lo, float64 hi")
+
+
 @register_kernel("LeakyRelu", "cupy")
 def leaky_relu(x, alpha):
-    kernel = fused("leaky_relu", "y = x >= T(0) ? x : x * T(alpha)", "T x, float64 alpha")
-    return run_fused(kernel, x, alpha)
+    return run_fused(fused(_LEAKY_RELU), x, alpha)
 
 
 @register_kernel("Gelu", "cupy")
 def gelu(x, approximate):
-    if approximate:
-        kernel = fused("gelu_tanh", f"y = T(0.5) * x * (T(1) + tanh(T({math.sqrt(2 / math.pi)!r}) "
-                                    "* (x + T(0.044715) * x * x * x)))")
-    else:
-        kernel = fused("gelu_erf", f"y = T(0.5) * x * (T(1) + erf(x * T({math.sqrt(0.5)!r})))")
-    return run_fused(kernel, x)
+    return run_fused(fused(_GELU_TANH if approximate else _GELU_ERF), x)
 
 
 @register_kernel("Cast", "cupy")
@@ -118,9 +140,7 @@ def cast(x, dtype):
 
 @register_kernel("ClipByValue", "cupy")
 def clip_by_value(x, clip_min, clip_max):
-    kernel = fused("clip", "y = x < T(lo) ? T(lo) : (x > T(hi) ? T(hi) : x)",
-                   "T x, float64 lo, float64 hi")
-    return run_fused(kernel, x, clip_min, clip_max)
+    return run_fused(fused(_CLIP), x, clip_min, clip_max)
 
 
 @register_kernel("Select", "cupy")

@@ -3,7 +3,7 @@
 Softmax and the cross-entropies compute float16 in float32; each is a few fused CuPy passes.
 """
 from engine.backends import cupy_backend
-from engine.kernels.cupy.elementwise import fused, run_fused
+from engine.kernels.cupy.elementwise import define_fused, fused, run_fused
 from engine.registry import register_kernel
 
 
@@ -48,18 +48,22 @@ def sparse_softmax_cross_entropy(logits, labels):
     return (-picked[..., 0]).astype(logits.dtype, copy=False)
 
 
+_BATCH_NORM = define_fused("batch_norm",
+                           "y = (x - mean) * (scale / sqrt(variance + T(epsilon))) + offset",
+                           "T x, T mean, T variance, T offset, T scale, float64 epsilon")
+_ONE_HOT = define_fused("one_hot", "y = index == column ? T(on) : T(off)",
+                        "I index, I column, float64 on, float64 off")
+
+
 @register_kernel("BatchNorm", "cupy")
 def batch_norm(x, mean, variance, offset, scale, epsilon):
-    kernel = fused("batch_norm", "y = (x - mean) * (scale / sqrt(variance + T(epsilon))) + offset",
-                   "T x, T mean, T variance, T offset, T scale, float64 epsilon")
-    return run_fused(kernel, x, mean, variance, offset, scale, epsilon)
+    return run_fused(fused(_BATCH_NORM), x, mean, variance, offset, scale, epsilon)
 
 
 @register_kernel("OneHot", "cupy")
 def one_hot(indices, depth, on_value, off_value, dtype):
     cp = cupy_backend.cp
     out = cp.empty(indices.shape + (depth,), dtype=dtype)
-    kernel = fused("one_hot", "y = index == column ? T(on) : T(off)",
-                   "I index, I column, float64 on, float64 off")
-    kernel(indices[..., None], cp.arange(depth, dtype=indices.dtype), on_value, off_value, out)
+    columns = cp.arange(depth, dtype=indices.dtype)
+    fused(_ONE_HOT)(indices[..., None], columns, on_value, off_value, out)
     return out
