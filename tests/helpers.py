@@ -1,8 +1,11 @@
 """One helper every op test goes through: forward against a float64 NumPy reference, and
 analytic gradients against central finite differences."""
+import contextlib
+
 import numpy as np
 
 import engine
+from engine import registry
 
 # Float32 tolerances, in one place: elementwise ops are exact to a few ulps; reductions,
 # matmul and convolution sum many terms, so their error grows with the summed length; GPU and
@@ -89,3 +92,25 @@ def check_gradients(engine_fn, arrays, backend, argnums=None, rtol=None, atol=No
         expected = numerical_gradient(numeric_loss, arrays, index, eps)
         np.testing.assert_allclose(grads[position].numpy(), expected, rtol=rtol, atol=atol,
                                    err_msg=f"gradient of input {index}")
+
+
+@contextlib.contextmanager
+def no_kernel_runs():
+    """Fail if any kernel runs inside the block: bad input must be rejected before dispatch."""
+    calls = []
+    saved = {backend: dict(kernels) for backend, kernels in registry._KERNELS_BY_BACKEND.items()}
+
+    def spy(op, kernel):
+        def run(*args, **kwargs):
+            calls.append(op)
+            return kernel(*args, **kwargs)
+        return run
+
+    for backend, kernels in saved.items():
+        registry.kernels_for(backend).update({op: spy(op, k) for op, k in kernels.items()})
+    try:
+        yield calls
+    finally:
+        for backend, kernels in saved.items():
+            registry.kernels_for(backend).update(kernels)
+        assert not calls, f"kernels ran before the error: {calls}"

@@ -79,11 +79,16 @@ def broadcast_shapes(op_name, shape_a, shape_b):
     return tuple(out)
 
 
-def binary_operands(op_name, a, b):
-    """Both operands as tensors of one dtype on one backend (scalars adopt the tensor's dtype)."""
+def binary_operands(op_name, a, b, requires=None):
+    """Both operands as tensors of one dtype on one backend (scalars adopt the tensor's dtype).
+
+    Shapes and `requires(op_name, common_dtype)` are checked before any cast runs.
+    """
     if type(a) is Tensor and type(b) is Tensor and a.native.dtype == b.native.dtype:
         if a.native.shape != b.native.shape:
             broadcast_shapes(op_name, a.native.shape, b.native.shape)
+        if requires is not None:
+            requires(op_name, a.dtype)
         return a, b
     if type(a) is not Tensor and not isinstance(a, Tensor):
         if not isinstance(b, Tensor):
@@ -91,22 +96,29 @@ def binary_operands(op_name, a, b):
         a = scalar_operand(a, b) if isinstance(a, (int, float, bool)) else convert_to_tensor(a, like=b)
     elif type(b) is not Tensor and not isinstance(b, Tensor):
         b = scalar_operand(b, a) if isinstance(b, (int, float, bool)) else convert_to_tensor(b, like=a)
-    dtype_a, dtype_b = a.native.dtype, b.native.dtype
-    if dtype_a != dtype_b:
-        common = dtypes.promote(dtype_a.name, dtype_b.name)
-        a, b = cast(a, common), cast(b, common)
     broadcast_shapes(op_name, a.native.shape, b.native.shape)
+    common = dtypes.promote(a.dtype, b.dtype)
+    if requires is not None:
+        requires(op_name, common)
+    if a.dtype != common or b.dtype != common:
+        a, b = cast(a, common), cast(b, common)
     return a, b
 
 
-def _require_float(op_name, x):
-    if not dtypes.is_floating(x.dtype):
-        raise TypeError(f"Error in {op_name}: expected a floating-point tensor, got {x.dtype}")
+def _require_float(op_name, dtype):
+    if not dtypes.is_floating(dtype):
+        raise TypeError(f"Error in {op_name}: expected a floating-point tensor, got {dtype}")
 
 
-def _require_bool(op_name, x):
-    if x.dtype != dtypes.bool_:
-        raise TypeError(f"Error in {op_name}: expected a bool tensor, got {x.dtype}")
+def _require_bool(op_name, dtype):
+    if dtype != dtypes.bool_:
+        raise TypeError(f"Error in {op_name}: expected a bool tensor, got {dtype}")
+
+
+def _require_numeric(op_name, dtype):
+    """Arithmetic on bool tensors is refused (NumPy would give bool, int8 or an error)."""
+    if dtype == dtypes.bool_:
+        raise TypeError(f"Error in {op_name}: expected a numeric tensor, got bool; cast it first")
 
 
 def reduce_to_shape(grad, shape):
@@ -131,7 +143,7 @@ def _unary_op(kernel_name, public_name, requires=None):
         if type(x) is not Tensor:
             x = convert_to_tensor(x)
         if requires is not None:
-            requires(public_name, x)
+            requires(public_name, x.dtype)
         return run_kernel(kernel_name, (x,))
 
     op.__name__ = public_name
@@ -140,23 +152,23 @@ def _unary_op(kernel_name, public_name, requires=None):
     return op
 
 
-neg = _unary_op("Neg", "neg")
-abs = _unary_op("Abs", "abs")  # noqa: A001  (public name matches TF.js and NumPy)
-sign = _unary_op("Sign", "sign")
+neg = _unary_op("Neg", "neg", _require_numeric)
+abs = _unary_op("Abs", "abs", _require_numeric)  # noqa: A001  (public name matches TF.js and NumPy)
+sign = _unary_op("Sign", "sign", _require_numeric)
 exp = _unary_op("Exp", "exp", _require_float)
 expm1 = _unary_op("Expm1", "expm1", _require_float)
 log = _unary_op("Log", "log", _require_float)
 log1p = _unary_op("Log1p", "log1p", _require_float)
 sqrt = _unary_op("Sqrt", "sqrt", _require_float)
 rsqrt = _unary_op("Rsqrt", "rsqrt", _require_float)
-square = _unary_op("Square", "square")
+square = _unary_op("Square", "square", _require_numeric)
 reciprocal = _unary_op("Reciprocal", "reciprocal", _require_float)
 sin = _unary_op("Sin", "sin", _require_float)
 cos = _unary_op("Cos", "cos", _require_float)
 tanh = _unary_op("Tanh", "tanh", _require_float)
 sigmoid = _unary_op("Sigmoid", "sigmoid", _require_float)
-relu = _unary_op("Relu", "relu")
-relu6 = _unary_op("Relu6", "relu6")
+relu = _unary_op("Relu", "relu", _require_numeric)
+relu6 = _unary_op("Relu6", "relu6", _require_numeric)
 elu = _unary_op("Elu", "elu", _require_float)
 selu = _unary_op("Selu", "selu", _require_float)
 softplus = _unary_op("Softplus", "softplus", _require_float)
@@ -172,13 +184,14 @@ is_finite = _unary_op("IsFinite", "is_finite", _require_float)
 def leaky_relu(x, alpha=0.2):
     """x where x >= 0, alpha * x elsewhere (TF.js's default alpha is 0.2)."""
     x = convert_to_tensor(x)
+    _require_float("leaky_relu", x.dtype)
     return run_kernel("LeakyRelu", (x,), alpha=float(alpha))
 
 
 def gelu(x, approximate=False):
     """Gaussian error linear unit; the tanh approximation when `approximate`."""
     x = convert_to_tensor(x)
-    _require_float("gelu", x)
+    _require_float("gelu", x.dtype)
     return run_kernel("Gelu", (x,), approximate=bool(approximate))
 
 
@@ -204,9 +217,7 @@ def clip(x, min_value, max_value):
 
 def _binary_op(kernel_name, public_name, requires=None):
     def op(a, b):
-        a, b = binary_operands(public_name, a, b)
-        if requires is not None:
-            requires(public_name, a)
+        a, b = binary_operands(public_name, a, b, requires)
         return run_kernel(kernel_name, (a, b))
 
     op.__name__ = public_name
@@ -215,15 +226,15 @@ def _binary_op(kernel_name, public_name, requires=None):
     return op
 
 
-add = _binary_op("Add", "add")
-sub = _binary_op("Sub", "sub")
-mul = _binary_op("Mul", "mul")
-floor_div = _binary_op("FloorDiv", "floor_div")
-mod = _binary_op("Mod", "mod")
-pow = _binary_op("Pow", "pow")  # noqa: A001
-maximum = _binary_op("Maximum", "maximum")
-minimum = _binary_op("Minimum", "minimum")
-squared_difference = _binary_op("SquaredDifference", "squared_difference")
+add = _binary_op("Add", "add", _require_numeric)
+sub = _binary_op("Sub", "sub", _require_numeric)
+mul = _binary_op("Mul", "mul", _require_numeric)
+floor_div = _binary_op("FloorDiv", "floor_div", _require_numeric)
+mod = _binary_op("Mod", "mod", _require_numeric)
+pow = _binary_op("Pow", "pow", _require_numeric)  # noqa: A001
+maximum = _binary_op("Maximum", "maximum", _require_numeric)
+minimum = _binary_op("Minimum", "minimum", _require_numeric)
+squared_difference = _binary_op("SquaredDifference", "squared_difference", _require_numeric)
 equal = _binary_op("Equal", "equal")
 not_equal = _binary_op("NotEqual", "not_equal")
 less = _binary_op("Less", "less")
@@ -245,7 +256,7 @@ def div(a, b):
 def where(condition, a, b):
     """Elements of `a` where `condition` holds, else of `b`, broadcasting all three."""
     condition = convert_to_tensor(condition)
-    _require_bool("where", condition)
+    _require_bool("where", condition.dtype)
     a, b = binary_operands("where", a, b)
     broadcast_shapes("where", condition.shape, broadcast_shapes("where", a.shape, b.shape))
     return run_kernel("Select", (condition, a, b))
