@@ -16,10 +16,10 @@ KEYS = [
     np.s_[..., 0], np.s_[0, ...], np.s_[..., ::-3], np.s_[1, ..., 2],
     np.s_[None], np.s_[None, 0, None], np.s_[..., None], np.s_[:, None, :, None],
     np.s_[5:10], np.s_[1:1], np.s_[:, 3:0], np.s_[-100:100, ::-1, -100:100:3],
-    np.s_[:, :, 3:0:-1], np.s_[0, -1, ::-1],
+    np.s_[:, :, 3:0:-1], np.s_[0, -1, ::-1], np.s_[-5::-1], np.s_[:, :-9:-1, 9::-2],
     np.s_[[1, 0, 1]], np.s_[[1, 0, 1], ::-1], np.s_[:, [0, 2, 2]], np.s_[..., [-1, 0]],
     np.s_[0, :, [1, 3]], np.s_[:, 0, [1, 3]], np.s_[0, None, [1, 2]], np.s_[None, 0, [1, 2]],
-    np.s_[::-1, None, [2, 0]], (np.array([[0, 1], [1, 0]]),), np.s_[[]], np.s_[:, [0], 1:3],
+    np.s_[::-1, None, [2, 0]], np.s_[:, 0, ..., [0, 2]], (np.array([[0, 1], [1, 0]]),), np.s_[[]], np.s_[:, [0], 1:3],
 ]
 
 
@@ -66,10 +66,14 @@ _AXIS_KEY = st.one_of(
 
 @settings(max_examples=30, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(_AXIS_KEY | st.none(), max_size=4))
-def test_random_basic_keys_match_numpy(backend, key):
+@given(st.lists(_AXIS_KEY | st.none() | st.just(Ellipsis), max_size=4),
+       st.none() | st.tuples(st.integers(0, 4), st.lists(st.integers(-3, 2), max_size=3)))
+def test_random_keys_match_numpy(backend, key, array_index):
+    if array_index is not None:  # one integer list inserted somewhere in the key
+        position, indices = array_index
+        key.insert(min(position, len(key)), indices)
     key = tuple(key)
-    x = random_array((3, 4, 4))  # drawn ints may be out of range: then both must refuse
+    x = random_array((3, 4, 4))  # drawn keys may be invalid: then both must refuse
     try:
         want = x[key]
     except IndexError:

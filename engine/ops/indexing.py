@@ -24,12 +24,15 @@ def getitem(x, key):
     """x[key] with ints (negative ok), slices (any step), None, Ellipsis and at most one
     integer array, list or tensor, following NumPy's rules."""
     x = convert_to_tensor(x)
-    items = _expand_ellipsis(x.shape, _classify(key if isinstance(key, tuple) else (key,)))
+    items = _classify(key if isinstance(key, tuple) else (key,))
+    # NumPy keeps the gathered axes in place only when the integer and array indices sit side
+    # by side in the key (an Ellipsis between them, even an empty one, separates them).
+    advanced = [i for i, (kind, _) in enumerate(items) if kind in (_INT, _ARRAY)]
+    in_place = not advanced or advanced[-1] - advanced[0] + 1 == len(advanced)
     begin, end, strides, out_shape = [], [], [], []
     array = None  # (position in out_shape, indices, axis of x)
-    advanced_positions = []  # key positions of integer and array indices
     axis = 0
-    for position, (kind, item) in enumerate(items):
+    for kind, item in _expand_ellipsis(x.shape, items):
         if kind == _NEW_AXIS:
             out_shape.append(1)
             continue
@@ -40,15 +43,16 @@ def getitem(x, key):
                                  f"{axis} with size {dim} (tensor shape {x.shape})")
             item %= dim
             bounds = (item, item + 1, 1)
-            advanced_positions.append(position)
         elif kind == _SLICE:
             bounds = item.indices(dim)
-            out_shape.append(len(range(*bounds)))
+            length = len(range(*bounds))
+            if length == 0:  # slice.indices can leave begin at -1 or dim when nothing is taken
+                bounds = (0, 0, 1)
+            out_shape.append(length)
         else:
             bounds = (0, dim, 1)
             array = (len(out_shape), item, axis)
             out_shape.append(dim)
-            advanced_positions.append(position)
         begin.append(bounds[0])
         end.append(bounds[1])
         strides.append(bounds[2])
@@ -56,7 +60,7 @@ def getitem(x, key):
     y = _slice(x, begin, end, strides)
     y = reshape(y, out_shape)
     if array is not None:
-        y = _gather_array(x, y, array, advanced_positions)
+        y = _gather_array(x, y, array, in_place)
     return y
 
 
@@ -131,14 +135,13 @@ def _strided_slice_grad_grad(ddx, node):
     return run_kernel("StridedSlice", (ddx,), **attrs)
 
 
-def _gather_array(x, y, array, advanced_positions):
-    """Gather the integer-array index along its axis of y; NumPy puts the indexed axes first
-    when integer and array indices are not side by side in the key."""
+def _gather_array(x, y, array, in_place):
+    """Gather the integer-array index along its axis of y, then move the indexed axes first
+    unless they stay `in_place`."""
     position, indices, axis = array
     indices = index_tensor("getitem", indices, x.shape[axis], x.shape, axis, x)
     y = gather(y, indices, position)
-    adjacent = advanced_positions[-1] - advanced_positions[0] + 1 == len(advanced_positions)
-    if adjacent:
+    if in_place:
         return y
     count = indices.ndim
     index_axes = tuple(range(position, position + count))
