@@ -1,0 +1,61 @@
+"""Probe: NumPy Conv2D forward + both gradients against PyTorch CPU on the issue's shape.
+
+Batch 32, 32x32x16 -> 3x3x32, 'same' padding, float32. Prints best and median milliseconds
+and their ratios. Run: python benchmarks/conv_probe.py [repeats]
+"""
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from engine.kernels.numpy import conv
+
+SHAPE, FILTER, GEOMETRY = (32, 32, 32, 16), (3, 3, 16, 32), dict(
+    strides=(1, 1), padding=((1, 1), (1, 1)), dilations=(1, 1))
+
+
+def numpy_step(x, w, dy):
+    conv.conv2d(x, w, **GEOMETRY)
+    conv.conv2d_backprop_input(dy, w, input_shape=x.shape, **GEOMETRY)
+    conv.conv2d_backprop_filter(x, dy, filter_shape=w.shape, **GEOMETRY)
+
+
+def torch_step(x, w, dy):
+    import torch
+
+    y = torch.nn.functional.conv2d(x, w, padding=1)
+    y.backward(dy)
+
+
+def interleaved_ms(steps, repeats):
+    """Best and median milliseconds of each (step, args), alternating them so that load from
+    other processes hits both alike."""
+    times = [[] for _ in steps]
+    for _ in range(repeats + 1):
+        for timings, (step, args) in zip(times, steps):
+            start = time.perf_counter()
+            step(*args)
+            timings.append(time.perf_counter() - start)
+    return [(1000 * min(t[1:]), 1000 * statistics.median(t[1:])) for t in times]
+
+
+def main(repeats=20):
+    import torch
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(SHAPE, dtype=np.float32)
+    w = rng.standard_normal(FILTER, dtype=np.float32)
+    dy = rng.standard_normal(SHAPE[:3] + (FILTER[3],), dtype=np.float32)
+    tx = torch.tensor(x.transpose(0, 3, 1, 2).copy(), requires_grad=True)
+    tw = torch.tensor(w.transpose(3, 2, 0, 1).copy(), requires_grad=True)
+    tdy = torch.tensor(dy.transpose(0, 3, 1, 2).copy())
+    ours, theirs = interleaved_ms([(numpy_step, (x, w, dy)), (torch_step, (tx, tw, tdy))],
+                                  repeats)
+    for label, index in (("best", 0), ("median", 1)):
+        print(f"{label}: numpy {ours[index]:.2f} ms, torch {theirs[index]:.2f} ms "
+              f"({torch.get_num_threads()} threads), ratio {ours[index] / theirs[index]:.2f}")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 20)

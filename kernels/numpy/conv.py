@@ -1,0 +1,159 @@
+"""NumPy convolution kernels: im2col through a strided window view, then one BLAS GEMM.
+
+Gradients reuse the same pieces: the filter gradient is im2col(x)^T @ dy (one GEMM), the input
+gradient is dy @ W^T scattered back with one vectorised add per kernel tap (col2im).
+"""
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from engine.registry import register_kernel
+
+
+def pad_spatial(x, padding, value=0):
+    """x (N, H, W, C) with ((top, bottom), (left, right)) cells of `value` around H and W."""
+    (top, bottom), (left, right) = padding
+    if not (top or bottom or left or right):
+        return x
+    n, h, w, c = x.shape
+    padded = np.empty((n, h + top + bottom, w + left + right, c), dtype=x.dtype)
+    padded[:, :top] = value
+    padded[:, top + h:] = value
+    padded[:, top:top + h, :left] = value
+    padded[:, top:top + h, left + w:] = value
+    padded[:, top:top + h, left:left + w] = x
+    return padded
+
+
+def output_size(input_hw, kernel_hw, strides, padding, dilations=(1, 1)):
+    return tuple((size + sum(pad) - (k - 1) * d - 1) // s + 1
+                 for size, k, s, pad, d in zip(input_hw, kernel_hw, strides, padding, dilations))
+
+
+def windows(padded, kernel_hw, out_hw, strides, dilations=(1, 1)):
+    """A read-only view (N, OH, OW, KH, KW, C) of every window of a padded input: no copy."""
+    n, _, _, c = padded.shape
+    s_n, s_h, s_w, s_c = padded.strides
+    shape = (n,) + tuple(out_hw) + tuple(kernel_hw) + (c,)
+    step = (s_n, s_h * strides[0], s_w * strides[1], s_h * dilations[0], s_w * dilations[1], s_c)
+    return as_strided(padded, shape, step, writeable=False)
+
+
+def tap_slices(tap, out_hw, strides, dilations=(1, 1)):
+    """Index of the padded-input cells that kernel tap (i, j) reads, for every output cell."""
+    i, j = tap
+    return (slice(None),
+            slice(i * dilations[0], i * dilations[0] + (out_hw[0] - 1) * strides[0] + 1,
+                  strides[0]),
+            slice(j * dilations[1], j * dilations[1] + (out_hw[1] - 1) * strides[1] + 1,
+                  strides[1]))
+
+
+def batch_chunks(batch, cells_per_image, rows=8192):
+    """Slices of the batch of about `rows` output cells each, so per-tap blocks stay in cache."""
+    step = max(1, rows // max(1, cells_per_image))
+    return [slice(start, start + step) for start in range(0, batch, step)]
+
+
+def add_taps(padded, blocks, kernel_hw, strides, dilations):
+    """col2im: add per-tap blocks (KH*KW, N, OH, OW, C) onto the padded-input cells they read."""
+    out_hw = blocks.shape[2:4]
+    for i in range(kernel_hw[0]):
+        for j in range(kernel_hw[1]):
+            padded[tap_slices((i, j), out_hw, strides, dilations)] += blocks[i * kernel_hw[1] + j]
+
+
+def backprop_to_input(tap_blocks, out_hw, input_shape, dtype, kernel_hw, strides, padding,
+                      dilations=(1, 1)):
+    """The input gradient: tap_blocks(batch slice) added back tap by tap, padding cropped."""
+    (top, bottom), (left, right) = padding
+    n, h, w, c = input_shape
+    padded = np.zeros((n, h + top + bottom, w + left + right, c), dtype=dtype)
+    for rows in batch_chunks(n, out_hw[0] * out_hw[1]):
+        add_taps(padded[rows], tap_blocks(rows), kernel_hw, strides, dilations)
+    return padded[:, top:top + h, left:left + w]
+
+
+def _im2col(x, kernel_hw, strides, padding, dilations):
+    """Rows of the GEMM: one per output cell, KH*KW*C values each, plus the output size."""
+    out_hw = output_size(x.shape[1:3], kernel_hw, strides, padding, dilations)
+    view = windows(pad_spatial(x, padding), kernel_hw, out_hw, strides, dilations)
+    return view.reshape(-1, kernel_hw[0] * kernel_hw[1] * x.shape[3]), out_hw
+
+
+def _is_pointwise(kernel_hw, strides, padding):
+    return kernel_hw == (1, 1) and strides == (1, 1) and not any(map(any, padding))
+
+
+@register_kernel("Conv2D", "numpy")
+def conv2d(x, filter, strides, padding, dilations):  # noqa: A002
+    kh, kw, _, out_channels = filter.shape
+    if _is_pointwise((kh, kw), strides, padding):
+        rows, out_hw = x.reshape(-1, x.shape[3]), x.shape[1:3]
+    else:
+        rows, out_hw = _im2col(x, (kh, kw), strides, padding, dilations)
+    y = rows @ filter.reshape(-1, out_channels)
+    return y.reshape((x.shape[0],) + tuple(out_hw) + (out_channels,))
+
+
+@register_kernel("Conv2DBackpropFilter", "numpy")
+def conv2d_backprop_filter(x, dy, filter_shape, strides, padding, dilations):
+    kh, kw, _, out_channels = filter_shape
+    if _is_pointwise((kh, kw), strides, padding):
+        rows = x.reshape(-1, x.shape[3])
+    else:
+        rows, _ = _im2col(x, (kh, kw), strides, padding, dilations)
+    return (rows.T @ dy.reshape(-1, out_channels)).reshape(filter_shape)
+
+
+@register_kernel("Conv2DBackpropInput", "numpy")
+def conv2d_backprop_input(dy, filter, input_shape, strides, padding, dilations):  # noqa: A002
+    kh, kw, in_channels, out_channels = filter.shape
+    if _is_pointwise((kh, kw), strides, padding):
+        return (dy.reshape(-1, out_channels) @ filter.reshape(in_channels, out_channels).T
+                ).reshape(input_shape)
+    taps = filter.reshape(kh * kw, in_channels, out_channels).transpose(0, 2, 1)
+
+    def tap_blocks(rows):  # one GEMM per tap: (cells, OC) @ (OC, C)
+        blocks = np.matmul(dy[rows].reshape(1, -1, out_channels), taps)
+        return blocks.reshape((kh * kw,) + dy[rows].shape[:3] + (in_channels,))
+
+    return backprop_to_input(tap_blocks, dy.shape[1:3], input_shape, dy.dtype, (kh, kw),
+                             strides, padding, dilations)
+
+
+@register_kernel("DepthwiseConv2dNative", "numpy")
+def depthwise_conv2d(x, filter, strides, padding, dilations):  # noqa: A002
+    kh, kw, channels, multiplier = filter.shape
+    out_hw = output_size(x.shape[1:3], (kh, kw), strides, padding, dilations)
+    view = windows(pad_spatial(x, padding), (kh, kw), out_hw, strides, dilations)
+    y = np.zeros((x.shape[0],) + tuple(out_hw) + (channels, multiplier), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            y += view[:, :, :, i, j, :, None] * filter[i, j]
+    return y.reshape(y.shape[:3] + (channels * multiplier,))
+
+
+@register_kernel("DepthwiseConv2dNativeBackpropFilter", "numpy")
+def depthwise_conv2d_backprop_filter(x, dy, filter_shape, strides, padding, dilations):
+    kh, kw, channels, multiplier = filter_shape
+    view = windows(pad_spatial(x, padding), (kh, kw), dy.shape[1:3], strides, dilations)
+    dy = dy.reshape(-1, channels, multiplier)
+    grad = np.empty(filter_shape, dtype=dy.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            grad[i, j] = np.einsum("rc,rcm->cm", view[:, :, :, i, j].reshape(-1, channels), dy)
+    return grad
+
+
+@register_kernel("DepthwiseConv2dNativeBackpropInput", "numpy")
+def depthwise_conv2d_backprop_input(dy, filter, input_shape, strides, padding,  # noqa: A002
+                                    dilations):
+    kh, kw, channels, multiplier = filter.shape
+    taps = filter.reshape(kh * kw, channels, multiplier)
+
+    def tap_blocks(rows):  # per tap and channel: sum over the multiplier
+        by_channel = dy[rows].reshape(dy[rows].shape[:3] + (channels, multiplier))
+        return np.einsum("nhwcm,tcm->tnhwc", by_channel, taps)
+
+    return backprop_to_input(tap_blocks, dy.shape[1:3], input_shape, dy.dtype, (kh, kw),
+                             strides, padding, dilations)
