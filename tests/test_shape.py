@@ -140,6 +140,16 @@ def test_unsorted_segment_sum_adds_rows_sharing_an_id(backend):
                   "reduction")
 
 
+def test_segment_sum_kernel_drops_device_ids_out_of_range(backend):
+    data = random_array((4, 2))
+    ids = engine.tensor([0, -1, 5, 0])
+    got = engine.dispatch.run_kernel("UnsortedSegmentSum", (engine.tensor(data), ids),
+                                     num_segments=3)
+    want = np.zeros((3, 2))
+    want[0] = data[0].astype(np.float64) + data[3]
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-6)
+
+
 def test_broadcast_to_matches_numpy(backend):
     x = random_array((3, 1))
     check_forward(lambda t: engine.broadcast_to(t, (2, 3, 4)),

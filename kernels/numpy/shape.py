@@ -70,6 +70,8 @@ def gather(x, indices, axis):
 
 @register_kernel("UnsortedSegmentSum", "numpy")
 def unsorted_segment_sum(data, segment_ids, num_segments):
+    """Ids outside [0, num_segments) are dropped, as in TF and the device kernels."""
     out = np.zeros((num_segments,) + data.shape[segment_ids.ndim:], dtype=data.dtype)
-    np.add.at(out, segment_ids, data)
+    kept = (segment_ids >= 0) & (segment_ids < num_segments)
+    np.add.at(out, segment_ids[kept], data[kept])
     return out
