@@ -30,7 +30,7 @@ def getitem(x, key):
     advanced = [i for i, (kind, _) in enumerate(items) if kind in (_INT, _ARRAY)]
     in_place = not advanced or advanced[-1] - advanced[0] + 1 == len(advanced)
     begin, end, strides, out_shape = [], [], [], []
-    array = None  # (position in out_shape, indices, axis of x)
+    array = None  # (position in out_shape, checked int32 indices)
     axis = 0
     for kind, item in _expand_ellipsis(x.shape, items):
         if kind == _NEW_AXIS:
@@ -51,7 +51,7 @@ def getitem(x, key):
             out_shape.append(length)
         else:
             bounds = (0, dim, 1)
-            array = (len(out_shape), item, axis)
+            array = (len(out_shape), index_tensor("getitem", item, dim, x.shape, axis, x))
             out_shape.append(dim)
         begin.append(bounds[0])
         end.append(bounds[1])
@@ -60,7 +60,7 @@ def getitem(x, key):
     y = _slice(x, begin, end, strides)
     y = reshape(y, out_shape)
     if array is not None:
-        y = _gather_array(x, y, array, in_place)
+        y = _gather_array(y, *array, in_place)
     return y
 
 
@@ -135,11 +135,9 @@ def _strided_slice_grad_grad(ddx, node):
     return run_kernel("StridedSlice", (ddx,), **attrs)
 
 
-def _gather_array(x, y, array, in_place):
-    """Gather the integer-array index along its axis of y, then move the indexed axes first
-    unless they stay `in_place`."""
-    position, indices, axis = array
-    indices = index_tensor("getitem", indices, x.shape[axis], x.shape, axis, x)
+def _gather_array(y, position, indices, in_place):
+    """Gather along axis `position` of y, then move the indexed axes first unless they stay
+    `in_place`."""
     y = gather(y, indices, position)
     if in_place:
         return y
