@@ -9,6 +9,6 @@ from engine.registry import (list_gradients, list_kernels, register_gradient,  #
 from engine.runtime import (BackendUnavailable, get_backend, list_backends,  # noqa: F401
                             set_backend)
 from engine.tensor import Tensor, Variable
-from engine import optimizers  # noqa: E402,F401  (after Tensor: optimizers use it)
+from engine import losses, metrics, optimizers  # noqa: E402,F401  (they use Tensor)
 
 __version__ = "0.1.0"
