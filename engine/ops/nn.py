@@ -178,7 +178,10 @@ def sigmoid_cross_entropy(labels, logits):
 def _softmax_cross_entropy_grad(dy, node):
     logits, labels = node.inputs
     dy = _expand_last(dy)
-    d_logits = mul(dy, sub(softmax(logits), labels)) if node.needs[0] else None
+    d_logits = None
+    if node.needs[0]:  # softmax - labels when each row of labels sums to one
+        label_mass = reduce_sum(labels, -1, keepdims=True)
+        d_logits = mul(dy, sub(mul(softmax(logits), label_mass), labels))
     d_labels = neg(mul(dy, log_softmax(logits))) if node.needs[1] else None
     return d_logits, d_labels
 
