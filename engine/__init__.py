@@ -10,5 +10,8 @@ from engine.runtime import (BackendUnavailable, get_backend, list_backends,  # n
                             set_backend)
 from engine.tensor import Tensor, Variable
 from engine import losses, metrics, optimizers  # noqa: E402,F401  (they use Tensor)
+from engine import activations, initializers, layers, models, regularizers  # noqa: E402,F401
+from engine.layers import Input  # noqa: E402,F401
+from engine.models import Model, Sequential  # noqa: E402,F401
 
 __version__ = "0.1.0"

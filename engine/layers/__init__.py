@@ -1,0 +1,47 @@
+"""Keras-style layers written with engine ops, plus (de)serialization of layer configs."""
+from engine.layers.base import InputSpec, Layer, clear_session  # noqa: F401
+from engine.layers.conv import (Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D,  # noqa: F401
+                                SeparableConv2D, UpSampling2D, ZeroPadding2D)
+from engine.layers.core import (Activation, Dense, Dropout, Embedding, Flatten,  # noqa: F401
+                                Permute, RepeatVector, Reshape)
+from engine.layers.input_layer import Input, InputLayer  # noqa: F401
+from engine.layers.keras_tensor import KerasTensor  # noqa: F401
+from engine.layers.merge import (Add, Average, Concatenate, Maximum, Multiply,  # noqa: F401
+                                 Subtract)
+from engine.layers.normalization import BatchNormalization, LayerNormalization  # noqa: F401
+from engine.layers.pooling import (AveragePooling2D, GlobalAveragePooling2D,  # noqa: F401
+                                   GlobalMaxPooling2D, MaxPooling2D)
+from engine.layers.recurrent import GRU, LSTM, SimpleRNN  # noqa: F401
+
+_ALIASES = {"MaxPool2D": MaxPooling2D, "AvgPool2D": AveragePooling2D,
+            "GlobalAvgPool2D": GlobalAveragePooling2D, "GlobalMaxPool2D": GlobalMaxPooling2D,
+            "Convolution2D": Conv2D, "Convolution1D": Conv1D}
+
+
+def layer_classes():
+    """Every layer class by its Keras class name (models included: they nest as layers)."""
+    from engine.models import Functional, Model, Sequential
+
+    classes = {cls.__name__: cls for cls in (
+        InputLayer, Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector,
+        Embedding, Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D,
+        ZeroPadding2D, UpSampling2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
+        GlobalMaxPooling2D, BatchNormalization, LayerNormalization, SimpleRNN, LSTM, GRU, Add,
+        Subtract, Multiply, Average, Maximum, Concatenate, Sequential, Functional)}
+    classes["Model"] = Model
+    return {**_ALIASES, **classes}
+
+
+def serialize(layer):
+    """{"class_name", "config"} for a layer (Keras's serialize_keras_object, minus module)."""
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def deserialize(config):
+    """A layer from {"class_name", "config"}."""
+    classes = layer_classes()
+    cls = classes.get(config.get("class_name"))
+    if cls is None:
+        raise ValueError(f"Unknown layer: '{config.get('class_name')}'. Known layers: "
+                         f"{', '.join(sorted(classes))}")
+    return cls.from_config(dict(config.get("config") or {}))

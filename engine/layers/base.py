@@ -1,0 +1,372 @@
+"""Layer: the Keras building block (weights, build on first call, config, training flag).
+
+Layers are written with engine ops only, so they run and train on every backend.
+"""
+import contextlib
+import inspect
+import re
+
+import numpy as np
+
+import engine
+from engine import initializers, regularizers
+from engine.layers.keras_tensor import KerasTensor, Node, flatten, is_symbolic, map_structure
+
+_NAME_COUNTS = {}
+_TRAINING_STACK = []
+_DEFERRED_UPDATES = []
+
+
+def to_snake_case(name):
+    """Keras's rule: Conv2D -> conv2d, BatchNormalization -> batch_normalization."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def unique_name(prefix):
+    """prefix, then prefix_1, prefix_2... (Keras's automatic layer names)."""
+    count = _NAME_COUNTS.get(prefix, 0)
+    _NAME_COUNTS[prefix] = count + 1
+    return prefix if count == 0 else f"{prefix}_{count}"
+
+
+def clear_session():
+    """Restart automatic names from scratch (dense, dense_1, ...), as keras.backend.clear_session."""
+    _NAME_COUNTS.clear()
+
+
+@contextlib.contextmanager
+def deferred_state_updates():
+    """Collect non-trainable state updates (BatchNormalization's moving statistics) instead of
+    applying them, so a training step that fails part-way leaves every weight unchanged."""
+    updates = []
+    _DEFERRED_UPDATES.append(updates)
+    try:
+        yield updates
+    finally:
+        _DEFERRED_UPDATES.pop()
+
+
+def assign_state(variable, value):
+    """variable.assign(value), or queued while inside deferred_state_updates()."""
+    if _DEFERRED_UPDATES:
+        _DEFERRED_UPDATES[-1].append((variable, value))
+    else:
+        variable.assign(value)
+
+
+def in_training():
+    """The training flag of the innermost layer call in progress (False outside any)."""
+    return bool(_TRAINING_STACK and _TRAINING_STACK[-1])
+
+
+def next_seed(layer):
+    """The seed of a layer's next random draw: None (fresh randomness) if `layer.seed` is None,
+    else derived from it and a call counter, so seeded runs repeat but masks change per call."""
+    if layer.seed is None:
+        return None
+    layer._seed_calls = getattr(layer, "_seed_calls", 0) + 1
+    return (layer.seed * 1_000_003 + layer._seed_calls) % 2 ** 31
+
+
+def standardize_dtype(dtype):
+    """A dtype name from a name, None (float32) or a Keras 3 DTypePolicy config dict."""
+    if dtype is None:
+        return "float32"
+    if isinstance(dtype, dict):
+        dtype = dtype.get("config", {}).get("name", dtype.get("name"))
+    return engine.dtypes.as_dtype(dtype)
+
+
+def is_shape(value):
+    return isinstance(value, (tuple, list)) and all(d is None or isinstance(d, (int, np.integer))
+                                                    for d in value)
+
+
+class InputSpec:
+    """What a layer accepts: rank (ndim/min_ndim), fixed sizes of some axes, or a full shape."""
+
+    def __init__(self, ndim=None, min_ndim=None, axes=None, shape=None):
+        self.shape = tuple(shape) if shape is not None else None
+        self.ndim = len(self.shape) if self.shape is not None else ndim
+        self.min_ndim = min_ndim
+        self.axes = dict(axes or {})
+
+    def check(self, layer_name, index, shape):
+        prefix = f"Input {index} of layer '{layer_name}' is incompatible with the layer:"
+        shape = tuple(shape)
+        if self.ndim is not None and len(shape) != self.ndim:
+            raise ValueError(f"{prefix} expected ndim={self.ndim}, found ndim={len(shape)}. "
+                             f"Full shape received: {shape}")
+        if self.min_ndim is not None and len(shape) < self.min_ndim:
+            raise ValueError(f"{prefix} expected min_ndim={self.min_ndim}, found "
+                             f"ndim={len(shape)}. Full shape received: {shape}")
+        for axis, value in self.axes.items():
+            if value is not None and shape[axis] not in (value, None):
+                raise ValueError(f"{prefix} expected axis {axis} of input shape to have value "
+                                 f"{value}, but received input with shape {shape}")
+        if self.shape is not None:
+            for want, got in zip(self.shape, shape):
+                if want is not None and got is not None and want != got:
+                    raise ValueError(f"{prefix} expected shape={self.shape}, found "
+                                     f"shape={shape}")
+
+
+class Layer:
+    """Base layer. Subclasses create weights in build(input_shape) and compute in call()."""
+
+    def __init__(self, trainable=True, name=None, dtype=None, input_shape=None,
+                 batch_input_shape=None, batch_size=None, input_dim=None,
+                 activity_regularizer=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"Unrecognized keyword arguments passed to {type(self).__name__}: "
+                            f"{kwargs}")
+        object.__setattr__(self, "_layers", [])
+        self.name = name or unique_name(to_snake_case(type(self).__name__))
+        self.dtype = standardize_dtype(dtype)
+        self.built = False
+        self.input_spec = None
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self._trainable = bool(trainable)
+        self._trainable_variables = []
+        self._non_trainable_variables = []
+        self._regularized = []  # (variable, regularizer)
+        self._activity_losses = []
+        self._inbound_nodes = []
+        self._build_input_shape = None
+        if input_dim is not None and input_shape is None:
+            input_shape = (input_dim,)
+        if input_shape is not None:
+            batch_input_shape = (batch_size,) + tuple(input_shape)
+        self._batch_input_shape = tuple(batch_input_shape) if batch_input_shape else None
+        self._call_accepts_training = "training" in inspect.signature(self.call).parameters
+
+    def __setattr__(self, name, value):
+        children = value if isinstance(value, (list, tuple)) else [value]
+        if children and all(isinstance(child, Layer) for child in children):
+            for child in children:
+                if child is not self and not any(child is known for known in self._layers):
+                    self._layers.append(child)
+        object.__setattr__(self, name, value)
+
+    # ------------------------------------------------------------------ building and calling
+
+    def build(self, input_shape):
+        """Create the weights for inputs of `input_shape` (batch dim None)."""
+
+    def call(self, inputs):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        """The output shape for `input_shape`; by default found by running call on zeros."""
+        return probe_output_shape(self, input_shape)
+
+    def __call__(self, inputs, *args, training=None, **kwargs):
+        if is_symbolic(inputs):
+            return self._symbolic_call(inputs, args, kwargs)
+        inputs = map_structure(_to_tensor, inputs)
+        shapes = map_structure(lambda t: t.shape, inputs)
+        self._check_input_spec(shapes)
+        self.build_from_shape(_with_unknown_batch(shapes))
+        self._check_input_spec(shapes)
+        if training is None:
+            training = in_training()
+        if self._call_accepts_training:
+            kwargs["training"] = bool(training)
+        _TRAINING_STACK.append(bool(training))
+        try:
+            outputs = self.call(inputs, *args, **kwargs)
+        finally:
+            _TRAINING_STACK.pop()
+        if self.activity_regularizer is not None:
+            self._activity_losses = [self.activity_regularizer(o) for o in flatten(outputs)]
+        return outputs
+
+    def build_from_shape(self, input_shape):
+        """Build once, remembering the shape (Keras's build_config)."""
+        if not self.built:
+            self.build(input_shape)
+            self.built = True
+            self._build_input_shape = input_shape
+
+    def _symbolic_call(self, inputs, args, kwargs):
+        shapes = map_structure(lambda t: t.shape, inputs)
+        self._check_input_spec(shapes)
+        self.build_from_shape(shapes)
+        self._check_input_spec(shapes)
+        output_shapes = self.compute_output_shape(shapes)
+        node_index = len(self._inbound_nodes)
+        if is_shape(output_shapes):
+            outputs = KerasTensor(output_shapes, self.output_dtype(inputs), (self, node_index, 0))
+        else:
+            outputs = [KerasTensor(shape, self.output_dtype(inputs), (self, node_index, i))
+                       for i, shape in enumerate(output_shapes)]
+        self._inbound_nodes.append(Node(self, inputs, outputs, dict(kwargs, args=args)
+                                        if args else kwargs))
+        return outputs
+
+    def output_dtype(self, inputs):
+        """The dtype of this layer's outputs (its compute dtype)."""
+        return self.dtype
+
+    def _check_input_spec(self, shapes):
+        if self.input_spec is None:
+            return
+        specs = self.input_spec if isinstance(self.input_spec, list) else [self.input_spec]
+        shape_list = [shapes] if is_shape(shapes) else list(shapes)
+        for index, (spec, shape) in enumerate(zip(specs, shape_list)):
+            if spec is not None:
+                spec.check(self.name, index, shape)
+
+    # ------------------------------------------------------------------ weights
+
+    def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True,
+                   regularizer=None, constraint=None, name=None):
+        """Create a Variable named '<layer>/<name>' on the current backend and track it."""
+        initializer = initializers.get(initializer if initializer is not None else
+                                       ("glorot_uniform" if engine.dtypes.is_floating(
+                                           standardize_dtype(dtype or self.dtype)) else "zeros"))
+        dtype = standardize_dtype(dtype or self.dtype)
+        shape = tuple(int(d) for d in (shape or ()))
+        value = initializer(shape, dtype)
+        variable = engine.Variable(value, trainable=trainable and self.trainable,
+                                   name=f"{self.name}/{name or 'variable'}", dtype=dtype)
+        (self._trainable_variables if trainable else self._non_trainable_variables).append(variable)
+        regularizer = regularizers.get(regularizer)
+        if regularizer is not None:
+            self._regularized.append((variable, regularizer))
+        return variable
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        self._trainable = bool(value)
+        for variable in self._trainable_variables:
+            variable.trainable = self._trainable
+        for layer in self._layers:
+            layer.trainable = value
+
+    @property
+    def layers(self):
+        return list(self._layers)
+
+    @property
+    def weights(self):
+        """Own trainable then non-trainable weights, then those of sub-layers (no repeats)."""
+        seen, result = set(), []
+        for variable in self._trainable_variables + self._non_trainable_variables + [
+                w for layer in self._layers for w in layer.weights]:
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                result.append(variable)
+        return result
+
+    @property
+    def trainable_weights(self):
+        return [w for w in self.weights if w.trainable] if self.trainable else []
+
+    @property
+    def non_trainable_weights(self):
+        return [w for w in self.weights if not w.trainable] if self.trainable else self.weights
+
+    variables = weights
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
+
+    @property
+    def losses(self):
+        """Regularization penalties of the weights and of the last call's outputs."""
+        own = [regularizer(variable) for variable, regularizer in self._regularized]
+        return own + list(self._activity_losses) + [
+            loss for layer in self._layers for loss in layer.losses]
+
+    def get_weights(self):
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, weights):
+        """Replace every weight from a list of arrays; all are checked before any is changed."""
+        targets = self.weights
+        if len(weights) != len(targets):
+            raise ValueError(f"You called `set_weights(weights)` on layer '{self.name}' with a "
+                             f"weight list of length {len(weights)}, but the layer was "
+                             f"expecting {len(targets)} weights.")
+        arrays = [np.asarray(w) for w in weights]
+        for variable, array in zip(targets, arrays):
+            if tuple(array.shape) != variable.shape:
+                raise ValueError(f"Layer '{self.name}' weight shape {variable.shape} is not "
+                                 f"compatible with provided weight shape {tuple(array.shape)}.")
+        for variable, array in zip(targets, arrays):
+            variable.assign(engine.tensor(array, dtype=variable.dtype, backend=variable.backend))
+
+    def count_params(self):
+        if not self.built:
+            raise ValueError(f"You tried to call `count_params` on layer '{self.name}', but the "
+                             "layer isn't built. You can build it manually via: "
+                             "`layer.build(input_shape)`.")
+        return int(sum(w.size for w in self.weights))
+
+    # ------------------------------------------------------------------ config
+
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        if self._batch_input_shape is not None:
+            config["batch_input_shape"] = list(self._batch_input_shape)
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    # ------------------------------------------------------------------ functional helpers
+
+    @property
+    def input(self):
+        return self._node(0).inputs
+
+    @property
+    def output(self):
+        return self._node(0).outputs
+
+    def _node(self, index):
+        if not self._inbound_nodes:
+            raise ValueError(f"Layer '{self.name}' has never been called and thus has no "
+                             "defined input or output.")
+        return self._inbound_nodes[index]
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _to_tensor(value):
+    return value if isinstance(value, engine.Tensor) else engine.convert_to_tensor(value)
+
+
+def _with_unknown_batch(shapes):
+    if is_shape(shapes):
+        return (None,) + tuple(shapes[1:])
+    return [_with_unknown_batch(shape) for shape in shapes]
+
+
+def probe_output_shape(layer, input_shape):
+    """Run `layer.call` on zeros twice, unknown dims set to 2 then 3; output dims that change
+    with them are unknown (None)."""
+    def zeros(shape, size):
+        return engine.zeros(tuple(size if d is None else d for d in shape))
+
+    def run(size):
+        inputs = (zeros(input_shape, size) if is_shape(input_shape)
+                  else [zeros(shape, size) for shape in input_shape])
+        kwargs = {"training": False} if layer._call_accepts_training else {}
+        outputs = layer.call(inputs, **kwargs)
+        return [o.shape for o in flatten(outputs)], isinstance(outputs, (list, tuple))
+
+    (first, is_list), (second, _) = run(2), run(3)
+    shapes = [tuple(a if a == b else None for a, b in zip(s1, s2))
+              for s1, s2 in zip(first, second)]
+    return shapes if is_list else shapes[0]

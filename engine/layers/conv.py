@@ -1,0 +1,308 @@
+"""Convolution layers (channels_last): Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D,
+SeparableConv2D, and the resampling layers ZeroPadding2D and UpSampling2D."""
+import engine
+from engine import activations, initializers, regularizers
+from engine.layers.base import InputSpec, Layer
+from engine.layers.core import no_constraint
+
+
+def as_tuple(value, rank, name):
+    values = (value,) * rank if isinstance(value, int) else tuple(value)
+    if len(values) != rank or not all(isinstance(v, int) and v > 0 for v in values):
+        raise ValueError(f"The `{name}` argument must be a tuple of {rank} positive integers. "
+                         f"Received {name}={value}")
+    return values
+
+
+def conv_output_length(length, kernel, padding, stride, dilation=1):
+    """Output size along one axis (None stays None): Keras's conv_utils rule."""
+    if length is None:
+        return None
+    dilated = (kernel - 1) * dilation + 1
+    if padding in ("same", "causal"):
+        return (length + stride - 1) // stride
+    return (length - dilated + stride) // stride
+
+
+def _channels_last_only(data_format):
+    if data_format not in (None, "channels_last"):
+        raise ValueError(f"Only data_format='channels_last' is supported, got {data_format!r}")
+    return "channels_last"
+
+
+class Conv(Layer):
+    """Shared arguments, weights and config of the convolution layers of one rank."""
+
+    rank = 2
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
+                 dilation_rate=1, groups=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        no_constraint(self.name, kernel_constraint=kernel_constraint,
+                      bias_constraint=bias_constraint)
+        if groups != 1:
+            raise ValueError(f"Layer '{self.name}': groups={groups} is not supported (only 1)")
+        padding = padding.lower()
+        allowed = ("valid", "same", "causal") if self.rank == 1 else ("valid", "same")
+        if padding not in allowed:
+            raise ValueError(f"Invalid padding {padding!r} for {type(self).__name__}; expected "
+                             f"one of {allowed}")
+        self.filters = filters
+        self.kernel_size = as_tuple(kernel_size, self.rank, "kernel_size")
+        self.strides = as_tuple(strides, self.rank, "strides")
+        self.dilation_rate = as_tuple(dilation_rate, self.rank, "dilation_rate")
+        self.padding = padding
+        self.data_format = _channels_last_only(data_format)
+        self.groups = groups
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.input_spec = InputSpec(ndim=self.rank + 2)
+
+    def kernel_shape(self, in_channels):
+        return self.kernel_size + (in_channels, self.filters)
+
+    def build(self, input_shape):
+        in_channels = input_shape[-1]
+        self.kernel = self.add_weight(self.kernel_shape(in_channels), self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer, name="kernel")
+        self.bias = self.add_weight((self.filters,), self.bias_initializer,
+                                    regularizer=self.bias_regularizer,
+                                    name="bias") if self.use_bias else None
+        self.input_spec = InputSpec(ndim=self.rank + 2, axes={-1: in_channels})
+
+    def finish(self, outputs):
+        """Add the bias and apply the activation."""
+        if self.use_bias:
+            outputs = outputs + self.bias
+        return self.activation(outputs)
+
+    def compute_output_shape(self, input_shape):
+        spatial = tuple(conv_output_length(n, k, self.padding, s, d) for n, k, s, d in zip(
+            input_shape[1:-1], self.kernel_size, self.strides, self.dilation_rate))
+        return (input_shape[0],) + spatial + (self.filters,)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters,
+                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
+                "padding": self.padding, "data_format": self.data_format,
+                "dilation_rate": list(self.dilation_rate), "groups": self.groups,
+                "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "kernel_constraint": None, "bias_constraint": None}
+
+
+class Conv2D(Conv):
+    def call(self, inputs):
+        return self.finish(engine.conv2d(inputs, self.kernel, self.strides, self.padding,
+                                         self.dilation_rate))
+
+
+class Conv1D(Conv):
+    """1-D convolution over (batch, steps, channels); 'causal' pads only the past."""
+
+    rank = 1
+
+    def call(self, inputs):
+        padding = self.padding
+        if padding == "causal":
+            left = (self.kernel_size[0] - 1) * self.dilation_rate[0]
+            inputs = engine.pad(inputs, ((0, 0), (left, 0), (0, 0)))
+            padding = "valid"
+        return self.finish(engine.conv1d(inputs, self.kernel, self.strides[0], padding,
+                                         self.dilation_rate[0]))
+
+
+class Conv2DTranspose(Conv):
+    """The transpose (gradient) of Conv2D: upsamples by `strides`. Kernel (kh, kw, filters,
+    in_channels) as in Keras."""
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None,
+                 data_format=None, dilation_rate=1, **kwargs):
+        super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate,
+                         **kwargs)
+        if output_padding is not None or self.dilation_rate != (1, 1):
+            raise ValueError(f"Layer '{self.name}': output_padding and dilation_rate other than "
+                             f"None and 1 are not supported")
+        self.output_padding = None
+
+    def kernel_shape(self, in_channels):
+        return self.kernel_size + (self.filters, in_channels)
+
+    def call(self, inputs):
+        return self.finish(engine.conv2d_transpose(inputs, self.kernel, None, self.strides,
+                                                   self.padding))
+
+    def compute_output_shape(self, input_shape):
+        spatial = tuple(None if n is None else (n * s if self.padding == "same"
+                                                else (n - 1) * s + k)
+                        for n, k, s in zip(input_shape[1:-1], self.kernel_size, self.strides))
+        return (input_shape[0],) + spatial + (self.filters,)
+
+    def get_config(self):
+        return {**super().get_config(), "output_padding": None}
+
+
+class DepthwiseConv2D(Conv):
+    """Each input channel convolved with its own `depth_multiplier` filters."""
+
+    def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1,
+                 data_format=None, dilation_rate=1, activation=None, use_bias=True,
+                 depthwise_initializer="glorot_uniform", bias_initializer="zeros",
+                 depthwise_regularizer=None, bias_regularizer=None, depthwise_constraint=None,
+                 bias_constraint=None, **kwargs):
+        super().__init__(None, kernel_size, strides, padding, data_format, dilation_rate,
+                         activation=activation, use_bias=use_bias,
+                         kernel_initializer=depthwise_initializer,
+                         bias_initializer=bias_initializer,
+                         kernel_regularizer=depthwise_regularizer,
+                         bias_regularizer=bias_regularizer,
+                         kernel_constraint=depthwise_constraint,
+                         bias_constraint=bias_constraint, **kwargs)
+        self.depth_multiplier = depth_multiplier
+
+    def build(self, input_shape):
+        in_channels = input_shape[-1]
+        self.filters = in_channels * self.depth_multiplier
+        self.kernel = self.add_weight(self.kernel_size + (in_channels, self.depth_multiplier),
+                                      self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer,
+                                      name="depthwise_kernel")
+        self.depthwise_kernel = self.kernel
+        self.bias = self.add_weight((self.filters,), self.bias_initializer,
+                                    regularizer=self.bias_regularizer,
+                                    name="bias") if self.use_bias else None
+        self.input_spec = InputSpec(ndim=4, axes={-1: in_channels})
+
+    def call(self, inputs):
+        return self.finish(engine.depthwise_conv2d(inputs, self.kernel, self.strides,
+                                                   self.padding, self.dilation_rate))
+
+    def compute_output_shape(self, input_shape):
+        shape = super().compute_output_shape(input_shape)
+        channels = None if input_shape[-1] is None else input_shape[-1] * self.depth_multiplier
+        return shape[:-1] + (channels,)
+
+    def get_config(self):
+        config = super().get_config()
+        for name in ("filters", "groups"):
+            config.pop(name)
+        for suffix in ("initializer", "regularizer", "constraint"):
+            config[f"depthwise_{suffix}"] = config.pop(f"kernel_{suffix}")
+        return {**config, "depth_multiplier": self.depth_multiplier}
+
+
+class SeparableConv2D(Conv):
+    """A depthwise convolution followed by a 1x1 convolution to `filters` channels."""
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
+                 dilation_rate=1, depth_multiplier=1, activation=None, use_bias=True,
+                 depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", depthwise_regularizer=None,
+                 pointwise_regularizer=None, bias_regularizer=None, depthwise_constraint=None,
+                 pointwise_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate,
+                         activation=activation, use_bias=use_bias,
+                         bias_initializer=bias_initializer, bias_regularizer=bias_regularizer,
+                         bias_constraint=bias_constraint, **kwargs)
+        no_constraint(self.name, depthwise_constraint=depthwise_constraint,
+                      pointwise_constraint=pointwise_constraint)
+        self.depth_multiplier = depth_multiplier
+        self.depthwise_initializer = initializers.get(depthwise_initializer)
+        self.pointwise_initializer = initializers.get(pointwise_initializer)
+        self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
+        self.pointwise_regularizer = regularizers.get(pointwise_regularizer)
+
+    def build(self, input_shape):
+        in_channels = input_shape[-1]
+        self.depthwise_kernel = self.add_weight(
+            self.kernel_size + (in_channels, self.depth_multiplier), self.depthwise_initializer,
+            regularizer=self.depthwise_regularizer, name="depthwise_kernel")
+        self.pointwise_kernel = self.add_weight(
+            (1, 1, in_channels * self.depth_multiplier, self.filters),
+            self.pointwise_initializer, regularizer=self.pointwise_regularizer,
+            name="pointwise_kernel")
+        self.bias = self.add_weight((self.filters,), self.bias_initializer,
+                                    regularizer=self.bias_regularizer,
+                                    name="bias") if self.use_bias else None
+        self.input_spec = InputSpec(ndim=4, axes={-1: in_channels})
+
+    def call(self, inputs):
+        return self.finish(engine.separable_conv2d(inputs, self.depthwise_kernel,
+                                                   self.pointwise_kernel, self.strides,
+                                                   self.padding, self.dilation_rate))
+
+    def get_config(self):
+        config = super().get_config()
+        for name in ("groups", "kernel_initializer", "kernel_regularizer", "kernel_constraint"):
+            config.pop(name)
+        return {**config, "depth_multiplier": self.depth_multiplier,
+                "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
+                "pointwise_initializer": initializers.serialize(self.pointwise_initializer),
+                "depthwise_regularizer": regularizers.serialize(self.depthwise_regularizer),
+                "pointwise_regularizer": regularizers.serialize(self.pointwise_regularizer),
+                "depthwise_constraint": None, "pointwise_constraint": None}
+
+
+class ZeroPadding2D(Layer):
+    """Zeros around the image: padding int, (rows, cols) or ((top, bottom), (left, right))."""
+
+    def __init__(self, padding=(1, 1), data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(padding, int):
+            padding = ((padding, padding), (padding, padding))
+        elif all(isinstance(p, int) for p in padding):
+            padding = ((padding[0], padding[0]), (padding[1], padding[1]))
+        self.padding = tuple(tuple(p) for p in padding)
+        self.data_format = _channels_last_only(data_format)
+        self.input_spec = InputSpec(ndim=4)
+
+    def call(self, inputs):
+        return engine.pad(inputs, ((0, 0),) + self.padding + ((0, 0),))
+
+    def compute_output_shape(self, input_shape):
+        spatial = tuple(None if n is None else n + sum(p)
+                        for n, p in zip(input_shape[1:3], self.padding))
+        return (input_shape[0],) + spatial + (input_shape[3],)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": [list(p) for p in self.padding],
+                "data_format": self.data_format}
+
+
+class UpSampling2D(Layer):
+    """Repeat rows and columns `size` times (nearest-neighbour interpolation)."""
+
+    def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
+        super().__init__(**kwargs)
+        if interpolation != "nearest":
+            raise ValueError(f"UpSampling2D: only interpolation='nearest' is supported, got "
+                             f"{interpolation!r}")
+        self.size = as_tuple(size, 2, "size")
+        self.data_format = _channels_last_only(data_format)
+        self.interpolation = interpolation
+        self.input_spec = InputSpec(ndim=4)
+
+    def call(self, inputs):
+        batch, height, width, channels = inputs.shape
+        rows, cols = self.size
+        grid = engine.reshape(inputs, (batch, height, 1, width, 1, channels))
+        grid = engine.tile(grid, (1, 1, rows, 1, cols, 1))
+        return engine.reshape(grid, (batch, height * rows, width * cols, channels))
+
+    def compute_output_shape(self, input_shape):
+        spatial = tuple(None if n is None else n * s for n, s in zip(input_shape[1:3], self.size))
+        return (input_shape[0],) + spatial + (input_shape[3],)
+
+    def get_config(self):
+        return {**super().get_config(), "size": list(self.size), "data_format": self.data_format,
+                "interpolation": self.interpolation}

@@ -1,0 +1,223 @@
+"""Core layers: Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector, Embedding."""
+import math
+
+import engine
+from engine import activations, initializers, regularizers
+from engine.layers.base import InputSpec, Layer, next_seed
+
+
+def no_constraint(layer_name, **constraints):
+    """Weight constraints are not supported; accept only None (what Keras configs hold)."""
+    for argument, value in constraints.items():
+        if value is not None:
+            raise ValueError(f"Layer '{layer_name}': `{argument}` is not supported "
+                             f"(got {value!r}); pass None")
+
+
+class Dense(Layer):
+    """activation(inputs @ kernel + bias) over the last axis."""
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(units, int) or units <= 0:
+            raise ValueError(f"Received an invalid value for `units`, expected a positive "
+                             f"integer. Received: units={units}")
+        no_constraint(self.name, kernel_constraint=kernel_constraint,
+                      bias_constraint=bias_constraint)
+        self.units = units
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.input_spec = InputSpec(min_ndim=2)
+
+    def build(self, input_shape):
+        in_features = input_shape[-1]
+        self.kernel = self.add_weight((in_features, self.units), self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer, name="kernel")
+        self.bias = self.add_weight((self.units,), self.bias_initializer,
+                                    regularizer=self.bias_regularizer,
+                                    name="bias") if self.use_bias else None
+        self.input_spec = InputSpec(min_ndim=2, axes={-1: in_features})
+
+    def call(self, inputs):
+        leading = inputs.shape[:-1]
+        flat = engine.reshape(inputs, (math.prod(leading), inputs.shape[-1]))
+        outputs = engine.matmul(flat, self.kernel)
+        if self.use_bias:
+            outputs = outputs + self.bias
+        return self.activation(engine.reshape(outputs, leading + (self.units,)))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "kernel_constraint": None, "bias_constraint": None}
+
+
+class Activation(Layer):
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def call(self, inputs):
+        return self.activation(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "activation": activations.serialize(self.activation)}
+
+
+class Dropout(Layer):
+    """Zeroes a `rate` fraction of inputs and scales the rest by 1 / (1 - rate), in training
+    only. `noise_shape` shares one mask along its size-1 (or None -> input) dims."""
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= rate < 1:
+            raise ValueError(f"Invalid value received for argument `rate`. Expected a float "
+                             f"value in [0, 1). Received: rate={rate}")
+        self.rate = rate
+        self.noise_shape = tuple(noise_shape) if noise_shape is not None else None
+        self.seed = seed
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0:
+            return inputs
+        noise_shape = None if self.noise_shape is None else tuple(
+            i if n is None else n for n, i in zip(self.noise_shape, inputs.shape))
+        return engine.dropout(inputs, self.rate, seed=next_seed(self), noise_shape=noise_shape)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate,
+                "noise_shape": list(self.noise_shape) if self.noise_shape else None,
+                "seed": self.seed}
+
+
+class Flatten(Layer):
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = data_format or "channels_last"
+
+    def call(self, inputs):
+        return engine.reshape(inputs, (inputs.shape[0], math.prod(inputs.shape[1:])))
+
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        return (input_shape[0], None if None in rest else math.prod(rest))
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
+
+
+class Reshape(Layer):
+    """Reshape each sample to `target_shape` (one entry may be -1)."""
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        self.target_shape = tuple(target_shape)
+
+    def call(self, inputs):
+        return engine.reshape(inputs, (inputs.shape[0],) + self.target_shape)
+
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        if -1 in self.target_shape:
+            known = math.prod(d for d in self.target_shape if d != -1)
+            missing = None if None in rest else math.prod(rest) // known
+            return (input_shape[0],) + tuple(missing if d == -1 else d for d in self.target_shape)
+        return (input_shape[0],) + self.target_shape
+
+    def get_config(self):
+        return {**super().get_config(), "target_shape": list(self.target_shape)}
+
+
+class Permute(Layer):
+    """Permute the non-batch axes; `dims` counts from 1, as in Keras."""
+
+    def __init__(self, dims, **kwargs):
+        super().__init__(**kwargs)
+        self.dims = tuple(dims)
+        if sorted(self.dims) != list(range(1, len(self.dims) + 1)):
+            raise ValueError(f"Invalid permutation argument `dims` for Permute Layer. The set of "
+                             f"indices in `dims` must be consecutive and start from 1. "
+                             f"Received dims={dims}")
+
+    def call(self, inputs):
+        return engine.transpose(inputs, (0,) + self.dims)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],) + tuple(input_shape[d] for d in self.dims)
+
+    def get_config(self):
+        return {**super().get_config(), "dims": list(self.dims)}
+
+
+class RepeatVector(Layer):
+    """(batch, features) -> (batch, n, features)."""
+
+    def __init__(self, n, **kwargs):
+        super().__init__(**kwargs)
+        self.n = n
+        self.input_spec = InputSpec(ndim=2)
+
+    def call(self, inputs):
+        return engine.tile(engine.expand_dims(inputs, 1), (1, self.n, 1))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.n, input_shape[1])
+
+    def get_config(self):
+        return {**super().get_config(), "n": self.n}
+
+
+class Embedding(Layer):
+    """Maps integer ids in [0, input_dim) to rows of an (input_dim, output_dim) matrix."""
+
+    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
+                 embeddings_regularizer=None, embeddings_constraint=None, mask_zero=False,
+                 **kwargs):
+        super().__init__(**kwargs)
+        no_constraint(self.name, embeddings_constraint=embeddings_constraint)
+        if mask_zero:
+            raise ValueError("Embedding(mask_zero=True) is not supported: masking is not "
+                             "implemented")
+        self.input_dim, self.output_dim = input_dim, output_dim
+        self.embeddings_initializer = initializers.get(embeddings_initializer)
+        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+
+    def build(self, input_shape):
+        self.embeddings = self.add_weight((self.input_dim, self.output_dim),
+                                          self.embeddings_initializer,
+                                          regularizer=self.embeddings_regularizer,
+                                          name="embeddings")
+
+    def call(self, inputs):
+        if inputs.dtype != "int32":
+            inputs = engine.cast(inputs, "int32")
+        return engine.gather(self.embeddings, inputs, axis=0)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.output_dim,)
+
+    def get_config(self):
+        return {**super().get_config(), "input_dim": self.input_dim,
+                "output_dim": self.output_dim,
+                "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
+                "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
+                "embeddings_constraint": None, "mask_zero": False}

@@ -1,0 +1,60 @@
+"""Symbolic tensors for the functional API: a shape, a dtype and the layer call that made it."""
+
+
+class KerasTensor:
+    """A placeholder with a static shape (None for unknown dims) that records its history:
+    the layer, which of its calls (node) and which output of that call produced it."""
+
+    def __init__(self, shape, dtype="float32", history=None, name=None):
+        self.shape = tuple(None if d is None else int(d) for d in shape)
+        self.dtype = dtype
+        self.history = history  # (layer, node_index, tensor_index)
+        self.name = name
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __repr__(self):
+        layer = self.history[0].name if self.history else None
+        return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={layer}>"
+
+
+class Node:
+    """One call of a layer on symbolic inputs: its inputs, outputs and keyword arguments."""
+
+    def __init__(self, layer, inputs, outputs, call_kwargs):
+        self.layer = layer
+        self.inputs = inputs
+        self.outputs = outputs
+        self.call_kwargs = call_kwargs
+
+    @property
+    def input_tensors(self):
+        return flatten(self.inputs)
+
+    @property
+    def output_tensors(self):
+        return flatten(self.outputs)
+
+
+def flatten(structure):
+    """The tensors of a tensor or a (possibly nested) list/tuple of tensors, in order."""
+    if isinstance(structure, (list, tuple)):
+        return [t for item in structure for t in flatten(item)]
+    if isinstance(structure, dict):
+        return [t for key in sorted(structure) for t in flatten(structure[key])]
+    return [structure]
+
+
+def map_structure(function, structure):
+    """Apply `function` to every leaf of a tensor or list/tuple/dict of tensors."""
+    if isinstance(structure, (list, tuple)):
+        return type(structure)(map_structure(function, item) for item in structure)
+    if isinstance(structure, dict):
+        return {key: map_structure(function, value) for key, value in structure.items()}
+    return function(structure)
+
+
+def is_symbolic(structure):
+    return any(isinstance(t, KerasTensor) for t in flatten(structure))

@@ -1,0 +1,152 @@
+"""Model: the functional API (a graph of layer calls from Input tensors to outputs).
+
+`Model(inputs, outputs)` builds a Functional model; `Model()` subclassed with a `call` method
+gives a subclassed model. Both train with compile/fit (models/training.py).
+"""
+import engine
+from engine.layers.base import InputSpec, Layer, unique_name
+from engine.layers.input_layer import InputLayer
+from engine.layers.keras_tensor import KerasTensor, flatten, map_structure
+from engine.models.training import Trainer
+
+
+class Model(Trainer, Layer):
+    """A layer with training methods. Called with inputs and outputs, it is a Functional model."""
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
+            return super().__new__(Functional)
+        return super().__new__(cls)
+
+    def __init__(self, *args, **kwargs):
+        Layer.__init__(self, *args, **kwargs)
+        Trainer.__init__(self)
+
+    def summary(self, line_length=None, positions=None, print_fn=None):
+        """Print the Keras table: layers, output shapes, parameter counts and totals."""
+        from engine.models.summary import summary
+
+        summary(self, line_length, positions, print_fn)
+
+    def get_layer(self, name=None, index=None):
+        """A layer by name or by index in model.layers."""
+        if index is not None:
+            if not 0 <= index < len(self.layers):
+                raise ValueError(f"Was asked to retrieve layer at index {index} but model only "
+                                 f"has {len(self.layers)} layers.")
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: {name}. Existing layers are: "
+                         f"{[layer.name for layer in self.layers]}.")
+
+
+class Functional(Model):
+    """A directed acyclic graph of layer calls, run in topological order."""
+
+    def __init__(self, inputs, outputs, name=None, trainable=True):
+        Layer.__init__(self, name=name or unique_name("functional"), trainable=trainable)
+        Trainer.__init__(self)
+        self._inputs_structure = inputs
+        self._outputs_structure = outputs
+        self.inputs = flatten(inputs)
+        self.outputs = flatten(outputs)
+        for tensor in self.inputs + self.outputs:
+            if not isinstance(tensor, KerasTensor):
+                raise ValueError(f"All `inputs` and `outputs` of a Model must be symbolic "
+                                 f"tensors from engine.Input and layer calls; got {tensor!r}")
+        self._nodes_by_depth, layers = map_graph(self.inputs, self.outputs)
+        self._layers = layers
+        self.input_spec = [InputSpec(shape=t.shape) for t in self.inputs]
+        self.built = True
+        self._build_input_shape = [t.shape for t in self.inputs]
+
+    @property
+    def input_names(self):
+        return [t.history[0].name for t in self.inputs]
+
+    @property
+    def output_names(self):
+        return [t.history[0].name for t in self.outputs]
+
+    def call(self, inputs, training=False):
+        given = flatten(_by_input_name(inputs, self.input_names))
+        if len(given) != len(self.inputs):
+            raise ValueError(f"Layer '{self.name}' expects {len(self.inputs)} input(s), but it "
+                             f"received {len(given)} input tensors.")
+        values = {id(symbolic): engine.cast(value, symbolic.dtype)
+                  for symbolic, value in zip(self.inputs, given)}
+        for depth in sorted(self._nodes_by_depth, reverse=True):
+            for node in self._nodes_by_depth[depth]:
+                if isinstance(node.layer, InputLayer):
+                    continue
+                arguments = map_structure(lambda t: values[id(t)], node.inputs)
+                kwargs = dict(node.call_kwargs)
+                results = node.layer(arguments, *kwargs.pop("args", ()), training=training,
+                                     **kwargs)
+                for symbolic, value in zip(node.output_tensors, flatten(results)):
+                    values[id(symbolic)] = value
+        return map_structure(lambda t: values[id(t)], self._outputs_structure)
+
+    def compute_output_shape(self, input_shape):
+        if isinstance(self._outputs_structure, KerasTensor):
+            return self._outputs_structure.shape
+        return [t.shape for t in self.outputs]
+
+
+def _by_input_name(inputs, names):
+    """Inputs given as a dict keyed by input names, in the model's input order."""
+    if isinstance(inputs, dict):
+        missing = [name for name in names if name not in inputs]
+        if missing:
+            raise ValueError(f"Missing data for input(s) {missing}; got keys {sorted(inputs)}")
+        return [inputs[name] for name in names]
+    return inputs
+
+
+def map_graph(inputs, outputs):
+    """Keras's graph walk: nodes grouped by depth (outputs at 0) and the layers, ordered by
+    decreasing depth then discovery order, which fixes the order of model.weights."""
+    finished, in_progress, ordered_nodes, discovery = set(), set(), [], {}
+    input_ids = {id(t) for t in inputs}
+
+    def visit(tensor):
+        layer, node_index, _ = tensor.history
+        node = layer._inbound_nodes[node_index]
+        if id(node) in finished:
+            return
+        if id(node) in in_progress:
+            raise ValueError(f"Tensor {tensor} from layer '{layer.name}' is part of a cycle.")
+        discovery.setdefault(layer, len(discovery))
+        in_progress.add(id(node))
+        if id(tensor) not in input_ids:
+            if isinstance(layer, InputLayer):
+                raise ValueError(f"Graph disconnected: cannot find the input '{layer.name}' "
+                                 f"among the model's inputs {[t.history[0].name for t in inputs]}")
+            for parent in node.input_tensors:
+                visit(parent)
+        finished.add(id(node))
+        in_progress.discard(id(node))
+        ordered_nodes.append(node)
+
+    for tensor in outputs:
+        visit(tensor)
+    node_depth, layer_depth = {}, {}
+    for node in reversed(ordered_nodes):
+        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(node.layer, 0))
+        layer_depth[node.layer] = node_depth[id(node)] = depth
+        for parent in node.input_tensors:
+            parent_node = parent.history[0]._inbound_nodes[parent.history[1]]
+            node_depth[id(parent_node)] = max(depth + 1, node_depth.get(id(parent_node), 0))
+    for tensor in inputs:
+        layer = tensor.history[0]
+        if layer not in layer_depth:
+            layer_depth[layer], discovery[layer] = 0, -1
+            ordered_nodes.append(layer._inbound_nodes[0])
+            node_depth[id(layer._inbound_nodes[0])] = 0
+    nodes_by_depth = {}
+    for node in ordered_nodes:
+        nodes_by_depth.setdefault(node_depth[id(node)], []).append(node)
+    layers = sorted(layer_depth, key=lambda layer: (-layer_depth[layer], discovery[layer]))
+    return nodes_by_depth, layers

@@ -1,0 +1,364 @@
+"""compile / fit / evaluate / predict for models, Keras 3 style, with engine ops only.
+
+A training step runs the model under a GradientTape, adds the regularization losses, and
+hands (gradient, variable) pairs to the optimizer. Non-trainable state updates (BatchNorm's
+moving statistics) are applied only after the step succeeded, so a failing step changes
+nothing.
+"""
+import numpy as np
+
+import engine
+from engine.layers.base import deferred_state_updates
+from engine.layers.keras_tensor import flatten
+from engine.models import data_adapter
+
+
+class Trainer:
+    """The training half of Model: needs `self(x, training=...)`, `trainable_weights`,
+    `losses`, and `outputs`/`output_names` where the model knows them."""
+
+    def __init__(self):
+        self.optimizer = None
+        self.compiled = False
+        self.stop_training = False
+        self.history = None
+
+    # ------------------------------------------------------------------ compile
+
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
+        """Choose the optimizer, the loss per output (one, a list or a dict by output name),
+        the metrics per output and the weights of the output losses in the total."""
+        names = self._output_names()
+        self.optimizer = engine.optimizers.get(optimizer)
+        self.loss = loss
+        self._losses = [None if item is None else engine.losses.get(item)
+                        for item in _per_output(loss, names, "loss")]
+        weights = _per_output(loss_weights, names, "loss_weights")
+        self._loss_weights = [1.0 if w is None else float(w) for w in weights]
+        self._metrics = [[engine.metrics.get(m, loss=output_loss) for m in (group or [])]
+                         for group, output_loss in zip(
+                             _metrics_per_output(metrics, names), self._losses)]
+        self.compiled = True
+
+    @property
+    def metrics_names(self):
+        return list(self._empty_logs())
+
+    def _output_names(self):
+        return list(getattr(self, "output_names", None) or ["output"])
+
+    def _require_compiled(self, method):
+        if not self.compiled:
+            raise RuntimeError(f"You must call `compile()` before using the model "
+                               f"(`{method}()`).")
+
+    # ------------------------------------------------------------------ one batch
+
+    def _compute_loss(self, y_true, y_pred, sample_weight):
+        """(total loss tensor, [per-output loss tensors]) including regularization."""
+        if len(y_true) != len(y_pred):
+            raise ValueError(f"The model has {len(y_pred)} output(s) but {len(y_true)} target "
+                             f"array(s) were given")
+        per_output, total = [], None
+        for loss, weight, target, prediction in zip(self._losses, self._loss_weights, y_true,
+                                                    y_pred):
+            if loss is None:
+                continue
+            value = loss(target, prediction, sample_weight=sample_weight)
+            per_output.append(value)
+            total = value * weight if total is None else total + value * weight
+        if total is None:
+            raise ValueError("No loss to compute: pass `loss` to compile().")
+        for penalty in self.losses:
+            total = total + penalty
+        return total, per_output
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
+                       return_dict=False):
+        """One gradient step on one batch; returns the loss (and metrics) of that batch."""
+        self._require_compiled("train_on_batch")
+        x, y, sample_weight = self._prepare(x, y, sample_weight, class_weight)
+        self.reset_metrics()
+        logs = self._train_step(x, y, sample_weight, _Tracker(self))
+        return logs if return_dict else _logs_to_result(logs)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        self._require_compiled("test_on_batch")
+        x, y, sample_weight = self._prepare(x, y, sample_weight, None)
+        self.reset_metrics()
+        logs = self._test_step(x, y, sample_weight, _Tracker(self))
+        return logs if return_dict else _logs_to_result(logs)
+
+    def predict_on_batch(self, x):
+        return _to_numpy(self(self._inputs_list(x), training=False))
+
+    def _train_step(self, x, y, sample_weight, tracker):
+        variables = self.trainable_weights
+        with deferred_state_updates() as state_updates:
+            with engine.GradientTape() as tape:
+                y_pred = flatten(self(_unlist(x), training=True))
+                total, per_output = self._compute_loss(y, y_pred, sample_weight)
+            gradients = tape.gradient(total, variables)
+            if variables:
+                self.optimizer.apply_gradients(list(zip(gradients, variables)))
+        for variable, value in state_updates:
+            variable.assign(value)
+        return tracker.update(total, per_output, y, y_pred, sample_weight)
+
+    def _test_step(self, x, y, sample_weight, tracker):
+        y_pred = flatten(self(_unlist(x), training=False))
+        total, per_output = self._compute_loss(y, y_pred, sample_weight)
+        return tracker.update(total, per_output, y, y_pred, sample_weight)
+
+    def reset_metrics(self):
+        for group in getattr(self, "_metrics", []):
+            for metric in group:
+                metric.reset_state()
+
+    # ------------------------------------------------------------------ data
+
+    def _inputs_list(self, x):
+        return data_adapter.as_list(x, getattr(self, "input_names", None) or [], "inputs")
+
+    def _prepare(self, x, y, sample_weight, class_weight):
+        """Checked host data: x and y as lists in model order, sample weights resolved."""
+        x = self._inputs_list(x)
+        y = data_adapter.as_list(y, self._output_names(), "outputs")
+        if y is None:
+            raise ValueError("Training and evaluation need targets `y`.")
+        sample_weight = None if sample_weight is None else np.asarray(sample_weight, np.float32)
+        data_adapter.check_cardinality(x, y, sample_weight)
+        sample_weight = data_adapter.class_weights_to_sample_weights(y, class_weight,
+                                                                     sample_weight)
+        self._check_targets(x, y)
+        return x, y, sample_weight
+
+    def _check_targets(self, x, y):
+        """Sparse cross-entropy labels within the number of classes, checked on the host."""
+        shapes = self._known_output_shapes(x)
+        for loss, target, shape, name in zip(self._losses, y, shapes, self._output_names()):
+            if isinstance(loss, engine.losses.SparseCategoricalCrossentropy) and shape:
+                data_adapter.check_sparse_labels(np.asarray(target), shape[-1], name)
+
+    def _known_output_shapes(self, x):
+        if not self.built:
+            self.build_from_shape([(None,) + tuple(a.shape[1:]) for a in x]
+                                  if len(x) > 1 else (None,) + tuple(x[0].shape[1:]))
+        outputs = getattr(self, "outputs", None)
+        return [t.shape for t in outputs] if outputs else [None] * len(self._losses)
+
+    # ------------------------------------------------------------------ loops
+
+    def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None):
+        """Train for `epochs` epochs on arrays or an engine.data.Dataset; returns History."""
+        self._require_compiled("fit")
+        verbose = 1 if verbose == "auto" else verbose
+        batch_size = batch_size or 32
+        if _is_dataset(x):
+            if validation_split:
+                raise ValueError("`validation_split` is only supported for array inputs; "
+                                 "pass `validation_data` with a dataset.")
+            epoch_batches, steps = self._dataset_batches(x, class_weight, steps_per_epoch)
+        else:
+            x, y, sample_weight = self._prepare(x, y, sample_weight, class_weight)
+            if validation_split and validation_data is None:
+                size = data_adapter.check_cardinality(x, y, sample_weight)
+                (x, y, sample_weight), validation_data = data_adapter.split_validation(
+                    [x, y, sample_weight], validation_split, size)
+                validation_data = (validation_data[0], validation_data[1],
+                                   validation_data[2][0] if validation_data[2] else None)
+                sample_weight = sample_weight[0] if sample_weight else None
+            epoch_batches, steps = self._array_batches(x, y, sample_weight, batch_size, shuffle,
+                                                       steps_per_epoch)
+        callback_list = engine.callbacks.CallbackList(
+            callbacks, model=self, add_history=True, add_progbar=verbose, epochs=epochs,
+            steps=steps)
+        self.stop_training = False
+        callback_list.on_train_begin()
+        logs = {}
+        for epoch in range(initial_epoch, epochs):
+            self.reset_metrics()
+            tracker = _Tracker(self)
+            callback_list.on_epoch_begin(epoch)
+            for step, (xb, yb, swb) in epoch_batches():
+                callback_list.on_train_batch_begin(step)
+                logs = self._train_step(xb, yb, swb, tracker)
+                callback_list.on_train_batch_end(step, logs)
+                if self.stop_training:
+                    break
+            epoch_logs = dict(logs)
+            if validation_data is not None:
+                val_logs = self._evaluate_loop(validation_data, batch_size)
+                epoch_logs.update({f"val_{key}": value for key, value in val_logs.items()})
+            callback_list.on_epoch_end(epoch, epoch_logs)
+            if self.stop_training:
+                break
+        callback_list.on_train_end(logs)
+        return self.history
+
+    def _array_batches(self, x, y, sample_weight, batch_size, shuffle, steps_per_epoch):
+        size = data_adapter.check_cardinality(x, y, sample_weight)
+        sw = None if sample_weight is None else [sample_weight]
+
+        def epoch_batches():
+            for step, (xb, yb, swb) in data_adapter.array_batches(
+                    [x, y, sw], size, batch_size, shuffle, steps_per_epoch):
+                yield step, (xb, yb, swb[0] if swb else None)
+
+        return epoch_batches, data_adapter.num_steps(size, batch_size, steps_per_epoch)
+
+    def _dataset_batches(self, dataset, class_weight, steps_per_epoch):
+        def epoch_batches():
+            for step, element in enumerate(dataset):
+                if steps_per_epoch is not None and step >= steps_per_epoch:
+                    return
+                x, y, sample_weight = data_adapter.unpack_dataset_element(element)
+                yield step, self._prepare(x, y, sample_weight, class_weight)
+
+        return epoch_batches, steps_per_epoch
+
+    def evaluate(self, x=None, y=None, batch_size=32, verbose="auto", sample_weight=None,
+                 steps=None, callbacks=None, return_dict=False):
+        """Loss (and metrics) over the data in inference mode."""
+        self._require_compiled("evaluate")
+        verbose = 1 if verbose == "auto" else verbose
+        data = x if _is_dataset(x) else (x, y, sample_weight)
+        logs = self._evaluate_loop(data, batch_size or 32, steps, callbacks, verbose)
+        return logs if return_dict else _logs_to_result(logs)
+
+    def _evaluate_loop(self, data, batch_size, steps=None, callbacks=None, verbose=0):
+        if _is_dataset(data):
+            batches, total_steps = self._dataset_batches(data, None, steps)
+        else:
+            x, y, sample_weight = (tuple(data) + (None,))[:3]
+            x, y, sample_weight = self._prepare(x, y, sample_weight, None)
+            batches, total_steps = self._array_batches(x, y, sample_weight, batch_size, False,
+                                                       steps)
+        callback_list = engine.callbacks.CallbackList(
+            callbacks, model=self, add_history=False, add_progbar=verbose, epochs=1,
+            steps=total_steps)
+        self.reset_metrics()
+        tracker, logs = _Tracker(self), self._empty_logs()
+        callback_list.on_test_begin()
+        for step, (xb, yb, swb) in batches():
+            callback_list.on_test_batch_begin(step)
+            logs = self._test_step(xb, yb, swb, tracker)
+            callback_list.on_test_batch_end(step, logs)
+        callback_list.on_test_end(logs)
+        return logs
+
+    def _empty_logs(self):
+        names = ["loss"]
+        if len(self._losses) > 1:
+            names += [f"{name}_loss" for name in self._output_names()]
+        names += [name for name, _ in _named_metrics(self)]
+        return {name: 0.0 for name in names}
+
+    def predict(self, x, batch_size=32, verbose="auto", steps=None, callbacks=None):
+        """Outputs in inference mode as NumPy arrays (a list for several outputs)."""
+        batch_size = batch_size or 32
+        if _is_dataset(x):
+            batches = (data_adapter.unpack_dataset_element(element)[0] for element in x)
+        else:
+            inputs = self._inputs_list(x)
+            size = data_adapter.check_cardinality(inputs)
+            batches = (xb for _, (xb,) in data_adapter.array_batches(
+                [inputs], size, batch_size, max_steps=steps))
+        results = []
+        for xb in batches:
+            outputs = self(_unlist(self._inputs_list(xb)), training=False)
+            results.append([np.asarray(o.numpy()) for o in flatten(outputs)])
+        if not results:
+            raise ValueError("Unexpected result of `predict`: no batches were processed.")
+        merged = [np.concatenate(parts, axis=0) for parts in zip(*results)]
+        return merged[0] if len(merged) == 1 else merged
+
+
+class _Tracker:
+    """Running means of the losses (weighted by batch size) and the compiled metrics."""
+
+    def __init__(self, model):
+        self.model = model
+        self.count = 0
+        self.loss_sum = 0.0
+        self.output_sums = None
+
+    def update(self, total, per_output, y_true, y_pred, sample_weight):
+        size = len(y_true[0]) if y_true else 1
+        self.count += size
+        self.loss_sum += float(total.item()) * size
+        values = [float(v.item()) * size for v in per_output]
+        self.output_sums = values if self.output_sums is None else [
+            a + b for a, b in zip(self.output_sums, values)]
+        weights = None if sample_weight is None else engine.tensor(sample_weight)
+        for group, target, prediction in zip(self.model._metrics, y_true, y_pred):
+            for metric in group:
+                metric.update_state(engine.convert_to_tensor(target), prediction, weights)
+        logs = {"loss": self.loss_sum / self.count}
+        if len(self.model._losses) > 1:
+            for name, value in zip(self.model._output_names(), self.output_sums):
+                logs[f"{name}_loss"] = value / self.count
+        for name, metric in _named_metrics(self.model):
+            logs[name] = float(metric.result())
+        return logs
+
+
+def _named_metrics(model):
+    """(log name, metric) pairs: multi-output models prefix the output name, as Keras does."""
+    names = model._output_names()
+    prefix = len(names) > 1
+    return [(f"{name}_{metric.name}" if prefix else metric.name, metric)
+            for name, group in zip(names, model._metrics) for metric in group]
+
+
+def _per_output(value, names, argument):
+    """A compile argument given once, as a list, or as a dict by output name, per output."""
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(names))
+        if unknown:
+            raise ValueError(f"Unknown output name(s) {unknown} in `{argument}`; the model's "
+                             f"outputs are {names}")
+        return [value.get(name) for name in names]
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(names):
+            raise ValueError(f"`{argument}` has {len(value)} entries but the model has "
+                             f"{len(names)} outputs {names}")
+        return list(value)
+    return [value] * len(names)
+
+
+def _metrics_per_output(metrics, names):
+    if metrics is None:
+        return [[] for _ in names]
+    if isinstance(metrics, dict):
+        groups = _per_output(metrics, names, "metrics")
+        return [[] if g is None else (list(g) if isinstance(g, (list, tuple)) else [g])
+                for g in groups]
+    if len(names) > 1 and all(isinstance(g, (list, tuple)) for g in metrics):
+        return _per_output(list(metrics), names, "metrics")
+    if len(names) > 1:
+        raise ValueError(f"For a model with {len(names)} outputs, pass `metrics` as a dict by "
+                         f"output name or as a list of {len(names)} lists.")
+    return [list(metrics)]
+
+
+def _is_dataset(data):
+    """An iterable of batches (engine.data.Dataset, a generator) rather than arrays."""
+    return hasattr(data, "__iter__") and not isinstance(
+        data, (np.ndarray, engine.Tensor, list, tuple, dict, str))
+
+
+def _unlist(inputs):
+    return inputs[0] if isinstance(inputs, list) and len(inputs) == 1 else inputs
+
+
+def _to_numpy(outputs):
+    arrays = [o.numpy() for o in flatten(outputs)]
+    return arrays[0] if len(arrays) == 1 else arrays
+
+
+def _logs_to_result(logs):
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values
