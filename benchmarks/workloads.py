@@ -46,12 +46,12 @@ def _engine(impl, *names):
 
 
 def _nchw(impl, host):
-    """A torch tensor in torch's native NCHW layout from an NHWC host array."""
+    """An array in NCHW layout (torch's and tinygrad's) from an NHWC host array."""
     return impl.array(np.ascontiguousarray(host.transpose(0, 3, 1, 2)))
 
 
 def _oihw(impl, host):
-    """A torch filter (out, in, kh, kw) from an HWIO host filter."""
+    """A filter laid out (out, in, kh, kw), as torch and tinygrad take it, from HWIO."""
     return impl.array(np.ascontiguousarray(host.transpose(3, 2, 0, 1)))
 
 
@@ -120,10 +120,7 @@ def _conv_forward_setups():
         return lambda: impl.torch.nn.functional.conv2d(x, w, padding="same")
 
     def tinygrad(impl, d):
-        x = impl.tinygrad.Tensor(np.ascontiguousarray(d["x"].transpose(0, 3, 1, 2)),
-                                 device=impl.device).realize()
-        w = impl.tinygrad.Tensor(np.ascontiguousarray(d["w"].transpose(3, 2, 0, 1)),
-                                 device=impl.device).realize()
+        x, w = _nchw(impl, d["x"]), _oihw(impl, d["w"])
         pad = d["w"].shape[0] // 2
         return lambda: x.conv2d(w, padding=pad).realize()
 
@@ -150,18 +147,10 @@ def _conv_backward_setups():
         return step
 
     def tinygrad(impl, d):
-        tensor = impl.tinygrad.Tensor
-        x = tensor(np.ascontiguousarray(d["x"].transpose(0, 3, 1, 2)), device=impl.device,
-                   requires_grad=True)
-        w = tensor(np.ascontiguousarray(d["w"].transpose(3, 2, 0, 1)), device=impl.device,
-                   requires_grad=True)
+        x, w = _nchw(impl, d["x"]), _oihw(impl, d["w"])
         pad = d["w"].shape[0] // 2
-
-        def step():
-            x.grad = w.grad = None
-            x.conv2d(w, padding=pad).sum().backward()
-            tensor.realize(x.grad, w.grad)
-        return step
+        return lambda: impl.tinygrad.Tensor.realize(
+            *x.conv2d(w, padding=pad).sum().gradient(x, w))
 
     return {"engine": engine, "xp": xp, "torch": torch, "tinygrad": tinygrad}
 
