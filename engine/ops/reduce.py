@@ -22,11 +22,11 @@ def normalize_axes(op_name, axis, rank):
     """
     if axis is None:
         return tuple(range(rank))
-    axes = (axis,) if _is_int(axis) else tuple(axis)
+    axes = (axis,) if _is_int(axis) else tuple(axis) if isinstance(axis, (tuple, list)) else None
+    if axes is None or not builtins.all(_is_int(a) for a in axes):
+        raise TypeError(f"Error in {op_name}: axis must be an int or a tuple of ints, got {axis!r}")
     normalized = []
     for a in axes:
-        if not _is_int(a):
-            raise TypeError(f"Error in {op_name}: axis must be ints, got {axis!r}")
         a = operator.index(a)
         limit = builtins.max(rank, 1)
         if not -limit <= a < limit:

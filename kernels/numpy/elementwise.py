@@ -77,14 +77,22 @@ _BINARY_FUNCTIONS = {
 assert set(_UNARY_FUNCTIONS) == set(UNARY) and set(_BINARY_FUNCTIONS) == set(BINARY)
 
 
+# Ops that can divide by zero, leave their domain or overflow return inf/nan as TF.js does,
+# without warnings.
+_SILENCED = {"Div", "FloorDiv", "Mod", "Pow", "Log", "Log1p", "Sqrt", "Rsqrt", "Reciprocal",
+             "Exp", "Expm1", "Square"}
+
+
 def _register_unary(op, function):
-    @register_kernel(op, "numpy")
-    def kernel(x):
-        return np.asarray(function(x))
-
-
-# Ops that can divide by zero or overflow return inf/nan as TF.js does, without warnings.
-_SILENCED = {"Div", "FloorDiv", "Mod", "Pow"}
+    if op in _SILENCED:
+        @register_kernel(op, "numpy")
+        def kernel(x):
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                return np.asarray(function(x))
+    else:
+        @register_kernel(op, "numpy")
+        def kernel(x):
+            return np.asarray(function(x))
 
 
 def _register_binary(op, function):
