@@ -31,6 +31,9 @@ class Implementation:
     def synchronize(self):
         """Wait for queued device work, so a timer stopped after it measures the work."""
 
+    def activate(self):
+        """Make this implementation the one that new arrays go to, before setting up a workload."""
+
     def describe(self):
         return self.name
 
@@ -63,6 +66,11 @@ class EngineBackend(Implementation):
 
     def synchronize(self):
         self.backend.synchronize()
+
+    def activate(self):
+        """New tensors (model weights, optimizer slots) go to this backend, as with
+        ENGINE_BACKEND set: a workload runs wholly on the backend it measures."""
+        self.engine.set_backend(self.backend_name)
 
     def describe(self):
         return self.backend.describe()

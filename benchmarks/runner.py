@@ -35,6 +35,7 @@ def prepare(workload, implementation, seed=0):
     if setup is None:
         raise NotAvailable(f"{implementation.name} has no version of {workload.name}")
     inputs = workload.make_inputs(np.random.default_rng(seed))
+    implementation.activate()
     try:
         call = setup(implementation, inputs)
         start = time.perf_counter()
