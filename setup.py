@@ -17,6 +17,7 @@ _CPU_EXTRAS = {
     "io": ["h5py>=3.8"],
     "vis": ["matplotlib>=3.7"],
     "examples": ["scikit-learn>=1.3"],
+    "tensorboard": ["tensorboardX>=2.6"],
 }
 
 setup(
