@@ -182,14 +182,14 @@ BENCHMARKS = (bench_gemm, bench_conv, bench_bandwidth, bench_cnn)
 
 
 def run(repeats):
-    engine.set_backend("cupy")
     rng = np.random.default_rng(0)
     lines = ["| workload | engine cupy ms | torch CUDA ms | speed vs peer | note |",
              "|---|---|---|---|---|"]
     try:
+        engine.set_backend("cupy")
         peer = Torch()
-    except Exception as error:  # no torch or no CUDA torch: nothing to compare against
-        return "\n".join(lines + [f"| all | - | - | - | PyTorch CUDA unavailable: {error} |"])
+    except Exception as error:  # no GPU, or no CUDA PyTorch: nothing to measure or compare
+        return "\n".join(lines + [f"| all | - | - | - | cannot run: {error} |"])
     for bench in BENCHMARKS:
         try:
             for name, ours, theirs, note in bench(peer, repeats, rng):
