@@ -4,7 +4,8 @@
 # markdown report. Every stage is time-bounded and may fail without stopping the next one.
 #   OUT=/some/folder bash benchmarks/gpu_check.sh      (OUT defaults to ./gpu_check_out)
 # GPU_CHECK_TESTS narrows the test stage (default: the whole suite, "tests").
-# Writes $OUT/report.md, $OUT/junit.xml, $OUT/bench.md and one log per stage.
+# Writes five files (a device run returns at most eight): $OUT/report.md, logs.txt (every
+# stage's full output), junit.xml, bench.md and stage_status.txt.
 set -u
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu_check_out}"
@@ -13,18 +14,19 @@ PY="$(command -v python || command -v python3)"
 export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 STATUS="$OUT/stage_status.txt"
 : > "$STATUS"
+LOGS="$(mktemp -d)"
 
 # stage NAME SECONDS COMMAND...: run with a time limit (SIGINT first, so pytest still writes
-# its summary and junit file), log to $OUT/NAME.log, record the exit code.
+# its summary and junit file), log to $LOGS/NAME.log, record the exit code.
 stage() {
   local name="$1" limit="$2"
   shift 2
   echo "=== $name (limit ${limit}s): $*"
   local start=$SECONDS
-  timeout -s INT -k 15 "$limit" "$@" > "$OUT/$name.log" 2>&1
+  timeout -s INT -k 15 "$limit" "$@" > "$LOGS/$name.log" 2>&1
   local code=$?
   echo "$name exit=$code seconds=$((SECONDS - start))" | tee -a "$STATUS"
-  tail -n 5 "$OUT/$name.log"
+  tail -n 5 "$LOGS/$name.log"
 }
 
 stage git 20 git log -1 --format='%H %s'
@@ -61,22 +63,27 @@ fi
 
 stage kernels 60 "$PY" -m engine.kernels
 stage backends 60 "$PY" -c "import engine; [print(row) for row in engine.list_backends()]"
-ENGINE_BACKEND=cupy stage pytest 290 "$PY" -m pytest -q -rs -p no:cacheprovider \
+# pytest-xdist (on the GPU image) spreads the suite over processes; CuPy's kernel cache is shared.
+PARALLEL=()
+if "$PY" -c "import xdist" > /dev/null 2>&1; then PARALLEL=(-n 8); fi
+ENGINE_BACKEND=cupy stage pytest 290 "$PY" -m pytest -q -rs -p no:cacheprovider "${PARALLEL[@]}" \
   --continue-on-collection-errors --durations=15 --junitxml="$OUT/junit.xml" \
   ${GPU_CHECK_TESTS:-tests}
 stage bench 120 "$PY" -m benchmarks.gpu_bench --repeats 15 --out "$OUT/bench.md"
 
-"$PY" - "$OUT" <<'EOF' || echo "report writer failed" | tee -a "$STATUS"
+for log in "$LOGS"/*.log; do echo "===== $(basename "$log")"; cat "$log"; done > "$OUT/logs.txt"
+
+"$PY" - "$OUT" "$LOGS" <<'EOF' || echo "report writer failed" | tee -a "$STATUS"
 """Write $OUT/report.md from the stage logs, the junit file and the benchmark table."""
 import pathlib
 import sys
 import xml.etree.ElementTree as ElementTree
 
-out = pathlib.Path(sys.argv[1])
+out, logs = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
 
 
 def read(name):
-    path = out / name
+    path = (out if name.endswith((".md", ".txt")) else logs) / name
     return path.read_text(errors="replace").strip() if path.exists() else "(missing)"
 
 
