@@ -142,6 +142,11 @@ class Layer:
         self._batch_input_shape = tuple(batch_input_shape) if batch_input_shape else None
         self._call_accepts_training = "training" in inspect.signature(self.call).parameters
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "build" in cls.__dict__:
+            cls.build = _marks_built(cls.__dict__["build"])
+
     def __setattr__(self, name, value):
         children = value if isinstance(value, (list, tuple)) else [value]
         if children and all(isinstance(child, Layer) for child in children):
@@ -184,11 +189,9 @@ class Layer:
         return outputs
 
     def build_from_shape(self, input_shape):
-        """Build once, remembering the shape (Keras's build_config)."""
+        """Build once."""
         if not self.built:
             self.build(input_shape)
-            self.built = True
-            self._build_input_shape = input_shape
 
     def _symbolic_call(self, inputs, args, kwargs):
         shapes = map_structure(lambda t: t.shape, inputs)
@@ -341,6 +344,18 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _marks_built(build):
+    """Wrap a subclass's build so that calling it directly also marks the layer built."""
+    def wrapped(self, input_shape=None):
+        result = build(self, input_shape)
+        self.built = True
+        self._build_input_shape = input_shape
+        return result
+
+    wrapped.__doc__, wrapped.__name__ = build.__doc__, build.__name__
+    return wrapped
 
 
 def _to_tensor(value):

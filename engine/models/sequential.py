@@ -93,10 +93,6 @@ class Sequential(Model):
         self.built = bool(self._layers)
         self._build_input_shape = self._input_layer.batch_shape
 
-    def build_from_shape(self, input_shape):
-        if not self.built:
-            self.build(input_shape)
-
     def call(self, inputs, training=False):
         outputs = inputs
         for layer in self._layers:

@@ -1,0 +1,476 @@
+"""Layers against NumPy formulas written here, gradients against finite differences, configs
+round-tripped; activations, initializers and regularizers against their Keras definitions."""
+import json
+
+import numpy as np
+import pytest
+
+import engine
+from engine import activations, initializers, layers, regularizers
+from engine.layers.base import deferred_state_updates
+from tests.helpers import TOLERANCES, check_gradients, random_array
+
+
+def run(layer, *arrays, training=False):
+    inputs = [engine.tensor(a) for a in arrays]
+    out = layer(inputs if len(inputs) > 1 else inputs[0], training=training)
+    return [o.numpy() for o in out] if isinstance(out, list) else out.numpy()
+
+
+def set_random_weights(layer, seed=0):
+    layer.set_weights([random_array(w.shape, seed + i, -0.5, 0.5) for i, w in
+                       enumerate(layer.weights)])
+    return [w.numpy().astype(np.float64) for w in layer.weights]
+
+
+def sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+# ---------------------------------------------------------------------------- core
+
+def test_dense_matches_numpy_on_rank_2_and_3(backend):
+    layer = layers.Dense(5, activation="tanh")
+    x = random_array((2, 3, 4))
+    layer.build((None, 3, 4))
+    kernel, bias = set_random_weights(layer)
+    np.testing.assert_allclose(run(layer, x), np.tanh(x.astype(np.float64) @ kernel + bias),
+                               **TOLERANCES["matmul"])
+    assert [w.name for w in layer.weights] == [f"{layer.name}/kernel", f"{layer.name}/bias"]
+
+
+def test_dense_gradients_match_finite_differences(backend):
+    layer = layers.Dense(3, activation="sigmoid")
+    layer.build((None, 4))
+
+    def forward(x, kernel, bias):
+        layer.kernel, layer.bias = kernel, bias
+        return layer(x)
+
+    check_gradients(forward, [random_array((2, 4)), random_array((4, 3), 1),
+                              random_array((3,), 2)], backend)
+
+
+def test_shape_layers_match_numpy(backend):
+    x = random_array((2, 3, 4))
+    np.testing.assert_array_equal(run(layers.Flatten(), x), x.reshape(2, 12))
+    np.testing.assert_array_equal(run(layers.Reshape((4, -1)), x), x.reshape(2, 4, 3))
+    np.testing.assert_array_equal(run(layers.Permute((2, 1)), x), x.transpose(0, 2, 1))
+    v = random_array((2, 5))
+    np.testing.assert_array_equal(run(layers.RepeatVector(3), v),
+                                  np.repeat(v[:, None, :], 3, axis=1))
+    np.testing.assert_allclose(run(layers.Activation("softplus"), v), np.log1p(np.exp(v)),
+                               **TOLERANCES["transcendental"])
+
+
+def test_dropout_only_in_training(backend):
+    x = np.ones((50, 40), np.float32)
+    layer = layers.Dropout(0.25, seed=3)
+    np.testing.assert_array_equal(run(layer, x), x)
+    dropped = run(layer, x, training=True)
+    assert set(np.unique(dropped)) <= {0.0, np.float32(1 / 0.75)}
+    assert 0.15 < np.mean(dropped == 0) < 0.35
+    assert not np.array_equal(dropped, run(layer, x, training=True))  # a new mask per call
+
+
+def test_embedding_looks_up_rows(backend):
+    layer = layers.Embedding(10, 3)
+    layer.build((None, 4))
+    (table,) = set_random_weights(layer)
+    ids = np.array([[0, 9, 3, 3], [1, 2, 8, 0]])
+    np.testing.assert_allclose(run(layer, ids), table[ids], rtol=1e-6)
+    assert layer.weights[0].name == f"{layer.name}/embeddings"
+
+
+# ---------------------------------------------------------------------------- convolution
+
+def conv2d_reference(x, kernel, stride=1, padding="valid"):
+    """Direct cross-correlation, NHWC x HWIO, with TensorFlow's 'same' padding split."""
+    kh, kw = kernel.shape[:2]
+    if padding == "same":
+        pads = []
+        for size, k in zip(x.shape[1:3], (kh, kw)):
+            total = max((-(-size // stride) - 1) * stride + k - size, 0)
+            pads.append((total // 2, total - total // 2))
+        x = np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+    out_h = (x.shape[1] - kh) // stride + 1
+    out_w = (x.shape[2] - kw) // stride + 1
+    out = np.zeros((x.shape[0], out_h, out_w, kernel.shape[3]))
+    for i in range(out_h):
+        for j in range(out_w):
+            window = x[:, i * stride:i * stride + kh, j * stride:j * stride + kw, :]
+            out[:, i, j, :] = np.tensordot(window, kernel, axes=([1, 2, 3], [0, 1, 2]))
+    return out
+
+
+@pytest.mark.parametrize("stride,padding", [(1, "valid"), (2, "same")])
+def test_conv2d_matches_direct_formula(backend, stride, padding):
+    layer = layers.Conv2D(3, 3, strides=stride, padding=padding, activation="relu")
+    x = random_array((2, 5, 6, 2))
+    layer.build(x.shape)
+    kernel, bias = set_random_weights(layer)
+    want = np.maximum(conv2d_reference(x.astype(np.float64), kernel, stride, padding) + bias, 0)
+    got = run(layer, x)
+    np.testing.assert_allclose(got, want, **TOLERANCES["conv"])
+    assert layer.compute_output_shape((None, 5, 6, 2)) == (None,) + want.shape[1:]
+
+
+def test_conv1d_causal_matches_padded_formula(backend):
+    layer = layers.Conv1D(2, 3, padding="causal", dilation_rate=1)
+    x = random_array((2, 7, 3))
+    layer.build(x.shape)
+    kernel, bias = set_random_weights(layer)
+    padded = np.pad(x.astype(np.float64), ((0, 0), (2, 0), (0, 0)))
+    want = conv2d_reference(padded[:, None], kernel[None]) [:, 0] + bias
+    np.testing.assert_allclose(run(layer, x), want, **TOLERANCES["conv"])
+
+
+def test_depthwise_and_separable_conv_match_per_channel_formula(backend):
+    x = random_array((1, 5, 5, 2)).astype(np.float64)
+    depthwise = layers.DepthwiseConv2D(3, depth_multiplier=2)
+    depthwise.build(x.shape)
+    kernel, bias = set_random_weights(depthwise)
+    per_channel = [conv2d_reference(x[..., c:c + 1], kernel[:, :, c:c + 1, :]) for c in range(2)]
+    want = np.concatenate(per_channel, axis=-1) + bias  # channel c, multiplier m -> c * M + m
+    np.testing.assert_allclose(run(depthwise, x.astype(np.float32)), want, **TOLERANCES["conv"])
+    assert [w.name.split("/")[1] for w in depthwise.weights] == ["depthwise_kernel", "bias"]
+
+    separable = layers.SeparableConv2D(4, 3, depth_multiplier=2)
+    separable.build(x.shape)
+    dk, pk, b = set_random_weights(separable, seed=5)
+    inner = np.concatenate([conv2d_reference(x[..., c:c + 1], dk[:, :, c:c + 1, :])
+                            for c in range(2)], axis=-1)
+    np.testing.assert_allclose(run(separable, x.astype(np.float32)),
+                               conv2d_reference(inner, pk) + b, **TOLERANCES["conv"])
+    assert [w.name.split("/")[1] for w in separable.weights] == [
+        "depthwise_kernel", "pointwise_kernel", "bias"]
+
+
+def test_conv2d_transpose_scatters_each_input_pixel(backend):
+    layer = layers.Conv2DTranspose(2, 3, strides=2)
+    x = random_array((1, 3, 2, 4))
+    layer.build(x.shape)
+    kernel, bias = set_random_weights(layer)  # (kh, kw, filters, in)
+    want = np.zeros((1, 7, 5, 2))
+    for i in range(3):
+        for j in range(2):
+            want[0, 2 * i:2 * i + 3, 2 * j:2 * j + 3, :] += np.einsum(
+                "c,hwfc->hwf", x[0, i, j].astype(np.float64), kernel)
+    np.testing.assert_allclose(run(layer, x), want + bias, **TOLERANCES["conv"])
+    assert layer.compute_output_shape((None, 3, 2, 4)) == (None, 7, 5, 2)
+
+
+def test_padding_and_upsampling(backend):
+    x = random_array((2, 3, 2, 2))
+    np.testing.assert_array_equal(run(layers.ZeroPadding2D(((1, 0), (2, 1))), x),
+                                  np.pad(x, ((0, 0), (1, 0), (2, 1), (0, 0))))
+    np.testing.assert_array_equal(run(layers.UpSampling2D((2, 3)), x),
+                                  x.repeat(2, axis=1).repeat(3, axis=2))
+
+
+# ---------------------------------------------------------------------------- pooling
+
+def test_pooling_layers_match_numpy(backend):
+    x = random_array((2, 4, 6, 3))
+    windows = x.reshape(2, 2, 2, 3, 2, 3)
+    np.testing.assert_allclose(run(layers.MaxPooling2D(), x), windows.max(axis=(2, 4)))
+    np.testing.assert_allclose(run(layers.AveragePooling2D(), x), windows.mean(axis=(2, 4)),
+                               **TOLERANCES["reduction"])
+    np.testing.assert_allclose(run(layers.GlobalAveragePooling2D(), x), x.mean(axis=(1, 2)),
+                               **TOLERANCES["reduction"])
+    np.testing.assert_allclose(run(layers.GlobalMaxPooling2D(keepdims=True), x),
+                               x.max(axis=(1, 2), keepdims=True))
+
+
+# ---------------------------------------------------------------------------- normalization
+
+def test_batch_normalization_training_and_inference(backend):
+    layer = layers.BatchNormalization(momentum=0.9, epsilon=1e-3)
+    x = random_array((8, 3, 4), low=-2, high=3)
+    layer.build(x.shape)
+    gamma, beta, _, _ = set_random_weights(layer)
+    layer.moving_mean.assign(engine.tensor(np.full(4, 0.5, np.float32)))
+    layer.moving_variance.assign(engine.tensor(np.full(4, 2.0, np.float32)))
+    x64 = x.astype(np.float64)
+    mean, var = x64.mean(axis=(0, 1)), x64.var(axis=(0, 1))
+    np.testing.assert_allclose(run(layer, x, training=True),
+                               (x64 - mean) / np.sqrt(var + 1e-3) * gamma + beta,
+                               **TOLERANCES["reduction"])
+    moving_mean, moving_var = 0.5 * 0.9 + mean * 0.1, 2.0 * 0.9 + var * 0.1
+    np.testing.assert_allclose(layer.moving_mean.numpy(), moving_mean, **TOLERANCES["reduction"])
+    np.testing.assert_allclose(layer.moving_variance.numpy(), moving_var,
+                               **TOLERANCES["reduction"])
+    np.testing.assert_allclose(run(layer, x),
+                               (x64 - moving_mean) / np.sqrt(moving_var + 1e-3) * gamma + beta,
+                               **TOLERANCES["reduction"])
+    assert [w.name.split("/")[1] for w in layer.weights] == [
+        "gamma", "beta", "moving_mean", "moving_variance"]
+    assert [w.name.split("/")[1] for w in layer.trainable_weights] == ["gamma", "beta"]
+
+
+def test_batch_normalization_training_gradients(backend):
+    layer = layers.BatchNormalization()
+    layer.build((None, 3))
+
+    def forward(x, gamma, beta):
+        layer.gamma, layer.beta = gamma, beta
+        with deferred_state_updates():  # moving statistics are not under test here
+            return layer(x, training=True)
+
+    check_gradients(forward, [random_array((5, 3), low=-2, high=2), random_array((3,), 1),
+                              random_array((3,), 2)], backend)
+
+
+def test_layer_normalization(backend):
+    layer = layers.LayerNormalization()
+    x = random_array((3, 5), low=-2, high=2)
+    layer.build(x.shape)
+    gamma, beta = set_random_weights(layer)
+    x64 = x.astype(np.float64)
+    want = (x64 - x64.mean(-1, keepdims=True)) / np.sqrt(x64.var(-1, keepdims=True) + 1e-3)
+    np.testing.assert_allclose(run(layer, x), want * gamma + beta, **TOLERANCES["reduction"])
+
+
+# ---------------------------------------------------------------------------- recurrent
+
+def rnn_reference(kind, x, weights, units, reset_after=True):
+    """The Keras cell equations, step by step in float64."""
+    kernel, recurrent, bias = weights
+    h = np.zeros((x.shape[0], units))
+    c = np.zeros_like(h)
+    outputs = []
+    for t in range(x.shape[1]):
+        xt = x[:, t]
+        if kind == "simple":
+            h = np.tanh(xt @ kernel + h @ recurrent + bias)
+        elif kind == "lstm":
+            z = xt @ kernel + h @ recurrent + bias
+            i, f, g, o = np.split(z, 4, axis=1)
+            c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+            h = sigmoid(o) * np.tanh(c)
+        elif reset_after:
+            xz, xr, xh = np.split(xt @ kernel + bias[0], 3, axis=1)
+            rz, rr, rh = np.split(h @ recurrent + bias[1], 3, axis=1)
+            z, r = sigmoid(xz + rz), sigmoid(xr + rr)
+            h = z * h + (1 - z) * np.tanh(xh + r * rh)
+        else:
+            xz, xr, xh = np.split(xt @ kernel + bias, 3, axis=1)
+            uz, ur, uh = np.split(recurrent, 3, axis=1)
+            z, r = sigmoid(xz + h @ uz), sigmoid(xr + h @ ur)
+            h = z * h + (1 - z) * np.tanh(xh + (r * h) @ uh)
+        outputs.append(h)
+    return np.stack(outputs, axis=1), h, c
+
+
+@pytest.mark.parametrize("kind,options", [("simple", {}), ("lstm", {}),
+                                          ("gru", {"reset_after": True}),
+                                          ("gru", {"reset_after": False})])
+def test_recurrent_layers_match_cell_equations(backend, kind, options):
+    cls = {"simple": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}[kind]
+    layer = cls(3, return_sequences=True, return_state=True, **options)
+    x = random_array((2, 4, 5))
+    layer.build(x.shape)
+    weights = set_random_weights(layer)
+    sequence, h, c = rnn_reference(kind, x.astype(np.float64), weights, 3, **options)
+    outputs = run(layer, x)
+    np.testing.assert_allclose(outputs[0], sequence, **TOLERANCES["matmul"])
+    np.testing.assert_allclose(outputs[1], h, **TOLERANCES["matmul"])
+    if kind == "lstm":
+        np.testing.assert_allclose(outputs[2], c, **TOLERANCES["matmul"])
+    assert [w.name.split("/")[1] for w in layer.weights] == ["kernel", "recurrent_kernel", "bias"]
+    last = cls(3, **options)
+    last.build(x.shape)
+    last.set_weights([w.astype(np.float32) for w in weights])
+    np.testing.assert_allclose(run(last, x), sequence[:, -1], **TOLERANCES["matmul"])
+
+
+def test_lstm_gradients_and_forget_bias(backend):
+    layer = layers.LSTM(2)
+    layer.build((None, 3, 2))
+    bias = layer.bias.numpy()
+    np.testing.assert_array_equal(bias, np.r_[np.zeros(2), np.ones(2), np.zeros(4)])
+
+    def forward(x, kernel, recurrent, bias):
+        layer.kernel, layer.recurrent_kernel, layer.bias = kernel, recurrent, bias
+        return layer(x)
+
+    check_gradients(forward, [random_array((2, 3, 2)), random_array((2, 8), 1),
+                              random_array((2, 8), 2), random_array((8,), 3)], backend)
+
+
+# ---------------------------------------------------------------------------- merge
+
+def test_merge_layers_match_numpy(backend):
+    a, b, c = random_array((2, 3)), random_array((2, 3), 1), random_array((2, 3), 2)
+    cases = [(layers.Add(), a + b + c), (layers.Multiply(), a * b * c),
+             (layers.Average(), (a + b + c) / 3), (layers.Maximum(), np.maximum(np.maximum(
+                 a, b), c)), (layers.Concatenate(), np.concatenate([a, b, c], axis=-1))]
+    for layer, want in cases:
+        np.testing.assert_allclose(run(layer, a, b, c), want, **TOLERANCES["elementwise"])
+    np.testing.assert_allclose(run(layers.Subtract(), a, b), a - b, **TOLERANCES["elementwise"])
+    with pytest.raises(ValueError, match="exactly 2 inputs"):
+        run(layers.Subtract(), a, b, c)
+
+
+# ---------------------------------------------------------------------------- activations
+
+def test_activations_match_keras_formulas(backend):
+    x = random_array((20,), low=-4, high=4)
+    x64 = x.astype(np.float64)
+    from math import erf
+    formulas = {
+        "relu": np.maximum(x64, 0), "sigmoid": sigmoid(x64), "tanh": np.tanh(x64),
+        "elu": np.where(x64 > 0, x64, np.expm1(x64)), "softplus": np.log1p(np.exp(x64)),
+        "selu": 1.0507009873554805 * np.where(x64 > 0, x64, 1.6732632423543772 * np.expm1(x64)),
+        "gelu": x64 * 0.5 * (1 + np.vectorize(erf)(x64 / np.sqrt(2))),
+        "leaky_relu": np.where(x64 > 0, x64, 0.2 * x64), "linear": x64,
+        "swish": x64 * sigmoid(x64), "silu": x64 * sigmoid(x64),
+        "hard_sigmoid": np.clip(x64 + 3, 0, 6) / 6, "exponential": np.exp(x64),
+        "softmax": np.exp(x64) / np.exp(x64).sum(),
+    }
+    for name, want in formulas.items():
+        got = activations.get(name)(engine.tensor(x)).numpy()
+        np.testing.assert_allclose(got, want, err_msg=name, **TOLERANCES["transcendental"])
+    with pytest.raises(ValueError, match="Unknown activation: 'relu7'. Known activations: elu"):
+        activations.get("relu7")
+
+
+# ---------------------------------------------------------------------------- initializers
+
+def test_variance_scaling_initializers_follow_keras_formulas(backend):
+    shape = (3, 3, 16, 32)  # fan_in 144, fan_out 288
+    fan_in, fan_out = 144, 288
+    uniform = initializers.get("glorot_uniform")
+    sample = uniform(shape).numpy()
+    limit = np.sqrt(6 / (fan_in + fan_out))
+    assert np.abs(sample).max() <= limit and np.abs(sample).max() > 0.95 * limit
+    he = initializers.HeNormal(seed=1)(shape).numpy()
+    np.testing.assert_allclose(he.std(), np.sqrt(2 / fan_in), rtol=0.05)
+    assert np.abs(he).max() <= 2 * np.sqrt(2 / fan_in) / 0.87962566103423978 + 1e-6
+    np.testing.assert_array_equal(initializers.HeNormal(seed=1)(shape).numpy(), he)
+    lecun = initializers.LecunUniform(seed=2)((200, 50)).numpy()
+    assert np.abs(lecun).max() <= np.sqrt(3 / 200)
+    assert not np.array_equal(uniform(shape).numpy(), sample)  # unseeded: fresh each call
+
+
+def test_orthogonal_and_constant_initializers(backend):
+    for shape in [(6, 4), (4, 6), (2, 3, 5)]:
+        q = initializers.Orthogonal(gain=2.0, seed=0)(shape).numpy().reshape(-1, shape[-1])
+        small = q.T @ q if q.shape[0] >= q.shape[1] else q @ q.T
+        np.testing.assert_allclose(small, 4 * np.eye(min(q.shape)), atol=1e-4)
+    np.testing.assert_array_equal(initializers.get({"class_name": "Constant",
+                                                    "config": {"value": 1.5}})((2,)).numpy(),
+                                  [1.5, 1.5])
+    with pytest.raises(ValueError, match="Unknown initializer: 'glorot'"):
+        initializers.get("glorot")
+
+
+def test_initializer_and_regularizer_configs_round_trip():
+    for name in ["glorot_uniform", "he_normal", "orthogonal", "random_normal", "zeros",
+                 "variance_scaling", "truncated_normal", "lecun_normal"]:
+        init = initializers.get(name)
+        config = json.loads(json.dumps(initializers.serialize(init)))
+        assert initializers.serialize(initializers.get(config)) == config
+    assert initializers.serialize(initializers.GlorotUniform()) == {
+        "class_name": "GlorotUniform", "config": {"seed": None}}
+    for reg in [regularizers.L1(0.1), regularizers.L2(0.2), regularizers.L1L2(0.1, 0.3)]:
+        config = regularizers.serialize(reg)
+        assert regularizers.serialize(regularizers.get(config)) == config
+
+
+def test_regularizers_follow_keras_formulas(backend):
+    w = random_array((3, 4))
+    value = regularizers.get("l1_l2")
+    assert value.l1 == 0 and value.l2 == 0
+    got = regularizers.L1L2(l1=0.1, l2=0.3)(engine.tensor(w)).item()
+    np.testing.assert_allclose(got, 0.1 * np.abs(w).sum() + 0.3 * (w ** 2).sum(), rtol=1e-5)
+    layer = layers.Dense(2, kernel_regularizer=regularizers.L2(0.5))
+    layer.build((None, 3))
+    np.testing.assert_allclose(layer.losses[0].item(), 0.5 * (layer.kernel.numpy() ** 2).sum(),
+                               rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------- configs
+
+LAYERS_TO_ROUND_TRIP = [
+    lambda: layers.Dense(3, activation="relu", kernel_regularizer="l2", use_bias=False),
+    lambda: layers.Activation("gelu"), lambda: layers.Dropout(0.3, seed=2),
+    lambda: layers.Flatten(), lambda: layers.Reshape((2, -1)), lambda: layers.Permute((2, 1)),
+    lambda: layers.RepeatVector(4), lambda: layers.Embedding(10, 4),
+    lambda: layers.Conv1D(2, 3, padding="causal"),
+    lambda: layers.Conv2D(4, (3, 2), strides=2, padding="same", activation="relu"),
+    lambda: layers.Conv2DTranspose(2, 3, strides=2),
+    lambda: layers.DepthwiseConv2D(3, depth_multiplier=2),
+    lambda: layers.SeparableConv2D(4, 3), lambda: layers.ZeroPadding2D(2),
+    lambda: layers.UpSampling2D(), lambda: layers.MaxPooling2D(3, 2, "same"),
+    lambda: layers.AveragePooling2D(), lambda: layers.GlobalAveragePooling2D(),
+    lambda: layers.GlobalMaxPooling2D(keepdims=True),
+    lambda: layers.BatchNormalization(momentum=0.9), lambda: layers.LayerNormalization(),
+    lambda: layers.SimpleRNN(3), lambda: layers.LSTM(3, return_sequences=True),
+    lambda: layers.GRU(3, reset_after=False), lambda: layers.Add(), lambda: layers.Subtract(),
+    lambda: layers.Multiply(), lambda: layers.Average(), lambda: layers.Maximum(),
+    lambda: layers.Concatenate(axis=1), lambda: layers.InputLayer(shape=(3,)),
+]
+
+
+@pytest.mark.parametrize("make", LAYERS_TO_ROUND_TRIP)
+def test_layer_config_round_trip(make):
+    layer = make()
+    config = json.loads(json.dumps(layers.serialize(layer)))
+    rebuilt = layers.deserialize(config)
+    assert type(rebuilt) is type(layer)
+    assert layers.serialize(rebuilt) == config
+
+
+def test_dense_config_has_keras_keys_and_defaults():
+    config = layers.Dense(4, name="fc").get_config()
+    assert config == {
+        "name": "fc", "trainable": True, "dtype": "float32", "units": 4,
+        "activation": "linear", "use_bias": True,
+        "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
+        "bias_initializer": {"class_name": "Zeros", "config": {}},
+        "kernel_regularizer": None, "bias_regularizer": None, "kernel_constraint": None,
+        "bias_constraint": None}
+
+
+def test_layer_names_are_unique_like_keras():
+    layers.clear_session()
+    names = [layers.Dense(1).name, layers.Dense(1).name, layers.Conv2D(1, 1).name,
+             layers.BatchNormalization().name, layers.Dense(1, name="head").name]
+    assert names == ["dense", "dense_1", "conv2d", "batch_normalization", "head"]
+
+
+# ---------------------------------------------------------------------------- errors
+
+def test_wrong_input_shape_names_the_layer_and_axis(backend):
+    layer = layers.Dense(2, name="dense")
+    layer.build((None, 4))
+    before = layer.get_weights()
+    with pytest.raises(ValueError, match=r"Input 0 of layer 'dense' is incompatible with the "
+                                         r"layer: expected axis -1 of input shape to have value "
+                                         r"4, but received input with shape \(2, 3\)"):
+        layer(engine.tensor(np.zeros((2, 3), np.float32)))
+    for old, new in zip(before, layer.get_weights()):
+        np.testing.assert_array_equal(old, new)
+
+
+def test_set_weights_checks_everything_before_changing_anything(backend):
+    layer = layers.Dense(2, name="d")
+    layer.build((None, 3))
+    before = layer.get_weights()
+    with pytest.raises(ValueError, match=r"weight shape \(2,\) is not compatible with provided "
+                                         r"weight shape \(3,\)"):
+        layer.set_weights([np.ones((3, 2)), np.ones(3)])
+    with pytest.raises(ValueError, match="weight list of length 1, but the layer was expecting 2"):
+        layer.set_weights([np.ones((3, 2))])
+    for old, new in zip(before, layer.get_weights()):
+        np.testing.assert_array_equal(old, new)
+
+
+def test_unknown_arguments_and_unbuilt_counts():
+    with pytest.raises(TypeError, match="Unrecognized keyword arguments passed to Dense"):
+        layers.Dense(2, kernel_size=3)
+    with pytest.raises(ValueError, match="isn't built"):
+        layers.Dense(2).count_params()
+    with pytest.raises(ValueError, match="Unknown layer: 'Dense3D'"):
+        layers.deserialize({"class_name": "Dense3D", "config": {}})
