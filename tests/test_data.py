@@ -1,0 +1,151 @@
+"""Dataset pipeline semantics and the loaders."""
+import threading
+
+import numpy as np
+import pytest
+
+import engine
+from engine.data import INFINITE, UNKNOWN, Dataset, from_csv, image_folder, load_digits
+
+
+def _values(dataset):
+    return [np.asarray(element).tolist() for element in dataset.as_numpy_iterator()]
+
+
+def test_from_tensor_slices_structures_and_engine_tensors(backend):
+    features = np.arange(12, dtype=np.float64).reshape(6, 2)
+    labels = np.arange(6)
+    pairs = list(Dataset.from_tensor_slices((features, labels)))
+    assert len(pairs) == 6
+    x, y = pairs[4]
+    assert isinstance(x, engine.Tensor) and x.backend == backend
+    assert (x.dtype, y.dtype) == ("float32", "int32")   # float64 / int64 narrowed at the end
+    np.testing.assert_array_equal(x.numpy(), [8.0, 9.0])
+    records = list(Dataset.from_tensor_slices({"a": labels, "b": features}).as_numpy_iterator())
+    assert records[2]["a"] == 2 and records[2]["b"].tolist() == [4.0, 5.0]
+    with pytest.raises(ValueError, match="same first dimension"):
+        Dataset.from_tensor_slices((features, labels[:3]))
+
+
+def test_batch_and_drop_remainder():
+    dataset = Dataset.from_tensor_slices(np.arange(7))
+    assert _values(dataset.batch(3)) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert _values(dataset.batch(3, drop_remainder=True)) == [[0, 1, 2], [3, 4, 5]]
+    assert (dataset.batch(3).cardinality(), dataset.batch(3, True).cardinality()) == (3, 2)
+    pairs = Dataset.from_tensor_slices((np.arange(4), np.ones((4, 2)))).batch(4)
+    first, second = next(pairs.as_numpy_iterator())
+    assert first.shape == (4,) and second.shape == (4, 2)
+
+
+def test_repeat_take_skip_and_cardinality():
+    dataset = Dataset.from_tensor_slices(np.arange(3))
+    assert _values(dataset.repeat(2)) == [0, 1, 2, 0, 1, 2]
+    assert _values(dataset.repeat().take(7)) == [0, 1, 2, 0, 1, 2, 0]
+    assert _values(dataset.skip(1)) == [1, 2]
+    assert dataset.repeat().cardinality() == INFINITE
+    assert dataset.repeat().take(5).cardinality() == 5
+    assert dataset.skip(5).cardinality() == 0
+    assert dataset.filter(lambda v: v > 0).cardinality() == UNKNOWN
+    assert len(dataset.repeat(4)) == 12
+    with pytest.raises(TypeError, match="infinite"):
+        len(dataset.repeat())
+
+
+def test_map_and_filter_unpack_tuples():
+    dataset = Dataset.from_tensor_slices((np.arange(6), np.arange(6) * 10))
+    mapped = dataset.map(lambda x, y: (x + y, y)).filter(lambda s, y: s % 2 == 0)
+    assert [(int(s), int(y)) for s, y in mapped.as_numpy_iterator()] == [
+        (0, 0), (22, 20), (44, 40)]
+    squared = Dataset.from_tensor_slices(np.arange(4)).map(lambda v: engine.square(
+        engine.tensor(v)))   # engine results come back as NumPy inside the pipeline
+    assert _values(squared) == [0, 1, 4, 9]
+
+
+def test_shuffle_is_a_seeded_permutation():
+    dataset = Dataset.from_tensor_slices(np.arange(50))
+    shuffled = dataset.shuffle(50, seed=3)
+    first, second = _values(shuffled), _values(shuffled)
+    assert sorted(first) == list(range(50)) and first != list(range(50))
+    assert first != second                                      # reshuffled each pass
+    assert _values(dataset.shuffle(50, seed=3)) == first        # same seed, same passes
+    fixed = dataset.shuffle(50, seed=3, reshuffle_each_iteration=False)
+    assert _values(fixed) == _values(fixed)
+    unseeded = dataset.shuffle(50)
+    assert sorted(_values(unseeded)) == list(range(50))
+
+
+def test_small_shuffle_buffer_keeps_elements_near_their_place():
+    values = _values(Dataset.from_tensor_slices(np.arange(100)).shuffle(5, seed=0))
+    assert sorted(values) == list(range(100))
+    # by output position p only elements 0 .. p + 4 have entered the buffer
+    assert all(value <= position + 4 for position, value in enumerate(values))
+    assert values != list(range(100))
+
+
+def test_prefetch_yields_the_same_items_from_a_thread():
+    producers = []
+
+    def generate():
+        producers.append(threading.current_thread().name)
+        yield from range(20)
+
+    dataset = Dataset.from_generator(generate).map(lambda v: v * 2)
+    assert _values(dataset.prefetch(3)) == _values(dataset)
+    assert producers[0] == "engine-data-prefetch" and producers[1] != producers[0]
+    partial = iter(dataset.prefetch(2).as_numpy_iterator())   # stop early: the thread ends
+    assert int(next(partial)) == 0
+    partial.close()
+
+
+def test_prefetch_forwards_errors():
+    def broken():
+        yield 1
+        raise RuntimeError("bad record")
+
+    with pytest.raises(RuntimeError, match="bad record"):
+        _values(Dataset.from_generator(broken).prefetch(2))
+
+
+def test_from_csv(tmp_path):
+    path = tmp_path / "table.csv"
+    path.write_text("a,label,b\n1.5,0,2\n-1,1,4.25\n3,2,0\n")
+    rows = list(from_csv(path, label_column="label").as_numpy_iterator())
+    assert [x.tolist() for x, _ in rows] == [[1.5, 2.0], [-1.0, 4.25], [3.0, 0.0]]
+    assert [int(y) for _, y in rows] == [0, 1, 2] and rows[0][1].dtype == np.int32
+    assert len(from_csv(path)) == 3
+    path.write_text("a,b\n1,x\n")
+    with pytest.raises(ValueError, match="line 2, column 'b'.*not a number: 'x'"):
+        from_csv(path)
+    with pytest.raises(ValueError, match="label column 'y' not in the header"):
+        from_csv(path, label_column="y")
+
+
+def test_image_folder_reads_png_and_npy(tmp_path):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from matplotlib.image import imsave
+
+    rng = np.random.default_rng(0)
+    pictures = {"cat": rng.uniform(size=(4, 5, 3)), "dog": rng.uniform(size=(4, 5, 3))}
+    for name, picture in pictures.items():
+        (tmp_path / name).mkdir()
+        imsave(tmp_path / name / "a.png", picture)
+    np.save(tmp_path / "dog" / "b.npy", (pictures["dog"] * 255).astype(np.uint8))
+    dataset = image_folder(tmp_path)
+    assert dataset.class_names == ["cat", "dog"]
+    elements = list(dataset.as_numpy_iterator())
+    assert [int(label) for _, label in elements] == [0, 1, 1]
+    np.testing.assert_allclose(elements[0][0], pictures["cat"], atol=1 / 255 + 1e-6)
+    np.testing.assert_allclose(elements[2][0], pictures["dog"], atol=1 / 255 + 1e-6)
+    gray = next(image_folder(tmp_path, color_mode="grayscale").as_numpy_iterator())[0]
+    assert gray.shape == (4, 5, 1)
+    pytest.importorskip("PIL")
+    resized = next(image_folder(tmp_path, image_size=(8, 10)).as_numpy_iterator())[0]
+    assert resized.shape == (8, 10, 3)
+
+
+def test_load_digits():
+    pytest.importorskip("sklearn")
+    x, y = load_digits()
+    assert x.shape == (1797, 8, 8, 1) and x.dtype == np.float32 and y.dtype == np.int32
+    assert x.min() == 0.0 and x.max() == 1.0 and sorted(set(y.tolist())) == list(range(10))
