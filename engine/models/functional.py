@@ -7,6 +7,7 @@ import engine
 from engine.layers.base import InputSpec, Layer, unique_name
 from engine.layers.input_layer import InputLayer
 from engine.layers.keras_tensor import KerasTensor, flatten, map_structure
+from engine.models.functional_config import functional_config, functional_from_config
 from engine.models.training import Trainer
 
 
@@ -21,6 +22,12 @@ class Model(Trainer, Layer):
     def __init__(self, *args, **kwargs):
         Layer.__init__(self, *args, **kwargs)
         Trainer.__init__(self)
+
+    @classmethod
+    def from_config(cls, config):
+        if cls is Model and "input_layers" in config:
+            return Functional.from_config(config)
+        return super().from_config(config)
 
     def summary(self, line_length=None, positions=None, print_fn=None):
         """Print the Keras table: layers, output shapes, parameter counts and totals."""
@@ -88,6 +95,13 @@ class Functional(Model):
                 for symbolic, value in zip(node.output_tensors, flatten(results)):
                     values[id(symbolic)] = value
         return map_structure(lambda t: values[id(t)], self._outputs_structure)
+
+    def get_config(self):
+        return functional_config(self)
+
+    @classmethod
+    def from_config(cls, config):
+        return functional_from_config(cls, config)
 
     def compute_output_shape(self, input_shape):
         if isinstance(self._outputs_structure, KerasTensor):

@@ -210,14 +210,16 @@ class Trainer:
         return epoch_batches, data_adapter.num_steps(size, batch_size, steps_per_epoch)
 
     def _dataset_batches(self, dataset, class_weight, steps_per_epoch):
+        """Batches of a dataset, taken as host arrays where it offers them (so labels are
+        checked on the host), up to `steps_per_epoch` per epoch."""
         def epoch_batches():
-            for step, element in enumerate(dataset):
+            for step, element in enumerate(_host_elements(dataset)):
                 if steps_per_epoch is not None and step >= steps_per_epoch:
                     return
                 x, y, sample_weight = data_adapter.unpack_dataset_element(element)
                 yield step, self._prepare(x, y, sample_weight, class_weight)
 
-        return epoch_batches, steps_per_epoch
+        return epoch_batches, steps_per_epoch or _known_length(dataset)
 
     def evaluate(self, x=None, y=None, batch_size=32, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False):
@@ -260,7 +262,8 @@ class Trainer:
         """Outputs in inference mode as NumPy arrays (a list for several outputs)."""
         batch_size = batch_size or 32
         if _is_dataset(x):
-            batches = (data_adapter.unpack_dataset_element(element)[0] for element in x)
+            batches = (data_adapter.unpack_dataset_element(element)[0]
+                       for element in _host_elements(x))
         else:
             inputs = self._inputs_list(x)
             size = data_adapter.check_cardinality(inputs)
@@ -348,6 +351,19 @@ def _is_dataset(data):
     """An iterable of batches (engine.data.Dataset, a generator) rather than arrays."""
     return hasattr(data, "__iter__") and not isinstance(
         data, (np.ndarray, engine.Tensor, list, tuple, dict, str))
+
+
+def _host_elements(dataset):
+    """An engine.data.Dataset's NumPy elements, or any other iterable's own."""
+    as_numpy = getattr(dataset, "as_numpy_iterator", None)
+    return as_numpy() if as_numpy is not None else iter(dataset)
+
+
+def _known_length(dataset):
+    """The number of batches if the dataset knows it and it is finite, else None."""
+    cardinality = getattr(dataset, "cardinality", None)
+    size = cardinality() if callable(cardinality) else None
+    return size if isinstance(size, int) and size >= 0 else None
 
 
 def _unlist(inputs):

@@ -1,0 +1,110 @@
+"""get_config / from_config of Functional models: layers with their inbound nodes (Keras 3
+`__keras_tensor__` form written; Keras 2 list form also read)."""
+from engine.layers.keras_tensor import map_structure
+
+
+def functional_config(model):
+    """Keras 3's Functional config: layers, their inbound nodes, input and output layers."""
+    node_ids = {id(node) for nodes in model._nodes_by_depth.values() for node in nodes}
+
+    def model_nodes(layer):
+        return [node for node in layer._inbound_nodes if id(node) in node_ids]
+
+    def node_index(tensor):
+        layer, index, _ = tensor.history
+        node = layer._inbound_nodes[index]
+        return next(i for i, n in enumerate(model_nodes(layer)) if n is node)
+
+    def tensor_config(tensor):
+        return {"class_name": "__keras_tensor__",
+                "config": {"shape": list(tensor.shape), "dtype": tensor.dtype,
+                           "keras_history": [tensor.history[0].name, node_index(tensor),
+                                             tensor.history[2]]}}
+
+    from engine.layers import serialize
+
+    layers = []
+    for layer in model.layers:
+        entry = serialize(layer)
+        entry["name"] = layer.name
+        entry["inbound_nodes"] = [
+            {"args": [map_structure(tensor_config, node.inputs)],
+             "kwargs": {k: v for k, v in node.call_kwargs.items() if k != "args"}}
+            for node in model_nodes(layer) if node.inputs != []]
+        layers.append(entry)
+
+    def endpoint(tensor):
+        return [tensor.history[0].name, node_index(tensor), tensor.history[2]]
+
+    return {"name": model.name, "trainable": model.trainable, "layers": layers,
+            "input_layers": [endpoint(t) for t in model.inputs],
+            "output_layers": [endpoint(t) for t in model.outputs]}
+
+
+def functional_from_config(cls, config):
+    """Rebuild the layers, replay their calls in dependency order, and wire the model."""
+    from engine.layers import InputLayer, deserialize
+
+    outputs = {}  # (layer name, node index, tensor index) -> KerasTensor
+    pending = []  # (layer, node index, argument keys, kwargs)
+    for entry in config["layers"]:
+        layer = deserialize(entry)
+        if isinstance(layer, InputLayer):
+            outputs[(layer.name, 0, 0)] = layer.output
+        for position, node in enumerate(entry.get("inbound_nodes", [])):
+            pending.append((layer, position) + _node_arguments(node))
+    while pending:
+        ready = [item for item in pending if _available(item[2], outputs)]
+        if not ready:
+            raise ValueError("Cannot rebuild the model: the inputs of layer(s) "
+                             f"{sorted({item[0].name for item in pending})} are never produced")
+        for item in ready:
+            layer, position, keys, kwargs = item
+            result = layer(_resolve(keys, outputs), **kwargs)
+            for index, tensor in enumerate(result if isinstance(result, list) else [result]):
+                outputs[(layer.name, position, index)] = tensor
+            pending.remove(item)
+
+    def endpoints(entries):
+        entries = [entries] if entries and isinstance(entries[0], str) else entries
+        return [outputs[tuple(entry[:3])] for entry in entries]
+
+    inputs = endpoints(config["input_layers"])
+    model_outputs = endpoints(config["output_layers"])
+    return cls(inputs if len(inputs) > 1 else inputs[0],
+               model_outputs if len(model_outputs) > 1 else model_outputs[0],
+               name=config.get("name"), trainable=config.get("trainable", True))
+
+
+def _available(keys, outputs):
+    if isinstance(keys, list):
+        return all(_available(key, outputs) for key in keys)
+    return keys in outputs
+
+
+def _resolve(keys, outputs):
+    """The symbolic tensors for (layer, node, tensor) keys, keeping the list structure."""
+    if isinstance(keys, list):
+        return [_resolve(key, outputs) for key in keys]
+    return outputs[keys]
+
+
+def _node_arguments(node):
+    """(argument structure of (layer, node, tensor) keys, kwargs) from either config form."""
+    if isinstance(node, dict):  # Keras 3: {"args": [...], "kwargs": {...}}
+        args = node["args"][0] if len(node["args"]) == 1 else node["args"]
+        return _keys(args), dict(node.get("kwargs") or {})
+    entries = [_keys(entry) for entry in node]  # Keras 2: [[name, node, tensor, kwargs], ...]
+    kwargs = node[0][3] if node and len(node[0]) > 3 else {}
+    return (entries[0] if len(entries) == 1 else entries), dict(kwargs or {})
+
+
+def _keys(argument):
+    if isinstance(argument, dict) and argument.get("class_name") == "__keras_tensor__":
+        return tuple(argument["config"]["keras_history"])
+    if isinstance(argument, list) and len(argument) >= 3 and isinstance(argument[0], str):
+        return tuple(argument[:3])
+    if isinstance(argument, list):
+        return [_keys(item) for item in argument]
+    raise ValueError(f"Unrecognized inbound node argument: {argument!r}")
+
