@@ -1,0 +1,258 @@
+"""The one place that maps Keras 2 / TF.js and Keras 3 model configs to and from ours.
+
+Ours ("canonical") is Keras-2-shaped and free of Keras 3 extras:
+  {"class_name": "Sequential" | "Functional", "config": {"name", "trainable", "layers": [...],
+   "input_layers": [[name, node, tensor], ...], "output_layers": [...]}}   (last two: Functional)
+with each layer {"class_name", "config", "name", "inbound_nodes": [[[name, node, tensor,
+kwargs], ...], ...]} (the last two only in Functional models), dtype strings, InputLayer's
+`batch_shape`, and no module / registered_name / build_config / shared_object_id keys.
+
+Where the two Keras generations give one name two meanings, the canonical config keeps the
+meaning explicit: Keras 2 / TF.js "hard_sigmoid" (clip(0.2x + 0.5, 0, 1)) becomes
+"legacy_hard_sigmoid"; Keras 3's (relu6(x + 3) / 6) stays "hard_sigmoid". A GRU config without
+`reset_after` is Keras 1 / TF.js's reset_after=False in a Keras 2 file.
+"""
+import copy
+
+KERAS2, KERAS3 = "keras2", "keras3"
+LEGACY_HARD_SIGMOID = "legacy_hard_sigmoid"
+_KERAS3_EXTRAS = ("module", "registered_name", "build_config", "compile_config",
+                  "shared_object_id")
+_ACTIVATION_KEYS = ("activation", "recurrent_activation")
+_MODEL_CLASSES = {"Model": "Functional", "Functional": "Functional", "Sequential": "Sequential"}
+
+
+def detect_style(config):
+    """KERAS3 if the config carries Keras 3 markers (module keys, DTypePolicy, batch_shape,
+    dict-form inbound nodes), else KERAS2."""
+    markers = []
+
+    def walk(value):
+        if isinstance(value, dict):
+            if "module" in value or "batch_shape" in value or "args" in value:
+                markers.append(True)
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(config)
+    return KERAS3 if markers else KERAS2
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def normalize(model_config, style=None):
+    """The canonical config of a Keras 2, TF.js or Keras 3 model config (any wrapper)."""
+    if not isinstance(model_config, dict):
+        raise ValueError(f"A model config must be a JSON object, got {type(model_config).__name__}")
+    if "model_config" in model_config:  # the TF.js converter's modelTopology wrapper
+        model_config = model_config["model_config"]
+    style = style or detect_style(model_config)
+    class_name = _MODEL_CLASSES.get(model_config.get("class_name"))
+    if class_name is None:
+        raise ValueError(f"Unknown model class: '{model_config.get('class_name')}' (expected "
+                         f"Sequential, Functional or Model)")
+    config = model_config.get("config")
+    if isinstance(config, list):  # Keras 1 / early Keras 2 Sequential: a bare layer list
+        config = {"layers": config}
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+        raise ValueError(f"The {class_name} config has no 'layers' list")
+    functional = class_name == "Functional"
+    result = {"name": config.get("name"), "trainable": config.get("trainable", True),
+              "layers": [_normalize_layer(entry, style, functional)
+                         for entry in config["layers"]]}
+    if functional:
+        result["input_layers"] = _tensor_list(config.get("input_layers"))
+        result["output_layers"] = _tensor_list(config.get("output_layers"))
+    return {"class_name": class_name, "config": result}
+
+
+def _normalize_layer(entry, style, functional):
+    if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str):
+        raise ValueError(f"Each layer must be an object with a 'class_name', got {entry!r}")
+    class_name = entry["class_name"]
+    if class_name in _MODEL_CLASSES:
+        nested = normalize(entry, style)
+        layer = {"class_name": nested["class_name"], "config": nested["config"]}
+    else:
+        layer = {"class_name": class_name,
+                 "config": _normalize_layer_config(class_name, entry.get("config") or {}, style)}
+    if functional:
+        layer["name"] = entry.get("name", layer["config"].get("name"))
+        layer["inbound_nodes"] = [_normalize_node(node)
+                                  for node in entry.get("inbound_nodes") or []]
+    return layer
+
+
+def _normalize_layer_config(class_name, config, style):
+    config = _strip(copy.deepcopy(config))
+    if isinstance(config.get("dtype"), dict):
+        config["dtype"] = config["dtype"].get("config", {}).get("name", "float32")
+    for key, value in config.items():  # Keras 3.15 initializers add input_axes=None etc.
+        if key.endswith("initializer") and isinstance(value, dict):
+            value["config"] = {k: v for k, v in (value.get("config") or {}).items()
+                               if v is not None}
+    if class_name == "InputLayer":
+        shape = config.pop("batch_input_shape", None)
+        config.setdefault("batch_shape", shape)
+    elif "batch_shape" in config:
+        config["batch_input_shape"] = config.pop("batch_shape")
+    if style == KERAS2:
+        for key in _ACTIVATION_KEYS:
+            if config.get(key) == "hard_sigmoid":
+                config[key] = LEGACY_HARD_SIGMOID
+        if class_name == "GRU":
+            config.setdefault("reset_after", False)
+    return config
+
+
+def _strip(value):
+    """Drop Keras 3's module / registered_name / build_config keys at every depth."""
+    if isinstance(value, dict):
+        return {key: _strip(item) for key, item in value.items() if key not in _KERAS3_EXTRAS}
+    if isinstance(value, list):
+        return [_strip(item) for item in value]
+    return value
+
+
+def _normalize_node(node):
+    """Keras 2 [[name, node, tensor, kwargs], ...] or Keras 3 {"args", "kwargs"} -> the former."""
+    if isinstance(node, list):
+        return [[entry[0], int(entry[1]), int(entry[2]), entry[3] if len(entry) > 3 else {}]
+                for entry in node]
+    if not isinstance(node, dict):
+        raise ValueError(f"Malformed inbound node: {node!r}")
+    kwargs = {key: value for key, value in (node.get("kwargs") or {}).items()}
+    tensors = []
+    for argument in node.get("args") or []:
+        tensors.extend(_keras_tensors(argument))
+    if not tensors:
+        raise ValueError(f"Inbound node without input tensors: {node!r}")
+    return [[name, index, tensor, kwargs] for name, index, tensor in tensors]
+
+
+def _keras_tensors(argument):
+    if isinstance(argument, list):
+        return [t for item in argument for t in _keras_tensors(item)]
+    if isinstance(argument, dict) and argument.get("class_name") == "__keras_tensor__":
+        name, index, tensor = argument["config"]["keras_history"]
+        return [(name, int(index), int(tensor))]
+    raise ValueError(f"Unsupported inbound node argument: {argument!r}")
+
+
+def _tensor_list(value):
+    """[[name, node, tensor], ...] from that or Keras 3's flattened single ["x", 0, 0]."""
+    if not value:
+        return []
+    if isinstance(value[0], str):
+        value = [value]
+    return [[entry[0], int(entry[1]), int(entry[2])] for entry in value]
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+def to_keras2(canonical):
+    """The Keras-2-style config TF.js and Keras 2 parse (batch_input_shape, list-form nodes,
+    layer names beside configs). Raises for Keras 3 meanings Keras 2 cannot express."""
+    class_name, config = canonical["class_name"], canonical["config"]
+    functional = class_name == "Functional"
+    layers = []
+    for layer in config["layers"]:
+        if layer["class_name"] in _MODEL_CLASSES:
+            entry = to_keras2(layer)
+        else:
+            entry = {"class_name": layer["class_name"],
+                     "config": _keras2_layer_config(layer["class_name"], layer["config"])}
+        if functional:
+            entry["name"] = layer["name"]
+            entry["inbound_nodes"] = layer["inbound_nodes"]
+        layers.append(entry)
+    result = {"name": config["name"], "layers": layers}
+    if functional:
+        result["input_layers"] = config["input_layers"]
+        result["output_layers"] = config["output_layers"]
+    return {"class_name": "Model" if functional else class_name, "config": result}
+
+
+def _keras2_layer_config(class_name, config):
+    config = copy.deepcopy(config)
+    for key in _ACTIVATION_KEYS:
+        if config.get(key) == "hard_sigmoid":
+            raise ValueError(f"Layer '{config.get('name')}' uses Keras 3's hard_sigmoid "
+                             f"(relu6(x + 3) / 6), which Keras 2 and TF.js cannot express "
+                             f"(their hard_sigmoid is clip(0.2x + 0.5, 0, 1))")
+        if config.get(key) == LEGACY_HARD_SIGMOID:
+            config[key] = "hard_sigmoid"
+    if class_name == "InputLayer":
+        config["batch_input_shape"] = config.pop("batch_shape")
+    return config
+
+
+def to_keras3(canonical, tensor_spec):
+    """The config Keras 3 writes into .keras files. `tensor_spec((name, node, tensor))` gives
+    the (shape, dtype) of a layer output, for Keras 3's __keras_tensor__ entries."""
+    class_name, config = canonical["class_name"], canonical["config"]
+    functional = class_name == "Functional"
+    layers = []
+    for layer in config["layers"]:
+        if layer["class_name"] in _MODEL_CLASSES:
+            entry = to_keras3(layer, tensor_spec)
+        else:
+            entry = {"module": "keras.layers", "class_name": layer["class_name"],
+                     "config": _keras3_layer_config(layer["config"]), "registered_name": None}
+        if functional:
+            entry["name"] = layer["name"]
+            entry["inbound_nodes"] = [_keras3_node(node, tensor_spec)
+                                      for node in layer["inbound_nodes"]]
+        layers.append(entry)
+    result = {"name": config["name"], "trainable": config.get("trainable", True),
+              "layers": layers}
+    if functional:
+        result["input_layers"] = config["input_layers"]
+        result["output_layers"] = config["output_layers"]
+        return {"module": "keras.src.models.functional", "class_name": "Functional",
+                "config": result, "registered_name": "Functional"}
+    return {"module": "keras", "class_name": "Sequential", "config": result,
+            "registered_name": None}
+
+
+def _keras3_layer_config(config):
+    config = copy.deepcopy(config)
+    for key in _ACTIVATION_KEYS:
+        if config.get(key) == LEGACY_HARD_SIGMOID:
+            raise ValueError(f"Layer '{config.get('name')}' uses Keras 2 / TF.js hard_sigmoid "
+                             f"(clip(0.2x + 0.5, 0, 1)), which Keras 3 cannot express (its "
+                             f"hard_sigmoid is relu6(x + 3) / 6)")
+    if isinstance(config.get("dtype"), str):
+        config["dtype"] = {"module": "keras", "class_name": "DTypePolicy",
+                           "config": {"name": config["dtype"]}, "registered_name": None}
+    if "batch_input_shape" in config:
+        config["batch_shape"] = config.pop("batch_input_shape")
+    for key, value in config.items():
+        if isinstance(value, dict) and "class_name" in value and key != "dtype":
+            config[key] = {"module": _object_module(key), **value, "registered_name": None}
+    return config
+
+
+def _object_module(key):
+    if key.endswith("initializer"):
+        return "keras.initializers"
+    if key.endswith("regularizer"):
+        return "keras.regularizers"
+    return "keras.constraints" if key.endswith("constraint") else "keras"
+
+
+def _keras3_node(node, tensor_spec):
+    def keras_tensor(entry):
+        history = [entry[0], entry[1], entry[2]]
+        shape, dtype = tensor_spec(tuple(history))
+        return {"class_name": "__keras_tensor__",
+                "config": {"shape": list(shape), "dtype": dtype, "keras_history": history}}
+
+    tensors = [keras_tensor(entry) for entry in node]
+    kwargs = node[0][3] if node else {}
+    return {"args": [tensors if len(tensors) > 1 else tensors[0]], "kwargs": kwargs}

@@ -1,0 +1,217 @@
+"""Model <-> canonical config (see config_normalize), and each layer's weights by name."""
+import inspect
+
+from engine.io import config_normalize
+from engine.io.config_normalize import KERAS3
+
+# Config keys that only steer how Keras computes (not what): dropped when our layer lacks them.
+_HINTS = {"implementation", "unroll", "zero_output_for_mask", "sparse", "ragged", "optional",
+          "synchronized", "seed", "lora_rank", "lora_alpha", "quantization_config",
+          "renorm_momentum", "renorm_clipping"}
+# Values of other unknown keys that mean "feature off".
+_OFF = (None, False, 1, [], {})
+
+
+class UnknownLayerError(ValueError):
+    """A config names a layer class this engine does not know (pass it in custom_objects)."""
+
+
+# ---------------------------------------------------------------------------- model -> config
+
+
+def model_config(model):
+    """The canonical config of a Sequential or Functional model."""
+    from engine.models import Functional, Sequential
+
+    if isinstance(model, Sequential):
+        config = model.get_config()
+    elif isinstance(model, Functional):
+        config = _functional_config(model)
+    else:
+        raise TypeError(f"Only Sequential and functional models can be saved with their "
+                        f"architecture; got {type(model).__name__} (use save_weights)")
+    return config_normalize.normalize({"class_name": type(model).__name__, "config": config},
+                                      style=KERAS3)
+
+
+def _functional_config(model):
+    from engine.layers import serialize
+
+    layers = []
+    for layer in model.layers:
+        entry = serialize(layer)
+        entry["name"] = layer.name
+        entry["inbound_nodes"] = [
+            [[t.history[0].name, t.history[1], t.history[2], _json_kwargs(node.call_kwargs)]
+             for t in node.input_tensors] for node in layer._inbound_nodes if node.input_tensors]
+        layers.append(entry)
+    return {"name": model.name, "trainable": model.trainable, "layers": layers,
+            "input_layers": [_history(t) for t in model.inputs],
+            "output_layers": [_history(t) for t in model.outputs]}
+
+
+def _history(tensor):
+    layer, node_index, tensor_index = tensor.history
+    return [layer.name, node_index, tensor_index]
+
+
+def _json_kwargs(kwargs):
+    return {key: value for key, value in kwargs.items()
+            if isinstance(value, (bool, int, float, str, type(None)))}
+
+
+def tensor_spec(model):
+    """A function (layer name, node, tensor) -> (shape, dtype) of that output in `model`."""
+    by_name = {layer.name: layer for layer in _all_layers(model)}
+
+    def spec(history):
+        name, node_index, tensor_index = history
+        tensor = by_name[name]._inbound_nodes[node_index].output_tensors[tensor_index]
+        return tensor.shape, tensor.dtype
+
+    return spec
+
+
+def _all_layers(model):
+    input_layer = getattr(model, "_input_layer", None)
+    return ([input_layer] if input_layer is not None else []) + list(model.layers)
+
+
+# ---------------------------------------------------------------------------- config -> model
+
+
+def model_from_config(canonical, custom_objects=None):
+    """A new model (weights freshly initialised) from a canonical config."""
+    from engine.models import Sequential
+
+    classes = _classes(custom_objects)
+    config = canonical["config"]
+    if canonical["class_name"] == "Sequential":
+        model = Sequential(name=config.get("name"), trainable=config.get("trainable", True))
+        for entry in config["layers"]:
+            model.add(_layer(entry, classes, custom_objects))
+        return model
+    return _functional_from_config(config, classes, custom_objects)
+
+
+def _functional_from_config(config, classes, custom_objects):
+    from engine.models import Model
+
+    layers, pending, outputs = {}, [], {}
+    for entry in config["layers"]:
+        layer = _layer(entry, classes, custom_objects)
+        name = entry.get("name") or layer.name
+        layers[name] = layer
+        if entry["class_name"] == "InputLayer":
+            outputs[(name, 0)] = [layer.output]
+        else:
+            pending.append([name, layer, list(entry.get("inbound_nodes") or [])])
+    while any(nodes for _, _, nodes in pending):
+        progressed = False
+        for item in pending:
+            name, layer, nodes = item
+            while nodes and all((src, index) in outputs for src, index, *_ in nodes[0]):
+                node = nodes.pop(0)
+                inputs = [_output(outputs, src, index, tensor, name)
+                          for src, index, tensor, *_ in node]
+                kwargs = node[0][3] if len(node[0]) > 3 else {}
+                result = layer(inputs[0] if len(inputs) == 1 else inputs, **kwargs)
+                count = sum(1 for key in outputs if key[0] == name)
+                outputs[(name, count)] = result if isinstance(result, list) else [result]
+                progressed = True
+        if not progressed:
+            missing = sorted({src for _, _, nodes in pending if nodes for src, *_ in nodes[0]
+                              if src not in layers})
+            raise ValueError(f"The functional config cannot be rebuilt: inbound layers "
+                             f"{missing or 'in a cycle'} are never produced")
+
+    def tensors(entries):
+        found = [_output(outputs, name, index, tensor, "model")
+                 for name, index, tensor in entries]
+        return found[0] if len(found) == 1 else found
+
+    return Model(inputs=tensors(config["input_layers"]),
+                 outputs=tensors(config["output_layers"]), name=config.get("name"))
+
+
+def _output(outputs, name, node_index, tensor_index, consumer):
+    produced = outputs.get((name, node_index))
+    if produced is None or tensor_index >= len(produced):
+        raise ValueError(f"Layer '{consumer}' needs output {tensor_index} of node {node_index} "
+                         f"of layer '{name}', which the config never produces")
+    return produced[tensor_index]
+
+
+def _classes(custom_objects):
+    from engine.layers import layer_classes
+
+    return {**layer_classes(), **(custom_objects or {})}
+
+
+def _layer(entry, classes, custom_objects):
+    class_name = entry["class_name"]
+    if class_name in ("Sequential", "Functional"):
+        return model_from_config(entry, custom_objects)
+    cls = classes.get(class_name)
+    name = entry["config"].get("name", "?")
+    if cls is None:
+        raise UnknownLayerError(f"Unknown layer class '{class_name}' (layer '{name}'). Pass "
+                                f"custom_objects={{'{class_name}': YourClass}} to load it.")
+    return cls.from_config(_accepted_config(cls, entry["config"], name))
+
+
+def _accepted_config(cls, config, layer_name):
+    """The config keys `cls` takes; drop hints and unknown keys whose value means "off",
+    and refuse other unknown keys (a feature we would silently ignore)."""
+    accepted = _init_parameters(cls)
+    if accepted is None:
+        return dict(config)
+    result = {}
+    for key, value in config.items():
+        if key in accepted:
+            result[key] = value
+        elif key not in _HINTS and not any(value == off and type(value) is type(off)
+                                           for off in _OFF):
+            raise ValueError(f"Layer '{layer_name}' ({cls.__name__}) has config "
+                             f"{key}={value!r}, which this engine does not support")
+    return result
+
+
+def _init_parameters(cls):
+    """Named __init__ parameters along the class's MRO (None when one takes **kwargs and
+    does not forward them to our Layer's, e.g. a custom layer)."""
+    from engine.layers import Layer
+
+    names = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        parameters = inspect.signature(init).parameters
+        names.update(name for name, p in parameters.items()
+                     if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and name != "self")
+        if klass is Layer or not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+            return names
+    return None
+
+
+# ---------------------------------------------------------------------------- weights by name
+
+
+def short_name(layer, variable):
+    """'kernel' for variable 'dense/kernel' of layer 'dense'."""
+    prefix = layer.name + "/"
+    return variable.name[len(prefix):] if variable.name.startswith(prefix) else variable.name
+
+
+def weight_layers(model):
+    """The model's layers in order, with nested models' layers in place of the model."""
+    from engine.models import Functional, Sequential
+
+    result = []
+    for layer in model.layers:
+        if isinstance(layer, (Sequential, Functional)):
+            result.extend(weight_layers(layer))
+        else:
+            result.append(layer)
+    return result

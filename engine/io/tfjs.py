@@ -1,0 +1,199 @@
+"""The TF.js Layers format: model.json (Keras-2-style topology + weights manifest) and the
+little-endian weight stream cut into group1-shardKofN.bin files of at most 4 MiB."""
+import json
+import os
+import re
+import urllib.parse
+import urllib.request
+
+import numpy as np
+
+import engine
+from engine.io import config_normalize, safety, serialize, weights
+from engine.io.safety import ModelFileError
+
+SHARD_BYTES = 4 * 1024 * 1024
+_DTYPES = {"float32": "<f4", "int32": "<i4", "bool": "|b1"}
+_QUANTIZED = {"uint8": "<u1", "uint16": "<u2", "float16": "<f2"}
+_SHARD_NAME = re.compile(r"group\d+-shard\d+of\d+\.bin")
+_MAX_JSON_BYTES = 64 * 1024 * 1024
+
+
+# ---------------------------------------------------------------------------- weight stream
+
+
+def encode_weights(named_arrays):
+    """(weight specs, bytes) for [(name, array)]: float64 -> float32, int64 -> int32."""
+    specs, chunks = [], []
+    for name, array in named_arrays:
+        array = np.asarray(array)
+        dtype = ("bool" if array.dtype == np.bool_ else
+                 "int32" if np.issubdtype(array.dtype, np.integer) else "float32")
+        specs.append({"name": name, "shape": list(array.shape), "dtype": dtype})
+        chunks.append(np.ascontiguousarray(array, dtype=_DTYPES[dtype]).tobytes())
+    return specs, b"".join(chunks)
+
+
+def _spec_layout(spec, source):
+    """(stored numpy dtype, element count) of a weight spec, validated."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        raise ModelFileError(source, f"malformed weight spec {spec!r}")
+    shape, dtype = spec.get("shape"), spec.get("dtype")
+    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool)
+                                              and d >= 0 for d in shape):
+        raise ModelFileError(source, f"weight '{spec['name']}' has invalid shape {shape!r}")
+    if dtype not in _DTYPES:
+        raise ModelFileError(source, f"weight '{spec['name']}' has unsupported dtype "
+                                     f"{dtype!r} (expected one of {sorted(_DTYPES)})")
+    stored = _DTYPES[dtype]
+    quantization = spec.get("quantization")
+    if quantization is not None:
+        kind = quantization.get("dtype") if isinstance(quantization, dict) else None
+        if kind not in _QUANTIZED or (kind == "float16" and dtype != "float32"):
+            raise ModelFileError(source, f"weight '{spec['name']}' has unsupported "
+                                         f"quantization {quantization!r}")
+        if kind != "float16" and not all(isinstance(quantization.get(k), (int, float))
+                                          for k in ("min", "scale")):
+            raise ModelFileError(source, f"weight '{spec['name']}' quantization needs numeric "
+                                         f"'min' and 'scale'")
+        stored = _QUANTIZED[kind]
+    return np.dtype(stored), int(np.prod(shape, dtype=np.int64))
+
+
+def decode_weights(specs, data, source):
+    """{name: array} from weight specs and their byte stream; the total length is checked
+    against the specs before anything is decoded."""
+    layouts = [_spec_layout(spec, source) for spec in specs]
+    expected = sum(dtype.itemsize * count for dtype, count in layouts)
+    if expected != len(data):
+        raise ModelFileError(source, f"the weight data is {len(data)} bytes but the manifest "
+                                     f"describes {expected} bytes"
+                                     f"{' (truncated?)' if len(data) < expected else ''}")
+    result, offset = {}, 0
+    for spec, (dtype, count) in zip(specs, layouts):
+        raw = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
+        offset += dtype.itemsize * count
+        result[spec["name"]] = _dequantize(raw, spec).reshape(spec["shape"])
+    return result
+
+
+def _dequantize(raw, spec):
+    quantization = spec.get("quantization")
+    if quantization is None:
+        return raw.astype(bool) if spec["dtype"] == "bool" else raw.astype(_DTYPES[spec["dtype"]])
+    if quantization["dtype"] == "float16":
+        return raw.astype(np.float32)
+    values = (raw.astype(np.float32) * np.float32(quantization["scale"])
+              + np.float32(quantization["min"]))
+    return np.round(values).astype(np.int32) if spec["dtype"] == "int32" else values
+
+
+def shard(data, shard_bytes=SHARD_BYTES):
+    """The byte stream cut into pieces of at most `shard_bytes` (at least one piece)."""
+    return [data[i:i + shard_bytes] for i in range(0, len(data), shard_bytes)] or [b""]
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+def model_json(model, specs, paths):
+    """The model.json object TF.js's loadLayersModel parses."""
+    topology = config_normalize.to_keras2(serialize.model_config(model))
+    for layer in topology["config"]["layers"]:
+        if layer["class_name"] == "GRU" and layer["config"].get("reset_after"):
+            raise ValueError(f"Layer '{layer['config']['name']}': TF.js has no GRU with "
+                             f"reset_after=True; use GRU(..., reset_after=False) for TF.js")
+    topology.update({"keras_version": f"engine {engine.__version__}", "backend": "engine"})
+    return {"format": "layers-model", "generatedBy": f"engine {engine.__version__}",
+            "convertedBy": None, "modelTopology": topology,
+            "weightsManifest": [{"paths": paths, "weights": specs}]}
+
+
+def save(model, path, include_optimizer=True, shard_bytes=SHARD_BYTES):
+    """Write `path` (a folder, or a .../model.json path) atomically."""
+    folder = os.path.dirname(path) if path.endswith("model.json") else path
+    specs, data = encode_weights([(name, weights.to_numpy(variable))
+                                  for name, variable in weights.named_weights(model)])
+    pieces = shard(data, shard_bytes)
+    paths = [f"group1-shard{i + 1}of{len(pieces)}.bin" for i in range(len(pieces))]
+    document = model_json(model, specs, paths)
+    with safety.atomic_directory(folder, _is_model_file) as temporary:
+        for name, piece in zip(paths, pieces):
+            with open(os.path.join(temporary, name), "wb") as handle:
+                handle.write(piece)
+        with open(os.path.join(temporary, "model.json"), "w") as handle:
+            json.dump(document, handle)
+
+
+def _is_model_file(name):
+    return name == "model.json" or bool(_SHARD_NAME.fullmatch(name))
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def read(location):
+    """(model.json object, {weight name: array}) from a folder, a model.json path or an
+    http(s):// URL of a model.json."""
+    if re.match(r"https?://", location):
+        return _read_url(location)
+    path = os.path.join(location, "model.json") if os.path.isdir(location) else location
+    document = safety.parse_json(safety.read_file(path, max_bytes=_MAX_JSON_BYTES), path)
+    folder = os.path.dirname(os.path.abspath(path))
+    return document, _read_weights(document, path, lambda p: safety.read_file(
+        safety.resolve_inside(folder, p, path), path))
+
+
+def _read_url(url):
+    document = safety.parse_json(_fetch(url, url), url)
+
+    def fetch_relative(relative):
+        return _fetch(urllib.parse.urljoin(url, safety.check_relative(relative, url)), url)
+
+    return document, _read_weights(document, url, fetch_relative)
+
+
+def _fetch(url, source):
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return response.read()
+    except OSError as error:
+        raise ModelFileError(source, f"cannot fetch {url} ({error})") from None
+
+
+def _read_weights(document, source, read_path):
+    if document.get("format", "layers-model") != "layers-model":
+        raise ModelFileError(source, f"format is {document.get('format')!r}, not "
+                                     f"'layers-model' (graph models are not supported)")
+    if not isinstance(document.get("modelTopology"), dict):
+        raise ModelFileError(source, "model.json has no 'modelTopology' object")
+    manifest = document.get("weightsManifest", [])
+    if not isinstance(manifest, list) or not all(
+            isinstance(group, dict) and isinstance(group.get("paths"), list)
+            and isinstance(group.get("weights"), list) for group in manifest):
+        raise ModelFileError(source, "malformed 'weightsManifest'")
+    for group in manifest:  # every path and spec checked before any shard is read
+        for relative in group["paths"]:
+            safety.check_relative(relative, source)
+        for spec in group["weights"]:
+            _spec_layout(spec, source)
+    arrays = {}
+    for group in manifest:
+        data = b"".join(read_path(relative) for relative in group["paths"])
+        decoded = decode_weights(group["weights"], data, source)
+        arrays.update({spec["name"]: decoded[spec["name"]] for spec in group["weights"]
+                       if spec.get("group") != "optimizer"})
+    return arrays
+
+
+def load(location, custom_objects=None, compile=True):
+    """A model built from a TF.js model.json and its weights."""
+    document, arrays = read(location)
+    try:
+        canonical = config_normalize.normalize(document["modelTopology"],
+                                               style=config_normalize.KERAS2)
+    except ValueError as error:
+        raise ModelFileError(location, str(error)) from None
+    model = serialize.model_from_config(canonical, custom_objects)
+    weights.assign(weights.match_by_name(model, arrays, location), location)
+    return model

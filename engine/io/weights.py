@@ -1,0 +1,87 @@
+"""Weights and optimizer state of a model as named NumPy arrays, and putting them back:
+every array is checked against its variable before any variable changes."""
+import numpy as np
+
+import engine
+from engine.io.safety import ModelFileError
+from engine.io.serialize import short_name, weight_layers
+
+
+def named_weights(model):
+    """[("<layer>/<weight>", variable)] for every weight, layer by layer (Keras order)."""
+    return [(f"{layer.name}/{short_name(layer, variable)}", variable)
+            for layer in weight_layers(model) for variable in layer.weights]
+
+
+def layer_weights(model):
+    """[(layer, [variables])] in model order (the per-layer lists of .h5 and .keras files)."""
+    return [(layer, list(layer.weights)) for layer in weight_layers(model)]
+
+
+def to_numpy(variable):
+    return np.ascontiguousarray(variable.numpy())
+
+
+def assign(pairs, source):
+    """Assign each array to its variable after checking every shape; nothing changes if one
+    does not fit."""
+    checked = []
+    for variable, array in pairs:
+        array = np.asarray(array)
+        if tuple(array.shape) != tuple(variable.shape):
+            raise ModelFileError(source, f"weight '{variable.name}' has shape "
+                                         f"{tuple(array.shape)} in the file but "
+                                         f"{tuple(variable.shape)} in the model")
+        checked.append((variable, array))
+    for variable, array in checked:
+        variable.assign(engine.tensor(array.astype(variable.dtype, copy=False),
+                                      dtype=variable.dtype, backend=variable.backend))
+
+
+def match_by_name(model, arrays, source):
+    """Pair the model's weights with `arrays` {name: array} the way TF.js does (by name), also
+    accepting Keras 2 RNN names 'lstm/lstm_cell/kernel'. Every weight must be matched, and
+    every array used."""
+    by_name = {_canonical_name(name): (name, array) for name, array in arrays.items()}
+    pairs, used = [], set()
+    for name, variable in named_weights(model):
+        found = by_name.get(name)
+        if found is None:
+            raise ModelFileError(source, f"no weight named '{name}' in the file (it has "
+                                         f"{', '.join(sorted(arrays)) or 'none'})")
+        used.add(found[0])
+        pairs.append((variable, found[1]))
+    extra = sorted(set(arrays) - used)
+    if extra:
+        raise ModelFileError(source, f"weights {extra} have no target variable in the model")
+    return pairs
+
+
+def _canonical_name(name):
+    parts = name.split("/")
+    if len(parts) == 3 and parts[1].endswith("_cell"):
+        parts = [parts[0], parts[2]]
+    return "/".join(parts)
+
+
+# ---------------------------------------------------------------------------- optimizer
+
+
+def optimizer_variables(model):
+    """The optimizer's variables in Keras order, its slots built for every trainable weight
+    (so a fresh model and one that has trained list the same variables)."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        return []
+    optimizer.build(model.trainable_weights)
+    return list(optimizer.variables())
+
+
+def restore_optimizer(model, arrays, source):
+    """Put saved optimizer variables back (count and shapes checked first)."""
+    variables = optimizer_variables(model)
+    if len(variables) != len(arrays):
+        raise ModelFileError(source, f"the file holds {len(arrays)} optimizer variables but "
+                                     f"the model's {type(model.optimizer).__name__} has "
+                                     f"{len(variables)}")
+    assign(list(zip(variables, arrays)), source)
