@@ -54,6 +54,11 @@ def hard_sigmoid(x):
     return engine.relu6(x + 3.0) / 6.0
 
 
+def legacy_hard_sigmoid(x):
+    """Keras 2 and TF.js's hard_sigmoid: clip(0.2 x + 0.5, 0, 1) (files from them use it)."""
+    return engine.clip(x * 0.2 + 0.5, 0.0, 1.0)
+
+
 def exponential(x):
     return engine.exp(x)
 
@@ -61,7 +66,8 @@ def exponential(x):
 _BY_NAME = {
     "linear": linear, "relu": relu, "sigmoid": sigmoid, "tanh": tanh, "softmax": softmax,
     "elu": elu, "selu": selu, "gelu": gelu, "softplus": softplus, "leaky_relu": leaky_relu,
-    "swish": silu, "silu": silu, "hard_sigmoid": hard_sigmoid, "exponential": exponential,
+    "swish": silu, "silu": silu, "hard_sigmoid": hard_sigmoid,
+    "legacy_hard_sigmoid": legacy_hard_sigmoid, "exponential": exponential,
 }
 
 
