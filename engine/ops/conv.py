@@ -302,7 +302,7 @@ def _tap_reader(tap, attrs, like):
     channels = like.shape[3]
     selector = np.zeros((kh, kw, channels, 1), dtype=like.dtype)
     selector[tap[0], tap[1]] = 1.0
-    selector = convert_to_tensor(selector, like=like)
+    selector = convert_to_tensor(selector, dtype=like.dtype, like=like)
     return lambda t: run_kernel("DepthwiseConv2dNative", (t, selector), strides=attrs["strides"],
                                 padding=attrs["padding"], dilations=(1, 1))
 
