@@ -165,12 +165,7 @@ def conv2d_transpose(x, filters, output_shape=None, strides=1, padding="valid"):
     if output_shape is None:
         out_hw = _transposed_size(op_name, x.shape[1:3], kernel_hw, strides, padding)
     else:
-        out_hw = tuple(int(v) for v in output_shape)[-3:-1] if len(output_shape) == 4 \
-            else tuple(int(v) for v in output_shape)[:2]
-        if len(output_shape) == 4 and (output_shape[0] != x.shape[0]
-                                       or output_shape[3] != filters.shape[2]):
-            raise ValueError(f"Error in {op_name}: output_shape {tuple(output_shape)} must be "
-                             f"({x.shape[0]}, H, W, {filters.shape[2]})")
+        out_hw = _requested_output_hw(op_name, x, filters, output_shape)
     pads, in_hw = conv_geometry(op_name, out_hw, kernel_hw, strides, padding)
     if in_hw != x.shape[1:3]:
         raise ValueError(f"Error in {op_name}: output_shape {out_hw} convolved with strides "
@@ -179,6 +174,16 @@ def conv2d_transpose(x, filters, output_shape=None, strides=1, padding="valid"):
     input_shape = (x.shape[0],) + tuple(out_hw) + (filters.shape[2],)
     return run_kernel("Conv2DBackpropInput", (x, filters), input_shape=input_shape,
                       strides=strides, padding=pads, dilations=(1, 1))
+
+
+def _requested_output_hw(op_name, x, filters, output_shape):
+    shape = tuple(int(v) for v in output_shape)
+    if len(shape) == 2:
+        return shape
+    if len(shape) == 4 and shape[0] == x.shape[0] and shape[3] == filters.shape[2]:
+        return shape[1:3]
+    raise ValueError(f"Error in {op_name}: output_shape must be (H, W) or ({x.shape[0]}, H, W, "
+                     f"{filters.shape[2]}), got {shape}")
 
 
 def _transposed_size(op_name, in_hw, kernel_hw, strides, padding):
