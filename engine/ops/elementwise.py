@@ -2,6 +2,8 @@
 import functools
 import math
 
+import numpy as np
+
 from engine import dtypes
 from engine.dispatch import run_kernel
 from engine.ops.convert import convert_to_tensor, scalar_operand
@@ -103,6 +105,11 @@ def binary_operands(op_name, a, b, requires=None):
     if a.dtype != common or b.dtype != common:
         a, b = cast(a, common), cast(b, common)
     return a, b
+
+
+def _shape_of(value):
+    """The shape of a tensor or of host data (scalars, lists, arrays), without converting it."""
+    return value.shape if isinstance(value, Tensor) else tuple(np.shape(value))
 
 
 def _require_float(op_name, dtype):
@@ -257,8 +264,9 @@ def where(condition, a, b):
     """Elements of `a` where `condition` holds, else of `b`, broadcasting all three."""
     condition = convert_to_tensor(condition)
     _require_bool("where", condition.dtype)
+    broadcast_shapes("where", condition.shape,
+                     broadcast_shapes("where", _shape_of(a), _shape_of(b)))
     a, b = binary_operands("where", a, b)
-    broadcast_shapes("where", condition.shape, broadcast_shapes("where", a.shape, b.shape))
     return run_kernel("Select", (condition, a, b))
 
 
