@@ -90,7 +90,7 @@ class Trainer:
         return logs if return_dict else _logs_to_result(logs)
 
     def predict_on_batch(self, x):
-        return _to_numpy(self(self._inputs_list(x), training=False))
+        return _to_numpy(self(_unlist(self._inputs_list(x)), training=False))
 
     def _train_step(self, x, y, sample_weight, tracker):
         variables = self.trainable_weights

@@ -1,0 +1,363 @@
+"""Sequential and functional models: prediction against NumPy, training that lowers the loss,
+gradients against finite differences, summary counts, errors that change nothing, configs,
+and predictions against real Keras (when installed) with the same weights."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import engine
+from engine import layers
+from tests.helpers import TOLERANCES, float64_supported, numerical_gradient, random_array
+
+
+def regression_data(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, (n, 3)).astype(np.float32)
+    y = (x @ np.array([[1.0], [-2.0], [0.5]]) + 0.3).astype(np.float32)
+    return x, y
+
+
+def assert_weights_equal(before, after):
+    assert len(before) == len(after)
+    for old, new in zip(before, after):
+        np.testing.assert_array_equal(old, new)
+
+
+# ---------------------------------------------------------------------------- Sequential
+
+def test_sequential_predict_matches_numpy_and_fit_lowers_loss(backend):
+    engine.set_seed(0)
+    model = engine.Sequential([layers.Input((3,)), layers.Dense(8, activation="tanh"),
+                               layers.Dense(1)])
+    x, y = regression_data()
+    k1, b1, k2, b2 = [w.astype(np.float64) for w in model.get_weights()]
+    np.testing.assert_allclose(model.predict(x, batch_size=10),
+                               np.tanh(x @ k1 + b1) @ k2 + b2, **TOLERANCES["matmul"])
+    model.compile(optimizer=engine.optimizers.SGD(0.1), loss="mse", metrics=["mae"])
+    before = model.evaluate(x, y, verbose=0)
+    history = model.fit(x, y, batch_size=16, epochs=8, verbose=0)
+    assert set(history.history) == {"loss", "mae"}
+    assert len(history.history["loss"]) == 8
+    after = model.evaluate(x, y, verbose=0)
+    assert after[0] < 0.3 * before[0]
+    assert isinstance(after[1], float)
+
+
+def test_sequential_builds_from_input_shape_or_first_call():
+    with_shape = engine.Sequential([layers.Dense(4, input_shape=(3,)), layers.Dense(2)])
+    assert with_shape.built and with_shape.outputs[0].shape == (None, 2)
+    lazy = engine.Sequential([layers.Dense(4), layers.Dense(2)])
+    assert not lazy.built
+    assert lazy.predict(np.zeros((5, 3), np.float32)).shape == (5, 2)
+    assert lazy.count_params() == 3 * 4 + 4 + 4 * 2 + 2
+    popped = lazy.pop()
+    assert isinstance(popped, layers.Dense) and len(lazy.layers) == 1
+    assert lazy.predict(np.zeros((1, 3), np.float32)).shape == (1, 4)
+
+
+def test_sequential_rejects_incompatible_layer_at_add_time():
+    model = engine.Sequential([layers.Input((4, 4, 3)), layers.Flatten()])
+    with pytest.raises(ValueError, match="expected ndim=4, found ndim=2"):
+        model.add(layers.Conv2D(2, 3))
+    assert len(model.layers) == 1
+
+
+# ---------------------------------------------------------------------------- functional
+
+def test_functional_residual_two_inputs_two_outputs_shared_layer(backend):
+    a, b = layers.Input((4,), name="a"), layers.Input((4,), name="b")
+    shared = layers.Dense(4, activation="relu", name="shared")
+    merged = layers.Add(name="residual")([shared(a), shared(b), a])
+    first = layers.Dense(2, name="first")(merged)
+    second = layers.Dense(1, name="second")(layers.Concatenate()([merged, b]))
+    model = engine.Model([a, b], [first, second])
+    assert [layer.name for layer in model.layers][:3] == ["a", "b", "shared"]
+    assert len(model.weights) == 6  # the shared layer's weights appear once
+    xa, xb = random_array((5, 4)), random_array((5, 4), 1)
+    ks, bs, k1, b1, k2, b2 = [w.astype(np.float64) for w in model.get_weights()]
+    hidden = np.maximum(xa @ ks + bs, 0) + np.maximum(xb @ ks + bs, 0) + xa
+    got_first, got_second = model.predict({"a": xa, "b": xb})
+    np.testing.assert_allclose(got_first, hidden @ k1 + b1, **TOLERANCES["matmul"])
+    np.testing.assert_allclose(got_second, np.concatenate([hidden, xb], 1) @ k2 + b2,
+                               **TOLERANCES["matmul"])
+
+    model.compile(optimizer=engine.optimizers.Adam(0.05), loss=["mse", "mae"],
+                  loss_weights=[1.0, 0.5])
+    targets = [random_array((5, 2), 2), random_array((5, 1), 3)]
+    before = model.evaluate([xa, xb], targets, verbose=0, return_dict=True)
+    assert set(before) == {"loss", "first_loss", "second_loss"}
+    np.testing.assert_allclose(before["loss"], before["first_loss"] + 0.5 * before["second_loss"],
+                               rtol=1e-5)
+    model.fit([xa, xb], targets, epochs=30, batch_size=5, verbose=0)
+    after = model.evaluate([xa, xb], targets, verbose=0, return_dict=True)
+    assert after["loss"] < 0.5 * before["loss"]
+
+
+def test_model_gradients_match_finite_differences(backend):
+    if not float64_supported(backend):
+        pytest.skip("finite differences need float64")
+    inputs = layers.Input((3,), dtype="float64")
+    hidden = layers.Dense(4, activation="tanh", dtype="float64")(inputs)
+    hidden = layers.BatchNormalization(dtype="float64")(hidden)
+    outputs = layers.Dense(2, dtype="float64")(layers.Add(dtype="float64")([hidden, hidden]))
+    model = engine.Model(inputs, outputs)
+    x = random_array((6, 3), dtype=np.float64)
+    target = random_array((6, 2), 1, dtype=np.float64)
+
+    def loss_of(*weights):
+        for variable, value in zip(model.trainable_weights, weights):
+            variable.assign(engine.tensor(value, dtype="float64"))
+        return float(engine.mean(engine.square(model(x, training=False) - target)).item())
+
+    trainable = [w.numpy() for w in model.trainable_weights]
+    with engine.GradientTape() as tape:
+        loss = engine.mean(engine.square(model(x, training=False) - target))
+    grads = tape.gradient(loss, model.trainable_weights)
+    for index, grad in enumerate(grads):
+        expected = numerical_gradient(loss_of, trainable, index, eps=1e-6)
+        loss_of(*trainable)
+        np.testing.assert_allclose(grad.numpy(), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_subclassed_model_tracks_layers_and_trains(backend):
+    class TwoLayers(engine.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = layers.Dense(8, activation="relu")
+            self.out = layers.Dense(1)
+
+        def call(self, inputs):
+            return self.out(self.hidden(inputs))
+
+    engine.set_seed(1)
+    model = TwoLayers()
+    x, y = regression_data(32)
+    model.compile(optimizer="adam", loss="mse")
+    first = model.train_on_batch(x, y)
+    assert len(model.trainable_weights) == 4
+    for _ in range(20):
+        last = model.train_on_batch(x, y)
+    assert last < first
+    np.testing.assert_allclose(model.test_on_batch(x, y),
+                               np.mean((model.predict_on_batch(x) - y) ** 2), rtol=1e-4)
+
+
+# ---------------------------------------------------------------------------- training details
+
+def test_batch_normalization_moving_statistics_update_during_fit(backend):
+    model = engine.Sequential([layers.Input((3,)), layers.BatchNormalization(momentum=0.5)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = random_array((8, 3), low=2, high=4)
+    model.fit(x, x, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    bn = model.layers[0]
+    np.testing.assert_allclose(bn.moving_mean.numpy(), 0.5 * x.astype(np.float64).mean(0),
+                               **TOLERANCES["reduction"])
+    np.testing.assert_allclose(bn.moving_variance.numpy(),
+                               0.5 + 0.5 * x.astype(np.float64).var(0), **TOLERANCES["reduction"])
+
+
+def test_class_weight_equals_matching_sample_weight(backend):
+    x = random_array((6, 3))
+    labels = np.array([0, 1, 2, 1, 0, 2])
+    weights = {0: 1.0, 1: 2.0, 2: 0.5}
+    losses = []
+    for kwargs in ({"class_weight": weights},
+                   {"sample_weight": np.array([weights[c] for c in labels])}):
+        engine.set_seed(4)
+        layers.clear_session()
+        model = engine.Sequential([layers.Input((3,)), layers.Dense(3, activation="softmax")])
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        losses.append(model.train_on_batch(x, labels, **kwargs))
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-6)
+
+
+def test_fit_accepts_a_dataset_and_validation_data(backend):
+    from engine.data import Dataset
+
+    engine.set_seed(2)
+    x, y = regression_data(48)
+    model = engine.Sequential([layers.Input((3,)), layers.Dense(1)])
+    model.compile(optimizer=engine.optimizers.SGD(0.2), loss="mse")
+    history = model.fit(Dataset.from_tensor_slices((x, y)).batch(16), epochs=5, verbose=0,
+                        validation_data=(x[:8], y[:8]))
+    assert set(history.history) == {"loss", "val_loss"}
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    history = model.fit(x, y, epochs=2, validation_split=0.25, verbose=0)
+    assert len(history.history["val_loss"]) == 2
+
+
+# ---------------------------------------------------------------------------- summary
+
+def test_summary_counts_match_formulas():
+    layers.clear_session()
+    model = engine.Sequential([layers.Input((8, 8, 3)), layers.Conv2D(4, 3, name="conv"),
+                               layers.BatchNormalization(name="bn"), layers.Flatten(),
+                               layers.Dense(2, name="fc")])
+    lines = []
+    model.summary(print_fn=lines.append)
+    text = "\n".join(lines)
+    conv, bn, fc = 3 * 3 * 3 * 4 + 4, 4 * 4, 6 * 6 * 4 * 2 + 2
+    assert 'Model: "sequential"' in text
+    assert f"conv (Conv2D)" in text and "(None, 6, 6, 4)" in text and f" {conv}" in text
+    assert f"fc (Dense)" in text and "(None, 2)" in text and f" {fc}" in text
+    assert f"Total params: {conv + bn + fc:,} ({(conv + bn + fc) * 4 / 1024:.2f} KB)" in text
+    assert f"Trainable params: {conv + 8 + fc:,}" in text
+    assert "Non-trainable params: 8 (32.00 B)" in text
+
+    inputs = layers.Input((5,))
+    lstm = layers.LSTM(3, return_sequences=False)(layers.Embedding(10, 4)(inputs))
+    functional = engine.Model(inputs, layers.Dense(1)(lstm))
+    lines = []
+    functional.summary(print_fn=lines.append)
+    text = "\n".join(lines)
+    assert "Connected to" in text and "embedding[0][0]" in text
+    assert f"Total params: {10 * 4 + 4 * (3 * (4 + 3) + 3) + 3 + 1:,}" in text
+
+
+# ---------------------------------------------------------------------------- errors
+
+def test_wrong_input_shape_fails_before_training_and_changes_nothing(backend):
+    model = engine.Sequential([layers.Input((4,)), layers.BatchNormalization(),
+                               layers.Dense(2, name="dense")])
+    model.compile(optimizer="sgd", loss="mse")
+    before = model.get_weights()
+    with pytest.raises(ValueError, match=r"expected shape=\(None, 4\), found shape=\(2, 3\)"):
+        model.fit(np.zeros((2, 3), np.float32), np.zeros((2, 2), np.float32), verbose=0)
+    assert_weights_equal(before, model.get_weights())
+    dense = model.get_layer("dense")
+    with pytest.raises(ValueError, match=r"Input 0 of layer 'dense' is incompatible with the "
+                                         r"layer: expected axis -1 of input shape to have value "
+                                         r"4, but received input with shape \(2, 3\)"):
+        dense(np.zeros((2, 3), np.float32))
+
+
+def test_mismatched_lengths_and_bad_labels_change_nothing(backend):
+    model = engine.Sequential([layers.Input((3,)), layers.BatchNormalization(),
+                               layers.Dense(4, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    before = model.get_weights()
+    x = random_array((5, 3))
+    with pytest.raises(ValueError, match="(?s)Data cardinality is ambiguous.*'x' sizes: 5\n'y' "
+                                         "sizes: 4"):
+        model.fit(x, np.zeros(4, np.int32), verbose=0)
+    with pytest.raises(ValueError, match=r"label value of 4 which is outside the valid range "
+                                         r"of \[0, 4\)"):
+        model.fit(x, np.array([0, 1, 2, 3, 4]), verbose=0)
+    with pytest.raises(ValueError, match="label value of -1"):
+        model.train_on_batch(x, np.array([0, 1, -1, 3, 2]))
+    assert_weights_equal(before, model.get_weights())
+    assert int(model.optimizer.iterations.item()) == 0
+
+
+def test_failing_loss_leaves_batch_norm_statistics_unchanged(backend):
+    model = engine.Sequential([layers.Input((3,)), layers.BatchNormalization(),
+                               layers.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    before = model.get_weights()
+    with pytest.raises(ValueError, match="shape"):
+        model.train_on_batch(random_array((4, 3)), np.zeros((4, 5), np.float32))
+    assert_weights_equal(before, model.get_weights())
+
+
+def test_unknown_names_and_missing_compile():
+    with pytest.raises(ValueError, match="Unknown activation"):
+        layers.Dense(2, activation="relu7")
+    with pytest.raises(ValueError, match="Unknown initializer"):
+        layers.Dense(2, kernel_initializer="glorot")
+    model = engine.Sequential([layers.Input((3,)), layers.Dense(1)])
+    with pytest.raises(RuntimeError, match="must call `compile\\(\\)`"):
+        model.fit(np.zeros((2, 3)), np.zeros((2, 1)))
+    with pytest.raises(ValueError, match="No such layer: nope"):
+        model.get_layer("nope")
+
+
+# ---------------------------------------------------------------------------- configs
+
+def test_model_configs_round_trip_with_weights(backend):
+    sequential = engine.Sequential([layers.Input((6, 6, 2)), layers.Conv2D(3, 3),
+                                    layers.BatchNormalization(), layers.GlobalMaxPooling2D(),
+                                    layers.Dense(2)])
+    a = layers.Input((4,))
+    b = layers.Input((4,))
+    shared = layers.Dense(3)
+    functional = engine.Model([a, b], layers.Concatenate()([shared(a), shared(b)]))
+    for model, inputs in [(sequential, random_array((2, 6, 6, 2))),
+                          (functional, [random_array((2, 4)), random_array((2, 4), 1)])]:
+        config = json.loads(json.dumps(layers.serialize(model)))
+        rebuilt = layers.deserialize(config)
+        assert layers.serialize(rebuilt)["config"]["layers"] == config["config"]["layers"]
+        rebuilt.set_weights(model.get_weights())
+        np.testing.assert_allclose(rebuilt.predict(inputs), model.predict(inputs), rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------- Keras
+
+@pytest.fixture(scope="module")
+def keras():
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    return pytest.importorskip("keras")
+
+
+def _copy_random_weights(keras_model, model, seed=0):
+    """Random Keras weights (positive moving variances) copied in Keras's order."""
+    rng = np.random.default_rng(seed)
+    weights = [rng.uniform(0.5, 1.5, w.shape) if "moving_variance" in w.path
+               else rng.uniform(-0.5, 0.5, w.shape) for w in keras_model.weights]
+    weights = [w.astype(np.float32) for w in weights]
+    keras_model.set_weights(weights)
+    model.set_weights(weights)
+
+
+def test_conv_stack_predicts_like_keras(backend, keras):
+    def stack(lib):
+        L = lib.layers
+        return [L.Input((8, 8, 3)), L.Conv2D(4, 3, padding="same", activation="relu"),
+                L.BatchNormalization(), L.MaxPooling2D(), L.DepthwiseConv2D(3, depth_multiplier=2,
+                                                                           padding="same"),
+                L.SeparableConv2D(5, 3, activation="elu"), L.Conv2DTranspose(3, 3, strides=2),
+                L.ZeroPadding2D(1), L.AveragePooling2D(2), L.UpSampling2D(),
+                L.GlobalAveragePooling2D(), L.Dense(3, activation="softmax")]
+
+    keras_model = keras.Sequential(stack(keras))
+    model = engine.Sequential(stack(engine))
+    _copy_random_weights(keras_model, model)
+    x = random_array((2, 8, 8, 3))
+    np.testing.assert_allclose(model.predict(x), keras_model.predict(x, verbose=0),
+                               **TOLERANCES["conv"])
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_recurrent_stack_predicts_like_keras(backend, keras, reset_after):
+    def stack(lib):
+        L = lib.layers
+        return [L.Input((6,)), L.Embedding(12, 4), L.LSTM(5, return_sequences=True),
+                L.GRU(4, reset_after=reset_after, return_sequences=True), L.SimpleRNN(3),
+                L.Dense(2, activation="sigmoid")]
+
+    keras_model = keras.Sequential(stack(keras))
+    model = engine.Sequential(stack(engine))
+    _copy_random_weights(keras_model, model)
+    ids = np.random.default_rng(0).integers(0, 12, (3, 6))
+    np.testing.assert_allclose(model.predict(ids), keras_model.predict(ids, verbose=0),
+                               **TOLERANCES["matmul"])
+
+
+def test_functional_graph_predicts_like_keras(backend, keras):
+    def graph(lib):
+        L = lib.layers
+        a, b = L.Input((5,)), L.Input((5,))
+        shared = L.Dense(5, activation="gelu")
+        merged = L.Add()([shared(a), shared(b), a])
+        normed = L.LayerNormalization()(merged)
+        out1 = L.Dense(2)(L.Concatenate()([normed, b]))
+        out2 = L.Dense(1, activation="tanh")(L.Multiply()([normed, L.Subtract()([a, b])]))
+        return lib.Model([a, b], [out1, out2])
+
+    keras_model, model = graph(keras), graph(engine)
+    _copy_random_weights(keras_model, model)
+    inputs = [random_array((4, 5)), random_array((4, 5), 1)]
+    for got, want in zip(model.predict(inputs), keras_model.predict(inputs, verbose=0)):
+        np.testing.assert_allclose(got, want, **TOLERANCES["matmul"])
