@@ -211,9 +211,9 @@ def to_keras3(canonical, tensor_spec):
         layers.append(entry)
     result = {"name": config["name"], "trainable": config.get("trainable", True),
               "layers": layers}
-    if functional:
-        result["input_layers"] = config["input_layers"]
-        result["output_layers"] = config["output_layers"]
+    if functional:  # Keras 3 flattens a single input or output to ["x", 0, 0]
+        for key in ("input_layers", "output_layers"):
+            result[key] = config[key][0] if len(config[key]) == 1 else config[key]
         return {"module": "keras.src.models.functional", "class_name": "Functional",
                 "config": result, "registered_name": "Functional"}
     return {"module": "keras", "class_name": "Sequential", "config": result,

@@ -34,7 +34,7 @@ def encode_weights(named_arrays):
     return specs, b"".join(chunks)
 
 
-def _spec_layout(spec, source):
+def spec_layout(spec, source):
     """(stored numpy dtype, element count) of a weight spec, validated."""
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
         raise ModelFileError(source, f"malformed weight spec {spec!r}")
@@ -63,7 +63,7 @@ def _spec_layout(spec, source):
 def decode_weights(specs, data, source):
     """{name: array} from weight specs and their byte stream; the total length is checked
     against the specs before anything is decoded."""
-    layouts = [_spec_layout(spec, source) for spec in specs]
+    layouts = [spec_layout(spec, source) for spec in specs]
     expected = sum(dtype.itemsize * count for dtype, count in layouts)
     if expected != len(data):
         raise ModelFileError(source, f"the weight data is {len(data)} bytes but the manifest "
@@ -176,7 +176,7 @@ def _read_weights(document, source, read_path):
         for relative in group["paths"]:
             safety.check_relative(relative, source)
         for spec in group["weights"]:
-            _spec_layout(spec, source)
+            spec_layout(spec, source)
     arrays = {}
     for group in manifest:
         data = b"".join(read_path(relative) for relative in group["paths"])

@@ -19,7 +19,7 @@ def layer_weights(model):
 
 
 def to_numpy(variable):
-    return np.ascontiguousarray(variable.numpy())
+    return np.array(variable.numpy(), order="C")  # (ascontiguousarray makes 0-d arrays 1-d)
 
 
 def assign(pairs, source):
@@ -67,19 +67,23 @@ def _canonical_name(name):
 # ---------------------------------------------------------------------------- optimizer
 
 
-def optimizer_variables(model):
-    """The optimizer's variables in Keras order, its slots built for every trainable weight
-    (so a fresh model and one that has trained list the same variables)."""
+def optimizer_variables(model, built=True):
+    """The optimizer's variables in Keras order; with `built`, its slots are first created for
+    every trainable weight (so a fresh model and one that has trained list the same ones)."""
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None:
         return []
-    optimizer.build(model.trainable_weights)
+    if built:
+        optimizer.build(model.trainable_weights)
     return list(optimizer.variables())
 
 
 def restore_optimizer(model, arrays, source):
-    """Put saved optimizer variables back (count and shapes checked first)."""
-    variables = optimizer_variables(model)
+    """Put saved optimizer variables back (count and shapes checked first). A file from an
+    optimizer that never stepped holds only its iteration and learning rate."""
+    variables = optimizer_variables(model, built=False)
+    if len(arrays) != len(variables):
+        variables = optimizer_variables(model)
     if len(variables) != len(arrays):
         raise ModelFileError(source, f"the file holds {len(arrays)} optimizer variables but "
                                      f"the model's {type(model.optimizer).__name__} has "

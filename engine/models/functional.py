@@ -3,6 +3,8 @@
 `Model(inputs, outputs)` builds a Functional model; `Model()` subclassed with a `call` method
 gives a subclassed model. Both train with compile/fit (models/training.py).
 """
+import os
+
 import engine
 from engine.layers.base import InputSpec, Layer, unique_name
 from engine.layers.input_layer import InputLayer
@@ -34,6 +36,26 @@ class Model(Trainer, Layer):
         from engine.models.summary import summary
 
         summary(self, line_length, positions, print_fn)
+
+    def save(self, filepath, overwrite=True, save_format=None, include_optimizer=True):
+        """Save to a TF.js folder / model.json, .keras, .h5 or .engine file (engine.io)."""
+        from engine.io import save_model
+
+        if not overwrite and os.path.exists(filepath):
+            raise FileExistsError(f"'{filepath}' exists and overwrite=False")
+        save_model(self, filepath, save_format=save_format, include_optimizer=include_optimizer)
+
+    def save_weights(self, filepath):
+        """Weights only, as a Keras 3 .weights.h5 file."""
+        from engine.io import save_weights
+
+        save_weights(self, filepath)
+
+    def load_weights(self, filepath):
+        """Load a .weights.h5 file; every weight is checked before any changes."""
+        from engine.io import load_weights
+
+        load_weights(self, filepath)
 
     def get_layer(self, name=None, index=None):
         """A layer by name or by index in model.layers."""

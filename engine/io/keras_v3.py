@@ -1,0 +1,173 @@
+"""Keras 3's native format: a .keras zip (or the same files in a folder) holding config.json,
+metadata.json and model.weights.h5 in Keras's layout: layers/<snake_class>[_n]/vars/<i>
+(recurrent layers: .../cell/vars/<i>) and optimizer/vars/<i>."""
+import datetime
+import io
+import json
+import os
+import zipfile
+
+import h5py
+import numpy as np
+
+import engine
+from engine.io import compile_config, config_normalize, safety, serialize, weights
+from engine.io.safety import ModelFileError
+from engine.layers.base import to_snake_case
+
+CONFIG, METADATA, WEIGHTS = "config.json", "metadata.json", "model.weights.h5"
+_CELL_LAYERS = ("SimpleRNN", "LSTM", "GRU")
+_MAX_MEMBER_BYTES = 2 * 1024 ** 3
+_MAX_RATIO = 1000
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+def save(model, path, include_optimizer=True):
+    """Write a .keras zip (or, for a path without .keras, a folder of the same files)."""
+    members = {CONFIG: _config_json(model, include_optimizer),
+               METADATA: json.dumps({"keras_version": f"engine {engine.__version__}",
+                                     "date_saved": datetime.datetime.now().strftime(
+                                         "%Y-%m-%d@%H:%M:%S")}).encode(),
+               WEIGHTS: weights_h5(model, include_optimizer)}
+    if path.endswith(".keras"):
+        with safety.atomic_file(path) as temporary:
+            with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
+                for name, data in members.items():
+                    archive.writestr(name, data)
+        return
+    with safety.atomic_directory(path, lambda name: name in members) as temporary:
+        for name, data in members.items():
+            with open(os.path.join(temporary, name), "wb") as handle:
+                handle.write(data)
+
+
+def _config_json(model, include_optimizer):
+    config = config_normalize.to_keras3(serialize.model_config(model),
+                                        serialize.tensor_spec(model))
+    training = compile_config.compile_config(model) if include_optimizer else None
+    if training is not None:
+        config["compile_config"] = training
+    return json.dumps(config).encode()
+
+
+def _h5_paths(model):
+    """[(layer, "layers/<snake_class>[_n]")] in Keras's walk order over model.layers (which,
+    as in Keras, holds a functional model's InputLayers but not a Sequential's)."""
+    counts, result = {}, []
+    for layer in model.layers:
+        base = to_snake_case(type(layer).__name__)
+        count = counts.get(base, 0)
+        counts[base] = count + 1
+        path = f"layers/{base}" + (f"_{count}" if count else "")
+        result.append((layer, path))
+    return result
+
+
+def weights_h5(model, include_optimizer=True):
+    """The bytes of model.weights.h5."""
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as store:
+        store.create_group("vars").attrs["name"] = model.name
+        for layer, path in _h5_paths(model):
+            group = store.create_group(path)
+            if type(layer).__name__ in _CELL_LAYERS:
+                group.create_group("vars").attrs["name"] = layer.name
+                group = group.create_group("cell")
+                cell_name = f"{to_snake_case(type(layer).__name__)}_cell"
+                group.create_group("vars").attrs["name"] = cell_name
+            else:
+                group.create_group("vars").attrs["name"] = layer.name
+            for index, variable in enumerate(layer.weights):
+                group["vars"].create_dataset(str(index), data=weights.to_numpy(variable))
+        optimizer = getattr(model, "optimizer", None)
+        if include_optimizer and optimizer is not None:
+            group = store.create_group("optimizer/vars")
+            group.attrs["name"] = optimizer.name
+            for index, variable in enumerate(weights.optimizer_variables(model)):
+                group.create_dataset(str(index), data=weights.to_numpy(variable))
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def read_members(path):
+    """{member: bytes} of config.json, metadata.json and model.weights.h5 from a .keras zip or
+    a folder, refusing zip bombs and missing members."""
+    if os.path.isdir(path):
+        return {name: safety.read_file(os.path.join(path, name), path)
+                for name in (CONFIG, WEIGHTS)}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = {}
+            for name in (CONFIG, WEIGHTS):
+                try:
+                    info = archive.getinfo(name)
+                except KeyError:
+                    raise ModelFileError(path, f"the archive has no {name}") from None
+                if info.file_size > _MAX_MEMBER_BYTES or (
+                        info.compress_size and info.file_size / info.compress_size > _MAX_RATIO):
+                    raise ModelFileError(path, f"{name} is suspiciously large (zip bomb?)")
+                members[name] = archive.read(info)
+            return members
+    except (zipfile.BadZipFile, EOFError, OSError) as error:
+        raise ModelFileError(path, f"not a readable .keras zip archive ({error})") from None
+
+
+def load(path, custom_objects=None, compile=True):
+    """A model from a .keras file or folder."""
+    members = read_members(path)
+    config = safety.parse_json(members[CONFIG], f"{path}/{CONFIG}")
+    try:
+        canonical = config_normalize.normalize(config, style=config_normalize.KERAS3)
+    except ValueError as error:
+        raise ModelFileError(path, str(error)) from None
+    model = serialize.model_from_config(canonical, custom_objects)
+    training = config.get("compile_config") if compile else None
+    if training:
+        compile_config.compile_from_config(model, training)
+    load_weights_h5(model, members[WEIGHTS], path, optimizer=bool(training))
+    return model
+
+
+def load_weights_h5(model, data, source, optimizer=True):
+    """Read every array of a Keras 3 weights file, check them all, then assign them."""
+    pairs = []
+    try:
+        with h5py.File(io.BytesIO(data), "r") as store:
+            for layer, path in _h5_paths(model):
+                group_path = f"{path}/cell/vars" if type(layer).__name__ in _CELL_LAYERS \
+                    else f"{path}/vars"
+                pairs.extend(zip(layer.weights, _read_vars(store, group_path, len(layer.weights),
+                                                           source)))
+            saved = store.get("optimizer/vars")
+            state = (_read_vars(store, "optimizer/vars", len(saved), source)
+                     if optimizer and saved is not None and model.optimizer is not None else None)
+    except OSError as error:
+        raise ModelFileError(source, f"{WEIGHTS} is not a readable HDF5 file ({error})") from None
+    weights.assign(pairs, source)
+    if state:
+        weights.restore_optimizer(model, state, source)
+
+
+def _read_vars(store, path, count, source):
+    group = store.get(path)
+    if count and not isinstance(group, h5py.Group):
+        raise ModelFileError(source, f"{WEIGHTS} has no group '{path}'")
+    found = len(group) if group is not None else 0
+    if found != count:
+        raise ModelFileError(source, f"'{path}' holds {found} weights, the model expects {count}")
+    return [safe_dataset(group, str(index), source) for index in range(count)]
+
+
+def safe_dataset(group, name, source):
+    """A numeric dataset's values (no object, string or external-link data)."""
+    link = group.get(name, getlink=True)
+    if not isinstance(link, h5py.HardLink):
+        raise ModelFileError(source, f"'{group.name}/{name}' is a link, not a dataset")
+    dataset = group[name]
+    if not isinstance(dataset, h5py.Dataset) or dataset.dtype.kind not in "fiub":
+        raise ModelFileError(source, f"'{group.name}/{name}' is not a numeric dataset")
+    return np.asarray(dataset[()])

@@ -1,0 +1,100 @@
+"""Small models covering every layer type, with random weights, for the model-file tests."""
+import numpy as np
+
+import engine
+from engine import layers
+
+
+def _randomize(model, seed):
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        layer.set_weights([rng.uniform(0.5, 1.5, w.shape) if w.name.endswith("moving_variance")
+                           else rng.uniform(-0.5, 0.5, w.shape) for w in layer.weights])
+    return model
+
+
+def mlp():
+    return engine.Sequential([layers.Input((8,)), layers.Dense(16, activation="relu",
+                                                               name="hidden"),
+                              layers.Dense(6, activation="sigmoid", name="gate"),
+                              layers.Dense(4, activation="softmax", name="probs")],
+                             name="mlp"), (4, 8)
+
+
+def cnn():
+    return engine.Sequential([layers.Input((8, 8, 3)), layers.Conv2D(4, 3, name="conv"),
+                              layers.BatchNormalization(name="bn"),
+                              layers.Activation("relu", name="act"),
+                              layers.MaxPooling2D(2, name="pool"),
+                              layers.Dropout(0.25, name="drop"),
+                              layers.Flatten(name="flat"), layers.Dense(3, name="fc")],
+                             name="cnn"), (2, 8, 8, 3)
+
+
+def residual():
+    image = layers.Input((8, 8, 3), name="image")
+    stem = layers.Conv2D(4, 1, padding="same", name="stem")(image)
+    depthwise = layers.DepthwiseConv2D(3, padding="same", name="dw")(stem)
+    separable = layers.SeparableConv2D(4, 3, padding="same", activation="relu",
+                                       name="sep")(depthwise)
+    total = layers.Add(name="residual")([stem, separable])
+    pooled = layers.GlobalAveragePooling2D(name="gap")(total)
+    return engine.Model(image, layers.Dense(2, name="head")(pooled), name="residual"), \
+        (2, 8, 8, 3)
+
+
+def rnn(reset_after=False):
+    return engine.Sequential([layers.Input((5, 3)),
+                              layers.LSTM(4, return_sequences=True, name="lstm"),
+                              layers.GRU(3, reset_after=reset_after, return_sequences=True,
+                                         name="gru"),
+                              layers.SimpleRNN(2, name="simple"),
+                              layers.Dense(2, name="out")], name="rnn"), (2, 5, 3)
+
+
+def zoo():
+    """The remaining layer types in one functional graph with two branches."""
+    image = layers.Input((6, 6, 2), name="pixels")
+    padded = layers.ZeroPadding2D(1, name="pad")(image)
+    conv = layers.Conv2D(3, 3, strides=2, activation="tanh", name="conv")(padded)
+    up = layers.UpSampling2D(2, name="up")(conv)
+    transposed = layers.Conv2DTranspose(2, 3, padding="same", name="deconv")(up)
+    pooled = layers.AveragePooling2D(2, name="avg")(transposed)
+    gmax = layers.GlobalMaxPooling2D(name="gmax")(pooled)
+    flat = layers.Flatten(name="flat")(pooled)
+    joined = layers.Concatenate(name="cat")([gmax, flat])
+    dense = layers.Dense(6, activation="elu", name="dense")(joined)
+    normed = layers.LayerNormalization(name="ln")(dense)
+    seq = layers.Reshape((3, 2), name="reshape")(normed)
+    seq = layers.Permute((2, 1), name="permute")(seq)
+    conv1d = layers.Conv1D(2, 2, name="conv1d")(seq)
+    flat1d = layers.Flatten(name="flat1d")(conv1d)
+    repeated = layers.RepeatVector(2, name="repeat")(flat1d)
+    flat2 = layers.Flatten(name="flat2")(repeated)
+    branch = layers.Dense(8, name="branch")(flat2)
+    mixed = layers.Multiply(name="mul")([branch, layers.Dense(8, name="gate")(joined)])
+    mixed = layers.Subtract(name="sub")([mixed, branch])
+    mixed = layers.Average(name="avgmerge")([mixed, branch])
+    mixed = layers.Maximum(name="max")([mixed, branch])
+    return engine.Model(image, layers.Dense(3, name="out")(mixed), name="zoo"), (2, 6, 6, 2)
+
+
+def embedding():
+    tokens = layers.Input((4,), dtype="int32", name="tokens")
+    vectors = layers.Embedding(10, 3, name="embed")(tokens)
+    return engine.Model(tokens, layers.GRU(2, name="gru")(vectors), name="embedding"), (2, 4)
+
+
+BUILDERS = {"mlp": mlp, "cnn": cnn, "residual": residual, "rnn": rnn, "zoo": zoo,
+            "embedding": embedding}
+
+
+def build(name, seed=0):
+    """(model with random weights, an input batch for it)."""
+    layers.clear_session()
+    model, shape = BUILDERS[name]()
+    _randomize(model, seed)
+    rng = np.random.default_rng(seed + 1)
+    x = (rng.integers(0, 10, shape).astype("int32") if name == "embedding"
+         else rng.uniform(-1, 1, shape).astype("float32"))
+    return model, x
