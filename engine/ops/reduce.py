@@ -22,9 +22,13 @@ def normalize_axes(op_name, axis, rank):
     """
     if axis is None:
         return tuple(range(rank))
-    axes = (axis,) if _is_int(axis) else tuple(axis) if isinstance(axis, (tuple, list)) else None
-    if axes is None or not builtins.all(_is_int(a) for a in axes):
-        raise TypeError(f"Error in {op_name}: axis must be an int or a tuple of ints, got {axis!r}")
+    if _is_int(axis):
+        axes = (axis,)
+    elif isinstance(axis, (tuple, list)) and builtins.all(_is_int(a) for a in axis):
+        axes = tuple(axis)
+    else:
+        raise TypeError(f"Error in {op_name}: axis must be an int or a tuple of ints, got "
+                        f"{axis!r}")
     normalized = []
     for a in axes:
         a = operator.index(a)
