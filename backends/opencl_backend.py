@@ -67,7 +67,8 @@ class OpenCLBackend(Backend):
         return native.get()
 
     def _check_dtype(self, dtype):
-        if np.dtype(dtype).name not in self.dtypes:
+        """float16 is always storable (elementwise kernels compute it in float)."""
+        if np.dtype(dtype).name not in self.dtypes + ("float16",):
             raise TypeError(f"opencl backend: device '{self.device.name.strip()}' does not "
                             f"support dtype {np.dtype(dtype).name} (supported: "
                             f"{', '.join(self.dtypes)})")

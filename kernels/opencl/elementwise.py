@@ -83,13 +83,13 @@ def _expression(entry, dtype):
     """The C expression of a table entry for inputs of `dtype`, with T spelled out."""
     if isinstance(entry, tuple):
         entry = entry[0] if dtype.kind == "f" else entry[1]
-    return entry.replace("(T)", f"({strided.program.c_type(dtype)})")
+    return entry.replace("(T)", f"({strided.program.compute_type(dtype)})")
 
 
 def _preamble(expression, dtype):
     if "int_pow" not in expression:
         return ""
-    return _INT_POW + f"DEFINE_INT_POW({strided.program.c_type(dtype)})\n"
+    return _INT_POW + f"DEFINE_INT_POW({strided.program.compute_type(dtype)})\n"
 
 
 def map_arrays(expression, names, arrays, out_dtype, scalars=(), preamble=""):

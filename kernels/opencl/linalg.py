@@ -39,7 +39,8 @@ def _gemm_source(ctype, tm, tn, width):
     lines += [f"        {vec} row{j} = vload{width}(k * {parts} + {j}, b);" for j in range(parts)]
     for i in range(tm):
         lines.append(f"        {vec} a{i} = ({vec})a[k * {tm} + {i}];")
-        lines += [f"        acc{i}_{j} = fma(a{i}, row{j}, acc{i}_{j});" for j in range(parts)]
+        lines += [f"        acc{i}_{j} = {_multiply_add(ctype, f'a{i}', f'row{j}', f'acc{i}_{j}')};"
+                  for j in range(parts)]
     lines += ["    }",
               f"    int m0 = m_tile * {tm}, n0 = n_tile * {tn};",
               "    __global " + ctype + "* out = c + (long)batch * M * N;",
@@ -60,6 +61,10 @@ def _gemm_source(ctype, tm, tn, width):
                   "        }"]
     lines += ["    }", "}"]
     return "\n".join(lines)
+
+
+def _multiply_add(ctype, a, b, acc):
+    return f"fma({a}, {b}, {acc})" if ctype in ("half", "float", "double") else f"{acc} + {a} * {b}"
 
 
 def _pack(matrix_view, tile):

@@ -39,11 +39,16 @@ def c_type(dtype):
     return C_TYPES[np.dtype(dtype).name]
 
 
+def compute_type(dtype):
+    """The C type arithmetic on `dtype` runs in: float16 computes in float."""
+    return "float" if np.dtype(dtype) == np.float16 else c_type(dtype)
+
+
 def _pragmas(source):
     lines = []
     if re.search(r"\bdouble\b", source):
         lines.append("#pragma OPENCL EXTENSION cl_khr_fp64 : enable")
-    if re.search(r"\bhalf\b", source):
+    if re.search(r"\bhalf\b", source) and "cl_khr_fp16" in backend().device.extensions:
         lines.append("#pragma OPENCL EXTENSION cl_khr_fp16 : enable")
     return "\n".join(lines) + "\n"
 

@@ -86,9 +86,11 @@ def _source(expression, names, in_types, out_type, rank, itype, scalars, preambl
     for operand in ("out",) + names:
         terms = "".join(f" + i{d} * {operand}_stride{d}" for d in range(rank))
         lines.append(f"{itype} {operand}_at = {operand}_offset{terms};")
-    for name, ctype in zip(names, in_types):
-        lines.append(f"const {ctype} {name} = {name}_data[{name}_at];")
-    lines.append(f"out[out_at] = ({out_type})({expression});")
+    for name, ctype in zip(names, in_types):  # half is stored, computed in float
+        lines.append(f"const float {name} = vload_half({name}_at, {name}_data);" if ctype == "half"
+                     else f"const {ctype} {name} = {name}_data[{name}_at];")
+    lines.append(f"vstore_half((float)({expression}), out_at, out);" if out_type == "half" else
+                 f"out[out_at] = ({out_type})({expression});")
     body = "\n    ".join(lines)
     return (f"{preamble}\n__kernel void strided(" + ", ".join(params) + ")\n{\n    "
             + body + "\n}\n")
@@ -96,6 +98,9 @@ def _source(expression, names, in_types, out_type, rank, itype, scalars, preambl
 
 def run(expression, names, inputs, out, scalars=(), preamble=""):
     """out[i] = expression(inputs[i]) over out's shape; inputs and out are Views of that shape.
+
+    float16 operands are loaded to float and stored back with vload_half/vstore_half, so they
+    work on devices without cl_khr_fp16.
 
     `names` name the inputs in the C expression; `scalars` are (dtype, name, value) kernel
     arguments, so an attribute such as LeakyRelu's alpha does not make a new program.
@@ -112,11 +117,12 @@ def run(expression, names, inputs, out, scalars=(), preamble=""):
     int_type = np.int32 if itype == "int" else np.int64
     source = _source(expression, tuple(names), tuple(program.c_type(v.dtype) for v in inputs),
                      program.c_type(out.dtype), rank, itype,
-                     tuple((program.c_type(dt), name) for dt, name, _ in scalars), preamble)
+                     tuple((program.compute_type(dt), name) for dt, name, _ in scalars), preamble)
     args = [out.data, int_type(out.offset)]
     for v in inputs:
         args += [v.data, int_type(v.offset)]
-    args += [np.dtype(dt).type(value) for dt, _, value in scalars]
+    args += [np.dtype(program.NUMPY_TYPES[program.compute_type(dt)]).type(value)
+             for dt, _, value in scalars]
     args += [int_type(n) for n in coll_shape[1:]]
     for strides in coll_strides:
         args += [int_type(s) for s in strides]
