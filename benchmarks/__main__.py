@@ -76,11 +76,9 @@ def measure_run(args):
     chosen = workloads.select(args.workloads, args.quick)
     results = []
     for workload in chosen:
-        for impl in implementations:
-            row = runner.run(workload, impl, settings)
-            if row is not None:
-                results.append(row)
-                print(_progress(row), file=sys.stderr, flush=True)
+        for row in runner.run_workload(workload, implementations, settings):
+            results.append(row)
+            print(_progress(row), file=sys.stderr, flush=True)
     created = datetime.datetime.now(datetime.timezone.utc)
     name = args.name or created.strftime("%Y%m%d-%H%M%S-") + "-".join(
         impl.backend_name for impl in engines)

@@ -1,9 +1,10 @@
-"""How a workload is timed on one implementation.
+"""How a workload is timed on its implementations.
 
 The first call (which includes compiling kernels, building programs, tracing) is timed on its
 own and reported apart. After one more warm-up call, the number of calls per sample is raised
 until a sample lasts `min_sample_s`, so microsecond ops are not lost in timer resolution.
 Each sample ends with the implementation's synchronize(), so queued device work is counted.
+Samples of the implementations of one workload are interleaved, round by round.
 The result is the median time per call over the samples, with their min and max.
 """
 import time
@@ -20,6 +21,10 @@ class Settings:
     min_sample_s: float   # a sample repeats the call until it lasts this long
     budget_s: float       # fewer samples (not fewer than 3) when one call is slow
 
+
+# Pause before each sample of an interleaved round: the thread pools of the library sampled
+# before (OpenBLAS, OpenMP, PoCL) spin-wait for a while after their work and would steal cores.
+SETTLE_S = 0.05
 
 FULL = Settings(repeats=9, min_sample_s=0.02, budget_s=2.0)
 QUICK = Settings(repeats=3, min_sample_s=0.002, budget_s=0.3)
@@ -47,8 +52,8 @@ def prepare(workload, implementation, seed=0):
     return call, first_call_s
 
 
-def measure(call, synchronize, settings):
-    """Seconds per call of an already prepared `call`: dict of median, min, max, samples."""
+def calibrate(call, synchronize, settings):
+    """After one warm-up call: (calls per sample, samples to take) for `call`."""
     call()
     synchronize()
     number = 1
@@ -57,10 +62,18 @@ def measure(call, synchronize, settings):
         if elapsed >= settings.min_sample_s or number >= 1 << 20:
             break
         number *= min(10, max(2, int(settings.min_sample_s / max(elapsed, 1e-9)) + 1))
-    repeats = max(3, min(settings.repeats, int(settings.budget_s / max(elapsed, 1e-9))))
-    samples = [_sample(call, synchronize, number) for _ in range(repeats)]
+    return number, max(3, min(settings.repeats, int(settings.budget_s / max(elapsed, 1e-9))))
+
+
+def summarize(samples, number):
     return {"median_s": float(np.median(samples)), "min_s": min(samples),
-            "max_s": max(samples), "repeats": repeats, "number": number}
+            "max_s": max(samples), "repeats": len(samples), "number": number}
+
+
+def measure(call, synchronize, settings):
+    """Seconds per call of an already prepared `call`: dict of median, min, max, samples."""
+    number, repeats = calibrate(call, synchronize, settings)
+    return summarize([_sample(call, synchronize, number) for _ in range(repeats)], number)
 
 
 def _sample(call, synchronize, number):
@@ -71,25 +84,48 @@ def _sample(call, synchronize, number):
     return (time.perf_counter() - start) / number
 
 
-def run(workload, implementation, settings, seed=0):
-    """One result row: timing and rates, or status 'skipped'/'failed' with a note.
+def run_workload(workload, implementations, settings, seed=0):
+    """Result rows of `workload` on each implementation that has a version of it.
 
-    None when the implementation's family has no version of the workload (a peer that only
-    does GEMM, say): that is no news, so it makes no row."""
-    if implementation.family not in workload.setups:
-        return None
-    row = {"workload": workload.name, "group": workload.group,
-           "implementation": implementation.name, "engine": implementation.is_engine,
-           "device_class": implementation.device_class}
-    try:
-        call, first_call_s = prepare(workload, implementation, seed)
-        timing = measure(call, implementation.synchronize, settings)
-    except NotAvailable as error:
-        return {**row, "status": "skipped", "note": f"not available: {error}"}
-    except Exception as error:  # a broken op must not stop the other measurements
-        return {**row, "status": "failed", "note": f"{type(error).__name__}: {error}"}
-    median = timing["median_s"]
-    return {**row, "status": "ok", "first_call_s": first_call_s, **timing,
-            "gflops": workload.flops / median / 1e9 if workload.flops else None,
-            "gbps": workload.bytes / median / 1e9 if workload.bytes else None,
-            "host_cpu": implementation.runs_on_host_cpu()}
+    Samples are interleaved (one sample of each implementation per round), so a burst of load
+    on a shared host slows every implementation alike and the ratios stay fair. A row is
+    'ok' with timing and rates, or 'skipped' (something missing) or 'failed' with a note."""
+    rows, timed = [], []
+    for impl in implementations:
+        if impl.family not in workload.setups:
+            continue  # a peer that only does GEMM, say: no news, no row
+        row = {"workload": workload.name, "group": workload.group,
+               "implementation": impl.name, "engine": impl.is_engine,
+               "device_class": impl.device_class, "status": "ok"}
+        rows.append(row)
+        try:
+            call, row["first_call_s"] = prepare(workload, impl, seed)
+            number, repeats = calibrate(call, impl.synchronize, settings)
+        except Exception as error:
+            _record_error(row, error)
+            continue
+        timed.append((row, impl, call, number, repeats, []))
+    for round_index in range(max((t[4] for t in timed), default=0)):
+        for row, impl, call, number, repeats, samples in timed:
+            if round_index < repeats and row["status"] == "ok":
+                impl.activate()
+                time.sleep(SETTLE_S)
+                try:
+                    samples.append(_sample(call, impl.synchronize, number))
+                except Exception as error:
+                    _record_error(row, error)
+    for row, impl, call, number, repeats, samples in timed:
+        if row["status"] == "ok":
+            row.update(summarize(samples, number), host_cpu=impl.runs_on_host_cpu())
+            row["gflops"] = workload.flops / row["median_s"] / 1e9 if workload.flops else None
+            row["gbps"] = workload.bytes / row["median_s"] / 1e9 if workload.bytes else None
+    return rows
+
+
+def _record_error(row, error):
+    """Mark a row skipped (NotAvailable) or failed: a broken op must not stop the others."""
+    row.pop("first_call_s", None)
+    if isinstance(error, NotAvailable):
+        row.update(status="skipped", note=f"not available: {error}")
+    else:
+        row.update(status="failed", note=f"{type(error).__name__}: {error}")

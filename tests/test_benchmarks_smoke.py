@@ -50,7 +50,7 @@ def test_quick_run_writes_table_json_chart_and_compares(tmp_path):
 def test_a_workload_needing_a_missing_op_is_skipped_with_the_reason():
     workload = Workload("needs no_such_op", "test", lambda rng: {},
                         {"engine": lambda impl, d: _engine(impl, "no_such_op")[0]})
-    row = runner.run(workload, EngineBackend("numpy"), runner.QUICK)
+    row, = runner.run_workload(workload, [EngineBackend("numpy")], runner.QUICK)
     assert row["status"] == "skipped"
     assert row["note"] == "not available: engine.no_such_op is not defined yet"
 
