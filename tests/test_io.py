@@ -1,0 +1,395 @@
+"""Model files: round trips through every format, files written by real TF.js and Keras 3
+(committed fixtures), quantized weights, optimizer state, safety and atomic saves."""
+import functools
+import http.server
+import json
+import os
+import pathlib
+import shutil
+import threading
+import zipfile
+
+import numpy as np
+import pytest
+
+import engine
+from engine import io as model_io
+from engine.io import config_normalize, tfjs
+from tests import io_models
+
+FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+PATHS = {"tfjs": "web_model", "keras": "model.keras", "h5": "model.h5", "engine": "m.engine"}
+
+
+def predict(model, x):
+    return np.asarray(model.predict(x, verbose=0))
+
+
+# ---------------------------------------------------------------------------- round trips
+
+
+@pytest.mark.parametrize("save_format", sorted(PATHS))
+@pytest.mark.parametrize("name", sorted(io_models.BUILDERS))
+def test_every_model_round_trips_through_every_format(tmp_path, name, save_format):
+    model, x = io_models.build(name)
+    if name == "embedding" and save_format == "tfjs":
+        with pytest.raises(ValueError, match="reset_after=True"):
+            model.save(str(tmp_path / PATHS[save_format]))
+        return
+    model.save(str(tmp_path / PATHS[save_format]))
+    loaded = engine.models.load_model(str(tmp_path / PATHS[save_format]))
+    assert [type(layer).__name__ for layer in loaded.layers] == \
+        [type(layer).__name__ for layer in model.layers]
+    for want, got in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(predict(loaded, x), predict(model, x))
+
+
+def test_keras_folder_form_and_model_json_path(tmp_path):
+    model, x = io_models.build("residual")
+    model.save(str(tmp_path / "unzipped"), save_format="keras")
+    assert sorted(os.listdir(tmp_path / "unzipped")) == ["config.json", "metadata.json",
+                                                         "model.weights.h5"]
+    model.save(str(tmp_path / "web" / "model.json"))
+    for path in (tmp_path / "unzipped", tmp_path / "web" / "model.json", tmp_path / "web"):
+        np.testing.assert_array_equal(predict(engine.models.load_model(str(path)), x),
+                                      predict(model, x))
+
+
+def test_format_is_chosen_from_the_path(tmp_path):
+    detect = model_io.detect_format
+    assert detect("web_model/") == "tfjs" and detect("a/model.json") == "tfjs"
+    assert detect("https://example.com/m/model.json") == "tfjs"
+    assert detect("d.keras") == "keras" and detect("d.h5") == "h5" and detect("x.engine") == \
+        "engine"
+    assert detect("d.h5", save_format="tfjs") == "tfjs"
+    with pytest.raises(ValueError, match="Cannot tell the format"):
+        detect("model.pkl")
+    with pytest.raises(ValueError, match="Unknown save_format"):
+        detect("x", save_format="pickle")
+
+
+def test_weights_only_files(tmp_path):
+    model, x = io_models.build("cnn")
+    model.save_weights(str(tmp_path / "w.weights.h5"))
+    other, _ = io_models.build("cnn", seed=5)
+    other.load_weights(str(tmp_path / "w.weights.h5"))
+    np.testing.assert_array_equal(predict(other, x), predict(model, x))
+    with pytest.raises(ValueError, match="weights.h5"):
+        model.save_weights(str(tmp_path / "w.h5"))
+
+
+# ---------------------------------------------------------------------------- real frameworks' files
+
+
+def _expected(folder):
+    return json.loads((FIXTURES / folder / "expected.json").read_text()).items()
+
+
+@pytest.mark.parametrize("name,case", _expected("tfjs"), ids=[n for n, _ in _expected("tfjs")])
+def test_models_saved_by_tfjs_predict_as_in_tfjs(name, case):
+    """Includes uint8/uint16/float16-quantized weights (dequantized by TF.js for `output`),
+    shards of 400 bytes that split weights, hard_sigmoid = clip(0.2x + 0.5) and GRU with
+    reset_after=False."""
+    model = engine.models.load_model(str(FIXTURES / "tfjs" / name / "model.json"))
+    x = np.array(case["input"], np.float32).reshape(case["input_shape"])
+    np.testing.assert_allclose(predict(model, x).ravel(), case["output"], atol=1e-5)
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+@pytest.mark.parametrize("name,case", _expected("keras"), ids=[n for n, _ in _expected("keras")])
+def test_models_saved_by_keras_predict_as_in_keras(name, case, suffix):
+    """Keras 3 meanings: hard_sigmoid = relu6(x + 3) / 6, GRU reset_after=True, RNN weights
+    under cell/vars, DepthwiseConv2D's 'kernel'."""
+    model = engine.models.load_model(str(FIXTURES / "keras" / f"{name}{suffix}"))
+    x = np.array(case["input"], np.float32).reshape(case["input_shape"])
+    np.testing.assert_allclose(predict(model, x).ravel(), case["output"], atol=1e-5)
+    assert type(model.optimizer).__name__ == "Adam"
+
+
+def test_hard_sigmoid_keeps_the_meaning_of_the_file_that_wrote_it():
+    tfjs_model = engine.models.load_model(str(FIXTURES / "tfjs" / "mlp"))
+    keras_model = engine.models.load_model(str(FIXTURES / "keras" / "mlp.keras"))
+    assert tfjs_model.get_layer("gate").get_config()["activation"] == "legacy_hard_sigmoid"
+    assert keras_model.get_layer("gate").get_config()["activation"] == "hard_sigmoid"
+    x = np.linspace(-4, 4, 9, dtype=np.float32)
+    np.testing.assert_allclose(engine.activations.legacy_hard_sigmoid(engine.tensor(x)).numpy(),
+                               np.clip(0.2 * x + 0.5, 0, 1), atol=1e-7)
+    with pytest.raises(ValueError, match="cannot express"):
+        keras_model.save("never_written_web_model")
+    with pytest.raises(ValueError, match="cannot express"):
+        tfjs_model.save("never_written.keras")
+    assert not os.path.exists("never_written_web_model")
+
+
+def test_quantized_weights_are_dequantized_with_the_converter_formulas():
+    values = np.array([-0.3, 0.0, 0.25, 0.7], np.float32)
+    scale, low = 1.0 / 255, -0.3
+    q = np.round((values - low) / scale).astype(np.uint8)
+    half = values.astype(np.float16)
+    specs = [{"name": "a", "shape": [4], "dtype": "float32",
+              "quantization": {"dtype": "uint8", "min": low, "scale": scale}},
+             {"name": "b", "shape": [2, 2], "dtype": "float32",
+              "quantization": {"dtype": "float16"}},
+             {"name": "c", "shape": [2], "dtype": "int32",
+              "quantization": {"dtype": "uint16", "min": -2.0, "scale": 0.5}},
+             {"name": "d", "shape": [3], "dtype": "bool"}]
+    data = (q.tobytes() + half.astype("<f2").tobytes() + np.array([1, 9], "<u2").tobytes()
+            + bytes([1, 0, 1]))
+    decoded = tfjs.decode_weights(specs, data, "test")
+    np.testing.assert_allclose(decoded["a"], q * np.float32(scale) + np.float32(low), rtol=0,
+                               atol=1e-7)
+    np.testing.assert_array_equal(decoded["b"], half.astype(np.float32).reshape(2, 2))
+    np.testing.assert_array_equal(decoded["c"], [-2, 2])
+    assert decoded["c"].dtype == np.int32
+    np.testing.assert_array_equal(decoded["d"], [True, False, True])
+
+
+def test_tfjs_writer_cuts_little_endian_shards_of_at_most_4_mib(tmp_path):
+    layers = engine.layers
+    layers.clear_session()
+    model = engine.Sequential([layers.Input((1100,)), layers.Dense(1000, name="big")])
+    model.save(str(tmp_path / "web"))
+    document = json.loads((tmp_path / "web" / "model.json").read_text())
+    assert document["format"] == "layers-model" and document["convertedBy"] is None
+    assert document["generatedBy"] == f"engine {engine.__version__}"
+    group = document["weightsManifest"][0]
+    assert group["paths"] == ["group1-shard1of2.bin", "group1-shard2of2.bin"]
+    assert [w["name"] for w in group["weights"]] == ["big/kernel", "big/bias"]
+    sizes = [os.path.getsize(tmp_path / "web" / p) for p in group["paths"]]
+    assert sizes == [4 * 1024 * 1024, (1100 * 1000 + 1000) * 4 - 4 * 1024 * 1024]
+    data = b"".join((tmp_path / "web" / p).read_bytes() for p in group["paths"])
+    np.testing.assert_array_equal(np.frombuffer(data, "<f4", 1100 * 1000).reshape(1100, 1000),
+                                  model.get_weights()[0])
+    layer = document["modelTopology"]["config"]["layers"][0]
+    assert layer["class_name"] == "InputLayer" and "batch_input_shape" in layer["config"]
+
+
+# ---------------------------------------------------------------------------- configs
+
+
+def test_keras2_and_keras3_configs_normalise_to_the_same_thing():
+    keras3 = json.loads(zipfile.ZipFile(FIXTURES / "keras" / "residual.keras").read(
+        "config.json"))
+    keras2 = config_normalize.to_keras2(config_normalize.normalize(keras3))
+    assert keras2["class_name"] == "Model"
+    assert keras2["config"]["layers"][1]["inbound_nodes"] == [[["image", 0, 0, {}]]]
+    assert keras2["config"]["input_layers"] == [["image", 0, 0]]
+    assert keras2["config"]["layers"][0]["config"]["batch_input_shape"] == [None, 8, 8, 3]
+    assert config_normalize.normalize(keras2, "keras3") == config_normalize.normalize(keras3)
+    conv = config_normalize.normalize(keras3)["config"]["layers"][1]
+    assert conv["config"]["dtype"] == "float32" and "module" not in conv
+
+
+# ---------------------------------------------------------------------------- optimizer state
+
+
+@pytest.mark.parametrize("path", ["m.engine", "m.keras", "m.h5"])
+def test_training_resumes_exactly_after_save_and_load(tmp_path, path):
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(16, 8)).astype("float32"), rng.normal(size=(16, 4)).astype("float32")
+
+    def fresh():
+        model, _ = io_models.build("mlp")
+        model.compile(optimizer=engine.optimizers.Adam(0.01), loss="mse")
+        return model
+
+    def train(model, steps):
+        for _ in range(steps):
+            model.train_on_batch(x, y)
+
+    straight = fresh()
+    train(straight, 5)
+    resumed = fresh()
+    train(resumed, 3)
+    resumed.save(str(tmp_path / path))
+    resumed = engine.models.load_model(str(tmp_path / path))
+    assert int(resumed.optimizer.iterations.numpy()) == 3
+    train(resumed, 2)
+    for want, got in zip(straight.get_weights(), resumed.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+def test_compile_false_skips_the_optimizer(tmp_path):
+    model, _ = io_models.build("mlp")
+    model.compile(optimizer="adam", loss="mse")
+    model.save(str(tmp_path / "m.keras"))
+    assert engine.models.load_model(str(tmp_path / "m.keras"), compile=False).optimizer is None
+
+
+# ---------------------------------------------------------------------------- converter
+
+
+def test_convert_cli_keras3_to_tfjs_and_back(tmp_path, capsys):
+    from engine.convert import main
+
+    assert main([str(FIXTURES / "keras" / "residual.keras"), str(tmp_path / "web")]) == 0
+    assert main([str(tmp_path / "web"), str(tmp_path / "again.h5")]) == 0
+    assert main([str(tmp_path / "again.h5"), str(tmp_path / "m.bin"), "--format", "engine"]) == 0
+    case = dict(_expected("keras"))["residual"]
+    x = np.array(case["input"], np.float32).reshape(case["input_shape"])
+    for path in ("web", "again.h5"):
+        np.testing.assert_allclose(predict(engine.models.load_model(str(tmp_path / path)),
+                                           x).ravel(), case["output"], atol=1e-5)
+    assert main([str(tmp_path / "missing.keras"), str(tmp_path / "x.h5")]) == 1
+    assert "No model file" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- URL loading
+
+
+def test_load_model_json_over_http(tmp_path):
+    shutil.copytree(FIXTURES / "tfjs" / "cnn_uint8", tmp_path / "served")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/served/model.json"
+        model = engine.models.load_model(url)
+        with pytest.raises(model_io.ModelFileError, match="cannot fetch"):
+            engine.models.load_model(url.replace("served", "absent"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    case = dict(_expected("tfjs"))["cnn_uint8"]
+    x = np.array(case["input"], np.float32).reshape(case["input_shape"])
+    np.testing.assert_allclose(predict(model, x).ravel(), case["output"], atol=1e-5)
+
+
+# ---------------------------------------------------------------------------- bad files
+
+
+@pytest.fixture
+def web_model(tmp_path):
+    shutil.copytree(FIXTURES / "tfjs" / "mlp", tmp_path / "web")
+    return tmp_path / "web"
+
+
+def _edit_manifest(folder, edit):
+    document = json.loads((folder / "model.json").read_text())
+    edit(document)
+    (folder / "model.json").write_text(json.dumps(document))
+
+
+def test_truncated_shard_is_reported_with_the_file(web_model):
+    shard = web_model / "group1-shard3of3.bin"
+    shard.write_bytes(shard.read_bytes()[:-7])
+    with pytest.raises(model_io.ModelFileError, match=r"web.*1089 bytes.*1096.*truncated"):
+        engine.models.load_model(str(web_model))
+
+
+def test_wrong_byte_length_in_the_manifest(web_model):
+    _edit_manifest(web_model, lambda d: d["weightsManifest"][0]["weights"][0].update(
+        shape=[8, 17]))
+    with pytest.raises(model_io.ModelFileError, match="describes 1128 bytes"):
+        engine.models.load_model(str(web_model))
+
+
+@pytest.mark.parametrize("bad_path", ["../outside.bin", "/etc/passwd", "a/../../x.bin",
+                                      "C:\\x.bin", "http://example.com/x.bin"])
+def test_manifest_paths_cannot_leave_the_model_folder(web_model, bad_path):
+    (web_model.parent / "outside.bin").write_bytes(b"\0" * 2000)
+    _edit_manifest(web_model, lambda d: d["weightsManifest"][0]["paths"].__setitem__(0,
+                                                                                     bad_path))
+    with pytest.raises(model_io.ModelFileError, match="outside|invalid weight path"):
+        engine.models.load_model(str(web_model))
+
+
+def test_symlinked_shard_outside_the_folder_is_refused(web_model):
+    (web_model.parent / "outside.bin").write_bytes((web_model / "group1-shard1of3.bin")
+                                                   .read_bytes())
+    os.remove(web_model / "group1-shard1of3.bin")
+    os.symlink(web_model.parent / "outside.bin", web_model / "group1-shard1of3.bin")
+    with pytest.raises(model_io.ModelFileError, match="outside"):
+        engine.models.load_model(str(web_model))
+
+
+def test_unknown_layer_is_named_and_custom_objects_supply_it(web_model):
+    _edit_manifest(web_model, lambda d: d["modelTopology"]["config"]["layers"][1].update(
+        class_name="FancyDense"))
+    with pytest.raises(model_io.UnknownLayerError, match="'FancyDense' \\(layer 'gate'\\)"):
+        engine.models.load_model(str(web_model))
+
+    class FancyDense(engine.layers.Dense):
+        pass
+
+    model = engine.models.load_model(str(web_model), custom_objects={"FancyDense": FancyDense})
+    assert type(model.get_layer("gate")) is FancyDense
+
+
+def test_malformed_json_names_the_file(web_model):
+    (web_model / "model.json").write_text('{"format": "layers-model", "modelTopology": ')
+    with pytest.raises(model_io.ModelFileError, match="model.json.*malformed JSON"):
+        engine.models.load_model(str(web_model))
+
+
+def test_bad_dtype_and_shape_are_refused_before_reading_shards(web_model):
+    _edit_manifest(web_model, lambda d: d["weightsManifest"][0]["weights"][0].update(
+        dtype="object"))
+    with pytest.raises(model_io.ModelFileError, match="unsupported dtype 'object'"):
+        engine.models.load_model(str(web_model))
+    _edit_manifest(web_model, lambda d: d["weightsManifest"][0]["weights"][0].update(
+        dtype="float32", shape=[8, -16]))
+    with pytest.raises(model_io.ModelFileError, match="invalid shape"):
+        engine.models.load_model(str(web_model))
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5", ".engine"])
+def test_corrupt_and_truncated_files_name_the_file(tmp_path, suffix):
+    model, _ = io_models.build("mlp")
+    path = tmp_path / f"m{suffix}"
+    model.save(str(path))
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(model_io.ModelFileError, match=f"m\\{suffix}"):
+        engine.models.load_model(str(path))
+    path.write_bytes(b"not a model at all")
+    with pytest.raises(model_io.ModelFileError, match=f"m\\{suffix}"):
+        engine.models.load_model(str(path))
+
+
+def test_weights_that_do_not_fit_leave_the_model_unchanged(tmp_path):
+    model, _ = io_models.build("mlp")
+    model.save_weights(str(tmp_path / "w.weights.h5"))
+    other = engine.Sequential([engine.layers.Input((8,)), engine.layers.Dense(16, name="a"),
+                               engine.layers.Dense(6, name="b"),
+                               engine.layers.Dense(5, name="c")])
+    before = other.get_weights()
+    with pytest.raises(model_io.ModelFileError, match="shape"):
+        other.load_weights(str(tmp_path / "w.weights.h5"))
+    for want, got in zip(before, other.get_weights()):
+        np.testing.assert_array_equal(got, want)
+
+
+# ---------------------------------------------------------------------------- atomic saves
+
+
+@pytest.mark.parametrize("stage", ["encoding", "renaming"])
+@pytest.mark.parametrize("save_format", sorted(PATHS))
+def test_a_crash_during_save_keeps_the_previous_file(tmp_path, monkeypatch, save_format, stage):
+    """Crashes while encoding, and after the new file is written but before it is renamed."""
+    path = str(tmp_path / PATHS[save_format])
+    old, x = io_models.build("mlp")
+    old.save(path)
+    new, _ = io_models.build("mlp", seed=9)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    where = {"encoding": "engine.io.weights.to_numpy",
+             "renaming": "os.rename" if save_format == "tfjs" else "os.replace"}[stage]
+    monkeypatch.setattr(where, crash)
+    with pytest.raises(RuntimeError, match="disk full"):
+        new.save(path)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(predict(engine.models.load_model(path), x), predict(old, x))
+    assert sorted(os.listdir(tmp_path)) == [PATHS[save_format]]
+
+
+def test_tfjs_save_refuses_a_folder_with_other_files(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    model, _ = io_models.build("mlp")
+    with pytest.raises(ValueError, match="notes.txt"):
+        model.save(str(tmp_path))
+    assert (tmp_path / "notes.txt").read_text() == "mine"
