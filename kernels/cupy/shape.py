@@ -70,18 +70,22 @@ def gather(x, indices, axis):
 
 @register_kernel("UnsortedSegmentSum", "cupy")
 def unsorted_segment_sum(data, segment_ids, num_segments):
-    """Atomic adds (cupyx.scatter_add): float16 sums in float32, int64 as its two's-complement
+    """Atomic adds (cupyx.scatter_add) into one spare row that collects the ids outside
+    [0, num_segments), dropped as in TF. float16 sums in float32, int64 as its two's-complement
     uint64 bits (the same sum), bool through int32."""
     cp = cupy_backend.cp
     import cupyx
 
     work_dtype = {"float16": cp.float32, "int64": cp.uint64, "bool": cp.int32}.get(
         data.dtype.name, data.dtype)
-    out = cp.zeros((num_segments,) + data.shape[segment_ids.ndim:], dtype=work_dtype)
+    out = cp.zeros((num_segments + 1,) + data.shape[segment_ids.ndim:], dtype=work_dtype)
+    kept = (segment_ids >= 0) & (segment_ids < num_segments)
+    rows = cp.where(kept, segment_ids, num_segments)
     if data.dtype.name == "int64":
         values = cp.ascontiguousarray(data).view(cp.uint64)
     else:
         values = data.astype(work_dtype, copy=False)
-    cupyx.scatter_add(out, segment_ids, values)
+    cupyx.scatter_add(out, rows, values)
+    out = out[:num_segments]
     return out.view(cp.int64) if data.dtype.name == "int64" else out.astype(data.dtype,
                                                                              copy=False)
