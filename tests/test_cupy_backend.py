@@ -157,3 +157,19 @@ def test_tf32_is_off_by_default_and_switchable(on_cupy):
     finally:
         cupy_backend.set_tf32(False)
     assert linalg.get_compute_type(np.float32) != linalg.COMPUTE_TYPE_TF32
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", ["float16", "float32", "int32", "int64", "bool"])
+def test_segment_sum_of_every_dtype(on_cupy, dtype):
+    """The atomic segment sum widens float16, adds int64 through uint64 bits, ORs bools."""
+    rng = np.random.default_rng(2)
+    data = rng.integers(-2 ** 40 if dtype == "int64" else -3, 4, size=(7, 3)).astype(dtype)
+    ids = np.array([0, 2, -1, 2, 5, 0, 1], dtype=np.int32)
+    got = engine.dispatch.run_kernel("UnsortedSegmentSum",
+                                     (engine.tensor(data, dtype=dtype), engine.tensor(ids)),
+                                     num_segments=4).numpy()
+    want = np.stack([data[ids == s].sum(axis=0, dtype=np.float64 if dtype == "float16" else None)
+                     for s in range(4)]).astype(dtype)
+    assert got.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(got, want)

@@ -70,12 +70,10 @@ def gather(x, indices, axis):
 
 @register_kernel("UnsortedSegmentSum", "cupy")
 def unsorted_segment_sum(data, segment_ids, num_segments):
-    """Atomic adds (cupyx.scatter_add) into one spare row that collects the ids outside
+    """Atomic adds (cupy.add.at) into one spare row that collects the ids outside
     [0, num_segments), dropped as in TF. float16 sums in float32, int64 as its two's-complement
     uint64 bits (the same sum), bool through int32."""
     cp = cupy_backend.cp
-    import cupyx
-
     work_dtype = {"float16": cp.float32, "int64": cp.uint64, "bool": cp.int32}.get(
         data.dtype.name, data.dtype)
     out = cp.zeros((num_segments + 1,) + data.shape[segment_ids.ndim:], dtype=work_dtype)
@@ -85,7 +83,7 @@ def unsorted_segment_sum(data, segment_ids, num_segments):
         values = cp.ascontiguousarray(data).view(cp.uint64)
     else:
         values = data.astype(work_dtype, copy=False)
-    cupyx.scatter_add(out, rows, values)
+    cp.add.at(out, rows, values)
     out = out[:num_segments]
     return out.view(cp.int64) if data.dtype.name == "int64" else out.astype(data.dtype,
                                                                              copy=False)
