@@ -295,69 +295,74 @@ def test_model_configs_round_trip_with_weights(backend):
 
 # ---------------------------------------------------------------------------- Keras
 
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    return pytest.importorskip("keras")
+def conv_stack(lib):
+    L = lib.layers
+    return lib.Sequential([
+        L.Input((8, 8, 3)), L.Conv2D(4, 3, padding="same", activation="relu"),
+        L.BatchNormalization(), L.MaxPooling2D(), L.DepthwiseConv2D(3, depth_multiplier=2,
+                                                                   padding="same"),
+        L.SeparableConv2D(5, 3, activation="elu"), L.Conv2DTranspose(3, 3, strides=2),
+        L.ZeroPadding2D(1), L.AveragePooling2D(2), L.UpSampling2D(), L.GlobalAveragePooling2D(),
+        L.Dense(3, activation="softmax")])
 
 
-def _copy_random_weights(keras_model, model, seed=0):
-    """Random Keras weights (positive moving variances) copied in Keras's order."""
-    rng = np.random.default_rng(seed)
-    weights = [rng.uniform(0.5, 1.5, w.shape) if "moving_variance" in w.path
-               else rng.uniform(-0.5, 0.5, w.shape) for w in keras_model.weights]
-    weights = [w.astype(np.float32) for w in weights]
-    keras_model.set_weights(weights)
+def recurrent_stack(lib, reset_after):
+    L = lib.layers
+    return lib.Sequential([
+        L.Input((6,)), L.Embedding(12, 4), L.LSTM(5, return_sequences=True),
+        L.GRU(4, reset_after=reset_after, return_sequences=True), L.SimpleRNN(3),
+        L.Dense(2, activation="sigmoid")])
+
+
+def functional_graph(lib):
+    L = lib.layers
+    a, b = L.Input((5,)), L.Input((5,))
+    shared = L.Dense(5, activation="gelu")
+    merged = L.Add()([shared(a), shared(b), a])
+    normed = L.LayerNormalization()(merged)
+    out1 = L.Dense(2)(L.Concatenate()([normed, b]))
+    out2 = L.Dense(1, activation="tanh")(L.Multiply()([normed, L.Subtract()([a, b])]))
+    return lib.Model([a, b], [out1, out2])
+
+
+KERAS_CASES = {
+    "conv": (conv_stack, lambda rng: rng.uniform(-1, 1, (2, 8, 8, 3)).astype(np.float32)),
+    "lstm_gru_reset_after": (lambda lib: recurrent_stack(lib, True),
+                             lambda rng: rng.integers(0, 12, (3, 6))),
+    "lstm_gru_reset_before": (lambda lib: recurrent_stack(lib, False),
+                              lambda rng: rng.integers(0, 12, (3, 6))),
+    "functional": (functional_graph,
+                   lambda rng: [rng.uniform(-1, 1, (4, 5)).astype(np.float32) for _ in "ab"]),
+}
+_KERAS_RESULTS = {}
+
+
+def keras_reference(case):
+    """(weights, inputs, Keras outputs) for a case: random weights (positive moving
+    variances) set on the Keras model, which then predicts. Computed once per case."""
+    if case not in _KERAS_RESULTS:
+        os.environ.setdefault("KERAS_BACKEND", "jax")
+        keras = pytest.importorskip("keras")
+        build, make_inputs = KERAS_CASES[case]
+        keras_model = build(keras)
+        rng = np.random.default_rng(0)
+        weights = [(rng.uniform(0.5, 1.5, w.shape) if "moving_variance" in w.path
+                    else rng.uniform(-0.5, 0.5, w.shape)).astype(np.float32)
+                   for w in keras_model.weights]
+        keras_model.set_weights(weights)
+        inputs = make_inputs(rng)
+        outputs = keras_model.predict(inputs, verbose=0)
+        outputs = outputs if isinstance(outputs, list) else [outputs]
+        _KERAS_RESULTS[case] = weights, inputs, outputs
+    return _KERAS_RESULTS[case]
+
+
+@pytest.mark.parametrize("case", sorted(KERAS_CASES))
+def test_predictions_match_keras_with_the_same_weights(backend, case):
+    """Same architecture, same weights in Keras's order: the same predictions."""
+    weights, inputs, want = keras_reference(case)
+    model = KERAS_CASES[case][0](engine)
     model.set_weights(weights)
-
-
-def test_conv_stack_predicts_like_keras(backend, keras):
-    def stack(lib):
-        L = lib.layers
-        return [L.Input((8, 8, 3)), L.Conv2D(4, 3, padding="same", activation="relu"),
-                L.BatchNormalization(), L.MaxPooling2D(), L.DepthwiseConv2D(3, depth_multiplier=2,
-                                                                           padding="same"),
-                L.SeparableConv2D(5, 3, activation="elu"), L.Conv2DTranspose(3, 3, strides=2),
-                L.ZeroPadding2D(1), L.AveragePooling2D(2), L.UpSampling2D(),
-                L.GlobalAveragePooling2D(), L.Dense(3, activation="softmax")]
-
-    keras_model = keras.Sequential(stack(keras))
-    model = engine.Sequential(stack(engine))
-    _copy_random_weights(keras_model, model)
-    x = random_array((2, 8, 8, 3))
-    np.testing.assert_allclose(model.predict(x), keras_model.predict(x, verbose=0),
-                               **TOLERANCES["conv"])
-
-
-@pytest.mark.parametrize("reset_after", [True, False])
-def test_recurrent_stack_predicts_like_keras(backend, keras, reset_after):
-    def stack(lib):
-        L = lib.layers
-        return [L.Input((6,)), L.Embedding(12, 4), L.LSTM(5, return_sequences=True),
-                L.GRU(4, reset_after=reset_after, return_sequences=True), L.SimpleRNN(3),
-                L.Dense(2, activation="sigmoid")]
-
-    keras_model = keras.Sequential(stack(keras))
-    model = engine.Sequential(stack(engine))
-    _copy_random_weights(keras_model, model)
-    ids = np.random.default_rng(0).integers(0, 12, (3, 6))
-    np.testing.assert_allclose(model.predict(ids), keras_model.predict(ids, verbose=0),
-                               **TOLERANCES["matmul"])
-
-
-def test_functional_graph_predicts_like_keras(backend, keras):
-    def graph(lib):
-        L = lib.layers
-        a, b = L.Input((5,)), L.Input((5,))
-        shared = L.Dense(5, activation="gelu")
-        merged = L.Add()([shared(a), shared(b), a])
-        normed = L.LayerNormalization()(merged)
-        out1 = L.Dense(2)(L.Concatenate()([normed, b]))
-        out2 = L.Dense(1, activation="tanh")(L.Multiply()([normed, L.Subtract()([a, b])]))
-        return lib.Model([a, b], [out1, out2])
-
-    keras_model, model = graph(keras), graph(engine)
-    _copy_random_weights(keras_model, model)
-    inputs = [random_array((4, 5)), random_array((4, 5), 1)]
-    for got, want in zip(model.predict(inputs), keras_model.predict(inputs, verbose=0)):
-        np.testing.assert_allclose(got, want, **TOLERANCES["matmul"])
+    got = model.predict(inputs)
+    for got_output, want_output in zip(got if isinstance(got, list) else [got], want):
+        np.testing.assert_allclose(got_output, want_output, **TOLERANCES["conv"])
