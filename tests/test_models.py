@@ -200,8 +200,8 @@ def test_summary_counts_match_formulas():
     text = "\n".join(lines)
     conv, bn, fc = 3 * 3 * 3 * 4 + 4, 4 * 4, 6 * 6 * 4 * 2 + 2
     assert 'Model: "sequential"' in text
-    assert f"conv (Conv2D)" in text and "(None, 6, 6, 4)" in text and f" {conv}" in text
-    assert f"fc (Dense)" in text and "(None, 2)" in text and f" {fc}" in text
+    assert "conv (Conv2D)" in text and "(None, 6, 6, 4)" in text and f" {conv}" in text
+    assert "fc (Dense)" in text and "(None, 2)" in text and f" {fc}" in text
     assert f"Total params: {conv + bn + fc:,} ({(conv + bn + fc) * 4 / 1024:.2f} KB)" in text
     assert f"Trainable params: {conv + 8 + fc:,}" in text
     assert "Non-trainable params: 8 (32.00 B)" in text

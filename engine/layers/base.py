@@ -32,7 +32,7 @@ def unique_name(prefix):
 
 
 def clear_session():
-    """Restart automatic names from scratch (dense, dense_1, ...), as keras.backend.clear_session."""
+    """Restart automatic names (dense, dense_1, ...), as keras.backend.clear_session does."""
     _NAME_COUNTS.clear()
 
 
