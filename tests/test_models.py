@@ -158,6 +158,22 @@ def test_batch_normalization_moving_statistics_update_during_fit(backend):
                                0.5 + 0.5 * x.astype(np.float64).var(0), **TOLERANCES["reduction"])
 
 
+def test_frozen_layers_keep_their_weights_and_statistics(backend):
+    model = engine.Sequential([layers.Input((3,)), layers.Dense(4), layers.BatchNormalization(),
+                               layers.Dense(1)])
+    frozen = model.layers[:2]
+    for layer in frozen:
+        layer.trainable = False
+    assert len(model.trainable_weights) == 2 and len(model.non_trainable_weights) == 6
+    before = [layer.get_weights() for layer in frozen]
+    model.compile(optimizer="sgd", loss="mse")
+    last = model.layers[2].get_weights()
+    model.fit(random_array((16, 3)), random_array((16, 1), 1), epochs=2, verbose=0)
+    for layer, weights in zip(frozen, before):
+        assert_weights_equal(weights, layer.get_weights())
+    assert not np.array_equal(last[0], model.layers[2].get_weights()[0])
+
+
 def test_class_weight_equals_matching_sample_weight(backend):
     x = random_array((6, 3))
     labels = np.array([0, 1, 2, 1, 0, 2])

@@ -46,11 +46,14 @@ class Dense(Layer):
 
     def call(self, inputs):
         leading = inputs.shape[:-1]
-        flat = engine.reshape(inputs, (math.prod(leading), inputs.shape[-1]))
-        outputs = engine.matmul(flat, self.kernel)
+        if inputs.ndim > 2:  # (..., features) as one matrix of rows
+            inputs = engine.reshape(inputs, (math.prod(leading), inputs.shape[-1]))
+        outputs = engine.matmul(inputs, self.kernel)
         if self.use_bias:
             outputs = outputs + self.bias
-        return self.activation(engine.reshape(outputs, leading + (self.units,)))
+        if len(leading) > 1:
+            outputs = engine.reshape(outputs, leading + (self.units,))
+        return self.activation(outputs)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)

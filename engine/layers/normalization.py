@@ -49,7 +49,7 @@ class BatchNormalization(Layer):
         axis = self.axis % inputs.ndim
         perm = [i for i in range(inputs.ndim) if i != axis] + [axis]
         x = inputs if axis == last else engine.transpose(inputs, perm)
-        if training:
+        if training and self.trainable:  # a frozen layer normalises as in inference (Keras 3)
             mean, variance = engine.moments(x, tuple(range(last)))
             keep = self.momentum
             assign_state(self.moving_mean, self.moving_mean * keep + mean * (1 - keep))
