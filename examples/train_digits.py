@@ -41,6 +41,8 @@ def build_model(seed=0):
 
 def train(epochs=15, seed=0, output="digits_output", verbose=1, batch_size=32):
     """Train, evaluate on the held-out 20%, write the plots; returns a dict of results."""
+    np.random.seed(seed)        # fit's shuffling
+    engine.set_seed(seed)       # random ops called without a seed
     x, y = engine.data.load_digits()
     (x_train, y_train), (x_test, y_test) = split(x, y, seed=seed)
     model = build_model(seed)
