@@ -73,16 +73,18 @@ def zoo():
     flat2 = layers.Flatten(name="flat2")(repeated)
     branch = layers.Dense(8, name="branch")(flat2)
     mixed = layers.Multiply(name="mul")([branch, layers.Dense(8, name="gate")(joined)])
-    mixed = layers.Subtract(name="sub")([mixed, branch])
     mixed = layers.Average(name="avgmerge")([mixed, branch])
     mixed = layers.Maximum(name="max")([mixed, branch])
     return engine.Model(image, layers.Dense(3, name="out")(mixed), name="zoo"), (2, 6, 6, 2)
 
 
 def embedding():
+    """Also the layers TF.js lacks: Subtract, and GRU with reset_after=True."""
     tokens = layers.Input((4,), dtype="int32", name="tokens")
     vectors = layers.Embedding(10, 3, name="embed")(tokens)
-    return engine.Model(tokens, layers.GRU(2, name="gru")(vectors), name="embedding"), (2, 4)
+    recurrent = layers.GRU(2, name="gru")(vectors)
+    difference = layers.Subtract(name="sub")([recurrent, layers.Dense(2, name="d")(recurrent)])
+    return engine.Model(tokens, difference, name="embedding"), (2, 4)
 
 
 BUILDERS = {"mlp": mlp, "cnn": cnn, "residual": residual, "rnn": rnn, "zoo": zoo,

@@ -2,23 +2,27 @@
 import engine
 
 
-def compile_config(model):
-    """Keras 3's compile_config of a compiled model (None if it is not compiled)."""
+def compile_config(model, loss_objects=False):
+    """Keras 3's compile_config of a compiled model (None if it is not compiled). With
+    `loss_objects`, a loss named by a string is written as its Loss class (Keras 3.15 cannot
+    read "mse" back from a legacy .h5 training_config)."""
     if not getattr(model, "compiled", False) or model.optimizer is None:
         return None
     return {"optimizer": engine.optimizers.serialize(model.optimizer),
-            "loss": _serialize_loss(model.loss), "loss_weights": None, "metrics": None,
+            "loss": _serialize_loss(model.loss, loss_objects), "loss_weights": None, "metrics": None,
             "weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1,
             "jit_compile": False}
 
 
-def _serialize_loss(loss):
+def _serialize_loss(loss, loss_objects=False):
+    if isinstance(loss, str) and loss_objects:
+        loss = engine.losses.get(loss)
     if loss is None or isinstance(loss, str):
         return loss
     if isinstance(loss, (list, tuple)):
-        return [_serialize_loss(item) for item in loss]
+        return [_serialize_loss(item, loss_objects) for item in loss]
     if isinstance(loss, dict):
-        return {key: _serialize_loss(item) for key, item in loss.items()}
+        return {key: _serialize_loss(item, loss_objects) for key, item in loss.items()}
     if isinstance(loss, engine.losses.Loss):
         return engine.losses.serialize(loss)
     name = getattr(loss, "__name__", None)

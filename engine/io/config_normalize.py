@@ -19,6 +19,7 @@ LEGACY_HARD_SIGMOID = "legacy_hard_sigmoid"
 _KERAS3_EXTRAS = ("module", "registered_name", "build_config", "compile_config",
                   "shared_object_id")
 _ACTIVATION_KEYS = ("activation", "recurrent_activation")
+_KERAS3_REFUSES = {"Conv2DTranspose": ("groups",)}  # keys Keras 3's constructor rejects
 _MODEL_CLASSES = {"Model": "Functional", "Functional": "Functional", "Sequential": "Sequential"}
 
 
@@ -203,7 +204,8 @@ def to_keras3(canonical, tensor_spec):
             entry = to_keras3(layer, tensor_spec)
         else:
             entry = {"module": "keras.layers", "class_name": layer["class_name"],
-                     "config": _keras3_layer_config(layer["config"]), "registered_name": None}
+                     "config": _keras3_layer_config(layer["class_name"], layer["config"]),
+                     "registered_name": None}
         if functional:
             entry["name"] = layer["name"]
             entry["inbound_nodes"] = [_keras3_node(node, tensor_spec)
@@ -220,8 +222,10 @@ def to_keras3(canonical, tensor_spec):
             "registered_name": None}
 
 
-def _keras3_layer_config(config):
+def _keras3_layer_config(class_name, config):
     config = copy.deepcopy(config)
+    for key in _KERAS3_REFUSES.get(class_name, ()):
+        config.pop(key, None)
     for key in _ACTIVATION_KEYS:
         if config.get(key) == LEGACY_HARD_SIGMOID:
             raise ValueError(f"Layer '{config.get('name')}' uses Keras 2 / TF.js hard_sigmoid "

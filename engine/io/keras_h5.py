@@ -16,7 +16,8 @@ def save(model, path, include_optimizer=True):
     """Write `path` atomically in the layout Keras 3's model.save("x.h5") uses."""
     config = config_normalize.to_keras3(serialize.model_config(model),
                                         serialize.tensor_spec(model))
-    training = compile_config.compile_config(model) if include_optimizer else None
+    training = (compile_config.compile_config(model, loss_objects=True) if include_optimizer
+                else None)
     with safety.atomic_file(path) as temporary, h5py.File(temporary, "w") as store:
         store.attrs["backend"] = "engine"
         store.attrs["keras_version"] = f"engine {engine.__version__}"

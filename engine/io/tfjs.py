@@ -17,6 +17,7 @@ _DTYPES = {"float32": "<f4", "int32": "<i4", "bool": "|b1"}
 _QUANTIZED = {"uint8": "<u1", "uint16": "<u2", "float16": "<f2"}
 _SHARD_NAME = re.compile(r"group\d+-shard\d+of\d+\.bin")
 _MAX_JSON_BYTES = 64 * 1024 * 1024
+_NOT_IN_TFJS = {"Subtract"}
 
 
 # ---------------------------------------------------------------------------- weight stream
@@ -100,6 +101,9 @@ def model_json(model, specs, paths):
     """The model.json object TF.js's loadLayersModel parses."""
     topology = config_normalize.to_keras2(serialize.model_config(model))
     for layer in topology["config"]["layers"]:
+        if layer["class_name"] in _NOT_IN_TFJS:
+            raise ValueError(f"Layer '{layer['config']['name']}': TF.js has no "
+                             f"{layer['class_name']} layer")
         if layer["class_name"] == "GRU" and layer["config"].get("reset_after"):
             raise ValueError(f"Layer '{layer['config']['name']}': TF.js has no GRU with "
                              f"reset_after=True; use GRU(..., reset_after=False) for TF.js")

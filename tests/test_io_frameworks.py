@@ -1,0 +1,91 @@
+"""Files this engine writes, opened by the real frameworks: TF.js (pure JavaScript, via
+node tests/fixtures/check_tfjs_models.js) and Keras 3 (JAX backend); predictions agree."""
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+import engine
+from tests import io_models
+
+FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+CHECK_SCRIPT = FIXTURES / "check_tfjs_models.js"
+
+
+def _node_with_tfjs():
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: TF.js cross-check skipped")
+    if not (FIXTURES / "node_modules" / "@tensorflow" / "tfjs").is_dir():
+        pytest.skip("@tensorflow/tfjs is not installed in tests/fixtures/node_modules "
+                    "(run `npm ci` there): TF.js cross-check skipped")
+    return node
+
+
+def _keras():
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    pytest.importorskip("jax")
+    return keras
+
+
+def test_tfjs_loads_models_this_engine_saved(tmp_path):
+    node = _node_with_tfjs()
+    expected = {}
+    for name in ("mlp", "cnn", "residual", "rnn", "zoo"):
+        model, x = io_models.build(name)
+        model.save(str(tmp_path / name))
+        expected[name] = np.asarray(model.predict(x, verbose=0))
+        (tmp_path / name / "input.json").write_text(json.dumps(
+            {"input_shape": list(x.shape), "input": x.ravel().tolist()}))
+    # A Keras 3 .keras file converted to a web model (TF.js's own tools cannot do this).
+    from engine.convert import main
+
+    assert main([str(FIXTURES / "keras" / "residual.keras"), str(tmp_path / "converted")]) == 0
+    case = json.loads((FIXTURES / "keras" / "expected.json").read_text())["residual"]
+    (tmp_path / "converted" / "input.json").write_text(json.dumps(
+        {"input_shape": case["input_shape"], "input": case["input"]}))
+    expected["converted"] = np.array(case["output"])
+    result = subprocess.run([node, str(CHECK_SCRIPT), str(tmp_path)], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    outputs = json.loads(result.stdout)
+    assert sorted(outputs) == sorted(expected)
+    for name, want in expected.items():
+        np.testing.assert_allclose(outputs[name], want.ravel(), atol=1e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_keras_opens_files_this_engine_saved(tmp_path, suffix):
+    keras = _keras()
+    for name in ("mlp", "cnn", "residual", "rnn", "zoo", "embedding"):
+        model, x = io_models.build(name)
+        model.compile(optimizer=engine.optimizers.Adam(0.01), loss="mse")
+        model.train_on_batch(x, np.asarray(model.predict(x, verbose=0)) + 1)
+        path = str(tmp_path / f"{name}{suffix}")
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+        np.testing.assert_allclose(np.asarray(loaded.predict(x, verbose=0)),
+                                   np.asarray(model.predict(x, verbose=0)), atol=1e-5,
+                                   err_msg=name)
+        assert int(loaded.optimizer.iterations.numpy()) == 1, name
+
+
+def test_keras_resumes_training_from_a_keras_file_this_engine_saved(tmp_path):
+    """Optimizer slots land where Keras expects them: one more step in Keras equals one more
+    step here (a misplaced slot would be off by ~1e-3; float32 rounding gives ~6e-6)."""
+    keras = _keras()
+    model, x = io_models.build("mlp")
+    y = np.asarray(model.predict(x, verbose=0)) + 1
+    model.compile(optimizer=engine.optimizers.Adam(0.01), loss="mse")
+    model.train_on_batch(x, y)
+    model.save(str(tmp_path / "m.keras"))
+    loaded = keras.saving.load_model(str(tmp_path / "m.keras"))
+    model.train_on_batch(x, y)
+    loaded.train_on_batch(x, y)
+    for want, got in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_allclose(np.asarray(got), want, rtol=0, atol=1e-5)
