@@ -79,7 +79,7 @@ def test_weights_only_files(tmp_path):
         model.save_weights(str(tmp_path / "w.h5"))
 
 
-# ---------------------------------------------------------------------------- real frameworks' files
+# ---------------------------------------------------------------------------- frameworks' files
 
 
 def _expected(folder):

@@ -9,7 +9,8 @@ def compile_config(model, loss_objects=False):
     if not getattr(model, "compiled", False) or model.optimizer is None:
         return None
     return {"optimizer": engine.optimizers.serialize(model.optimizer),
-            "loss": _serialize_loss(model.loss, loss_objects), "loss_weights": None, "metrics": None,
+            "loss": _serialize_loss(model.loss, loss_objects), "loss_weights": None,
+            "metrics": None,
             "weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1,
             "jit_compile": False}
 
