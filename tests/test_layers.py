@@ -8,7 +8,7 @@ import pytest
 import engine
 from engine import activations, initializers, layers, regularizers
 from engine.layers.base import deferred_state_updates
-from tests.helpers import TOLERANCES, check_gradients, random_array
+from tests.helpers import TOLERANCES, check_gradients, float64_supported, random_array
 
 
 def run(layer, *arrays, training=False):
@@ -21,6 +21,11 @@ def set_random_weights(layer, seed=0):
     layer.set_weights([random_array(w.shape, seed + i, -0.5, 0.5) for i, w in
                        enumerate(layer.weights)])
     return [w.numpy().astype(np.float64) for w in layer.weights]
+
+
+def gradient_dtype(backend):
+    """The dtype check_gradients computes in, which the layer under test must share."""
+    return "float64" if float64_supported(backend) else "float32"
 
 
 def sigmoid(x):
@@ -40,7 +45,7 @@ def test_dense_matches_numpy_on_rank_2_and_3(backend):
 
 
 def test_dense_gradients_match_finite_differences(backend):
-    layer = layers.Dense(3, activation="sigmoid")
+    layer = layers.Dense(3, activation="sigmoid", dtype=gradient_dtype(backend))
     layer.build((None, 4))
 
     def forward(x, kernel, bias):
@@ -209,7 +214,7 @@ def test_batch_normalization_training_and_inference(backend):
 
 
 def test_batch_normalization_training_gradients(backend):
-    layer = layers.BatchNormalization()
+    layer = layers.BatchNormalization(dtype=gradient_dtype(backend))
     layer.build((None, 3))
 
     def forward(x, gamma, beta):
@@ -285,7 +290,7 @@ def test_recurrent_layers_match_cell_equations(backend, kind, options):
 
 
 def test_lstm_gradients_and_forget_bias(backend):
-    layer = layers.LSTM(2)
+    layer = layers.LSTM(2, dtype=gradient_dtype(backend))
     layer.build((None, 3, 2))
     bias = layer.bias.numpy()
     np.testing.assert_array_equal(bias, np.r_[np.zeros(2), np.ones(2), np.zeros(4)])
@@ -438,6 +443,26 @@ def test_layer_names_are_unique_like_keras():
     names = [layers.Dense(1).name, layers.Dense(1).name, layers.Conv2D(1, 1).name,
              layers.BatchNormalization().name, layers.Dense(1, name="head").name]
     assert names == ["dense", "dense_1", "conv2d", "batch_normalization", "head"]
+
+
+def test_custom_layer_output_shape_is_probed_in_the_functional_api(backend):
+    class Doubled(layers.Layer):
+        def call(self, inputs):
+            return engine.concat([inputs, inputs], axis=1)
+
+    inputs = layers.Input((None, 3))
+    outputs = Doubled()(inputs)
+    assert outputs.shape == (None, None, 3)
+    model = engine.Model(inputs, layers.Dense(2)(outputs))
+    assert model.predict(random_array((4, 5, 3))).shape == (4, 10, 2)
+
+
+def test_layers_autocast_floating_inputs_to_their_dtype(backend):
+    if not float64_supported(backend):
+        pytest.skip("needs float64")
+    layer = layers.Dense(2, dtype="float64")
+    assert layer(np.ones((1, 3), np.float32)).dtype == "float64"
+    assert layers.Embedding(5, 2)(np.array([[1, 4]])).dtype == "float32"
 
 
 # ---------------------------------------------------------------------------- errors

@@ -170,7 +170,7 @@ class Layer:
     def __call__(self, inputs, *args, training=None, **kwargs):
         if is_symbolic(inputs):
             return self._symbolic_call(inputs, args, kwargs)
-        inputs = map_structure(_to_tensor, inputs)
+        inputs = map_structure(self._autocast, inputs)
         shapes = map_structure(lambda t: t.shape, inputs)
         self._check_input_spec(shapes)
         self.build_from_shape(_with_unknown_batch(shapes))
@@ -187,6 +187,13 @@ class Layer:
         if self.activity_regularizer is not None:
             self._activity_losses = [self.activity_regularizer(o) for o in flatten(outputs)]
         return outputs
+
+    def _autocast(self, value):
+        """A tensor of `value`; floating inputs take the layer's dtype, as Keras autocasts."""
+        tensor = value if isinstance(value, engine.Tensor) else engine.convert_to_tensor(value)
+        if engine.dtypes.is_floating(tensor.dtype) and engine.dtypes.is_floating(self.dtype):
+            return engine.cast(tensor, self.dtype)
+        return tensor
 
     def build_from_shape(self, input_shape):
         """Build once."""
@@ -358,8 +365,6 @@ def _marks_built(build):
     return wrapped
 
 
-def _to_tensor(value):
-    return value if isinstance(value, engine.Tensor) else engine.convert_to_tensor(value)
 
 
 def _with_unknown_batch(shapes):
