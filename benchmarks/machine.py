@@ -48,6 +48,7 @@ def describe(implementations, missing):
         "implementations": {impl.name: impl.describe() for impl in implementations},
         "not_available": missing,
         "environment": {name: os.environ.get(name) for name in OPENBLAS_VARIABLES},
+        "load_average": os.getloadavg(),  # others' work on a shared host skews every number
     }
 
 

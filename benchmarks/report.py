@@ -90,6 +90,9 @@ def format_machine(run):
     set_vars = {k: v for k, v in machine["environment"].items() if v is not None}
     lines.append("environment: " + (", ".join(f"{k}={v}" for k, v in set_vars.items())
                                     or "no OpenBLAS/PoCL variables set"))
+    if "load_average" in machine:
+        lines.append("load average (1, 5, 15 min) at the end: "
+                     + ", ".join(f"{load:.1f}" for load in machine["load_average"]))
     if ceilings:
         lines.append(f"ceilings: BLAS peak {ceilings['blas_gflops']:.1f} GFLOP/s, copy bandwidth "
                      f"{ceilings['copy_gbps']:.1f} GB/s ({ceilings['how']})")
