@@ -84,10 +84,12 @@ def test_functional_residual_two_inputs_two_outputs_shared_layer(backend):
                                **TOLERANCES["matmul"])
 
     model.compile(optimizer=engine.optimizers.Adam(0.05), loss=["mse", "mae"],
-                  loss_weights=[1.0, 0.5])
+                  loss_weights=[1.0, 0.5], metrics={"second": ["mse"]})
     targets = [random_array((5, 2), 2), random_array((5, 1), 3)]
     before = model.evaluate([xa, xb], targets, verbose=0, return_dict=True)
-    assert set(before) == {"loss", "first_loss", "second_loss"}
+    assert set(before) == {"loss", "first_loss", "second_loss", "second_mse"}
+    np.testing.assert_allclose(before["second_mse"], np.mean((got_second - targets[1]) ** 2),
+                               rtol=1e-4)
     np.testing.assert_allclose(before["loss"], before["first_loss"] + 0.5 * before["second_loss"],
                                rtol=1e-5)
     model.fit([xa, xb], targets, epochs=30, batch_size=5, verbose=0)

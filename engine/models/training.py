@@ -93,6 +93,7 @@ class Trainer:
         return _to_numpy(self(_unlist(self._inputs_list(x)), training=False))
 
     def _train_step(self, x, y, sample_weight, tracker):
+        y, sample_weight = _upload_targets(y, sample_weight)
         variables = self.trainable_weights
         with deferred_state_updates() as state_updates:
             with engine.GradientTape() as tape:
@@ -106,6 +107,7 @@ class Trainer:
         return tracker.update(total, per_output, y, y_pred, sample_weight)
 
     def _test_step(self, x, y, sample_weight, tracker):
+        y, sample_weight = _upload_targets(y, sample_weight)
         y_pred = flatten(self(_unlist(x), training=False))
         total, per_output = self._compute_loss(y, y_pred, sample_weight)
         return tracker.update(total, per_output, y, y_pred, sample_weight)
@@ -295,10 +297,9 @@ class _Tracker:
         values = [float(v.item()) * size for v in per_output]
         self.output_sums = values if self.output_sums is None else [
             a + b for a, b in zip(self.output_sums, values)]
-        weights = None if sample_weight is None else engine.tensor(sample_weight)
         for group, target, prediction in zip(self.model._metrics, y_true, y_pred):
             for metric in group:
-                metric.update_state(engine.convert_to_tensor(target), prediction, weights)
+                metric.update_state(target, prediction, sample_weight)
         logs = {"loss": self.loss_sum / self.count}
         if len(self.model._losses) > 1:
             for name, value in zip(self.model._output_names(), self.output_sums):
@@ -351,6 +352,12 @@ def _is_dataset(data):
     """An iterable of batches (engine.data.Dataset, a generator) rather than arrays."""
     return hasattr(data, "__iter__") and not isinstance(
         data, (np.ndarray, engine.Tensor, list, tuple, dict, str))
+
+
+def _upload_targets(y, sample_weight):
+    """Targets and sample weights as tensors, uploaded once per batch for loss and metrics."""
+    y = [engine.convert_to_tensor(target) for target in y]
+    return y, None if sample_weight is None else engine.convert_to_tensor(sample_weight)
 
 
 def _host_elements(dataset):
