@@ -34,9 +34,10 @@ def _gemm_source(ctype, tm, tn, width):
              f"(long)m_tile * K * {tm};",
              f"    __global const {ctype}* b = b_panels + batch * b_batch + "
              f"(long)n_tile * K * {tn};"]
+    lines.append(f"    __global const {vec}* b_vectors = (__global const {vec}*)b;")
     lines += [f"    {vec} acc{i}_{j} = 0;" for i in range(tm) for j in range(parts)]
     lines.append("    for (int k = 0; k < K; ++k) {")
-    lines += [f"        {vec} row{j} = vload{width}(k * {parts} + {j}, b);" for j in range(parts)]
+    lines += [f"        {vec} row{j} = b_vectors[k * {parts} + {j}];" for j in range(parts)]
     for i in range(tm):
         lines.append(f"        {vec} a{i} = ({vec})a[k * {tm} + {i}];")
         lines += [f"        acc{i}_{j} = {_multiply_add(ctype, f'a{i}', f'row{j}', f'acc{i}_{j}')};"
@@ -64,7 +65,9 @@ def _gemm_source(ctype, tm, tn, width):
 
 
 def _multiply_add(ctype, a, b, acc):
-    return f"fma({a}, {b}, {acc})" if ctype in ("half", "float", "double") else f"{acc} + {a} * {b}"
+    """a * b + acc; plain operators, which the compiler contracts to FMA under -cl-mad-enable
+    and keeps inline (PoCL calls the fma() builtin out of line)."""
+    return f"{acc} + {a} * {b}"
 
 
 def _pack(matrix_view, tile):
