@@ -4,6 +4,8 @@ A function such as `mean_squared_error(y_true, y_pred)` gives one value per samp
 axis reduced). A Loss object weights those values by `sample_weight` and reduces them with
 "sum_over_batch_size" (sum / number of values, Keras's default), "sum" or "none".
 """
+import re
+
 import engine
 
 EPSILON = 1e-7  # Keras's backend epsilon: probabilities are clipped to [EPSILON, 1 - EPSILON]
@@ -223,8 +225,6 @@ class KLDivergence(LossFunctionWrapper):
 
 
 def _snake_case(name):
-    import re
-
     return re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", name).lower()
 
 

@@ -124,7 +124,7 @@ class MeanSquaredError(MeanMetricWrapper):
         super().__init__(losses.mean_squared_error, name)
 
 
-class Accuracy(Metric):
+class AutoAccuracy(Metric):
     """"accuracy" whose flavour (binary, sparse or categorical) is picked from the first
     batch's shapes with Keras 3's rule: y_pred's last dim 1 -> binary; y_true of lower rank,
     or last dim 1 against y_pred's > 1 -> sparse categorical; else categorical."""
@@ -278,7 +278,7 @@ def get(identifier, loss=None):
         key = identifier.lower()
         if key in ("accuracy", "acc"):
             flavour = _ACCURACY_FOR_LOSS.get(_loss_function_name(loss))
-            return flavour(name=identifier) if flavour else Accuracy(name=identifier)
+            return flavour(name=identifier) if flavour else AutoAccuracy(name=identifier)
         cls = _BY_NAME.get(key) or _CLASSES.get(identifier)
         if cls is not None:
             return cls(name=identifier)
