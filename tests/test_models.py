@@ -204,6 +204,11 @@ def test_fit_accepts_a_dataset_and_validation_data(backend):
     assert history.history["loss"][-1] < history.history["loss"][0]
     history = model.fit(x, y, epochs=2, validation_split=0.25, verbose=0)
     assert len(history.history["val_loss"]) == 2
+    weights = np.linspace(0.5, 2.0, 48).astype(np.float32)
+    history = model.fit(x, y, validation_split=0.25, sample_weight=weights, verbose=0)
+    np.testing.assert_allclose(history.history["val_loss"][0],
+                               model.evaluate(x[36:], y[36:], sample_weight=weights[36:],
+                                              verbose=0), rtol=1e-5)
 
 
 # ---------------------------------------------------------------------------- summary

@@ -74,18 +74,22 @@ def check_sparse_labels(labels, num_classes, output_name):
                          f"class indices smaller than the number of classes, {num_classes}).")
 
 
-def split_validation(arrays, validation_split, size):
-    """Keras's rule: the last `validation_split` fraction of the samples, before shuffling."""
+def split_validation(x, y, sample_weight, validation_split):
+    """Keras's rule: the last `validation_split` fraction of the samples, before shuffling.
+    Returns ((x, y, sample_weight) to train on, (x, y, sample_weight) to validate on)."""
     if not 0 < validation_split < 1:
         raise ValueError(f"`validation_split` must be between 0 and 1, got {validation_split}")
+    size = check_cardinality(x, y, sample_weight)
     cut = int(math.floor(size * (1 - validation_split)))
     if cut == 0 or cut == size:
         raise ValueError(f"validation_split={validation_split} leaves no training or no "
                          f"validation samples out of {size}")
-    train = [None if a is None else [take(item, np.arange(cut)) for item in a] for a in arrays]
-    valid = [None if a is None else [take(item, np.arange(cut, size)) for item in a]
-             for a in arrays]
-    return train, valid
+
+    def part(indices):
+        return ([take(a, indices) for a in x], [take(a, indices) for a in y],
+                None if sample_weight is None else sample_weight[indices])
+
+    return part(np.arange(cut)), part(np.arange(cut, size))
 
 
 def take(array, indices):

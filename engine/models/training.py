@@ -166,12 +166,8 @@ class Trainer:
         else:
             x, y, sample_weight = self._prepare(x, y, sample_weight, class_weight)
             if validation_split and validation_data is None:
-                size = data_adapter.check_cardinality(x, y, sample_weight)
                 (x, y, sample_weight), validation_data = data_adapter.split_validation(
-                    [x, y, sample_weight], validation_split, size)
-                validation_data = (validation_data[0], validation_data[1],
-                                   validation_data[2][0] if validation_data[2] else None)
-                sample_weight = sample_weight[0] if sample_weight else None
+                    x, y, sample_weight, validation_split)
             epoch_batches, steps = self._array_batches(x, y, sample_weight, batch_size, shuffle,
                                                        steps_per_epoch)
         callback_list = engine.callbacks.CallbackList(
