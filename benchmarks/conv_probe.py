@@ -28,16 +28,17 @@ def torch_step(x, w, dy):
     y.backward(dy)
 
 
-def interleaved_ms(steps, repeats):
-    """Best and median milliseconds of each (step, args), alternating them so that load from
-    other processes hits both alike."""
-    times = [[] for _ in steps]
-    for _ in range(repeats + 1):
-        for timings, (step, args) in zip(times, steps):
-            start = time.perf_counter()
-            step(*args)
-            timings.append(time.perf_counter() - start)
-    return [(1000 * min(t[1:]), 1000 * statistics.median(t[1:])) for t in times]
+def timed_ms(step, args, repeats):
+    """Best and median milliseconds of `repeats` calls after one warm-up. Each library runs in
+    its own block: PyTorch's OpenMP threads keep spinning after a call, which would slow NumPy
+    down if the two were interleaved."""
+    step(*args)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step(*args)
+        times.append(time.perf_counter() - start)
+    return 1000 * min(times), 1000 * statistics.median(times)
 
 
 def main(repeats=20):
@@ -50,8 +51,8 @@ def main(repeats=20):
     tx = torch.tensor(x.transpose(0, 3, 1, 2).copy(), requires_grad=True)
     tw = torch.tensor(w.transpose(3, 2, 0, 1).copy(), requires_grad=True)
     tdy = torch.tensor(dy.transpose(0, 3, 1, 2).copy())
-    ours, theirs = interleaved_ms([(numpy_step, (x, w, dy)), (torch_step, (tx, tw, tdy))],
-                                  repeats)
+    ours = timed_ms(numpy_step, (x, w, dy), repeats)
+    theirs = timed_ms(torch_step, (tx, tw, tdy), repeats)
     for label, index in (("best", 0), ("median", 1)):
         print(f"{label}: numpy {ours[index]:.2f} ms, torch {theirs[index]:.2f} ms "
               f"({torch.get_num_threads()} threads), ratio {ours[index] / theirs[index]:.2f}")

@@ -1,11 +1,13 @@
-"""NumPy convolution kernels: im2col through a strided window view, then one BLAS GEMM.
+"""NumPy convolution kernels: im2col through a strided window view, then a BLAS GEMM.
 
-Gradients reuse the same pieces: the filter gradient is im2col(x)^T @ dy (one GEMM), the input
-gradient is dy @ W^T scattered back with one vectorised add per kernel tap (col2im).
+Gradients reuse the same pieces: the filter gradient is im2col(x)^T @ dy, the input gradient is
+dy @ W^T scattered back with one vectorised add per kernel tap (col2im). Each runs per batch
+chunk, the chunks on every core (parallel.over_batch).
 """
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from engine.kernels.numpy.parallel import over_batch
 from engine.registry import register_kernel
 
 
@@ -48,12 +50,6 @@ def tap_slices(tap, out_hw, strides, dilations=(1, 1)):
                   strides[1]))
 
 
-def batch_chunks(batch, cells_per_image, rows=8192):
-    """Slices of the batch of about `rows` output cells each, so per-tap blocks stay in cache."""
-    step = max(1, rows // max(1, cells_per_image))
-    return [slice(start, start + step) for start in range(0, batch, step)]
-
-
 def add_taps(padded, blocks, kernel_hw, strides, dilations):
     """col2im: add per-tap blocks (KH*KW, N, OH, OW, C) onto the padded-input cells they read."""
     out_hw = blocks.shape[2:4]
@@ -68,16 +64,16 @@ def backprop_to_input(tap_blocks, out_hw, input_shape, dtype, kernel_hw, strides
     (top, bottom), (left, right) = padding
     n, h, w, c = input_shape
     padded = np.zeros((n, h + top + bottom, w + left + right, c), dtype=dtype)
-    for rows in batch_chunks(n, out_hw[0] * out_hw[1]):
-        add_taps(padded[rows], tap_blocks(rows), kernel_hw, strides, dilations)
+    over_batch(lambda rows: add_taps(padded[rows], tap_blocks(rows), kernel_hw, strides,
+                                     dilations), n, out_hw[0] * out_hw[1])
     return padded[:, top:top + h, left:left + w]
 
 
 def _im2col(x, kernel_hw, strides, padding, dilations):
-    """Rows of the GEMM: one per output cell, KH*KW*C values each, plus the output size."""
+    """Rows of the GEMM: one per output cell, KH*KW*C values each."""
     out_hw = output_size(x.shape[1:3], kernel_hw, strides, padding, dilations)
     view = windows(pad_spatial(x, padding), kernel_hw, out_hw, strides, dilations)
-    return view.reshape(-1, kernel_hw[0] * kernel_hw[1] * x.shape[3]), out_hw
+    return view.reshape(-1, kernel_hw[0] * kernel_hw[1] * x.shape[3])
 
 
 def _is_pointwise(kernel_hw, strides, padding):
@@ -86,23 +82,33 @@ def _is_pointwise(kernel_hw, strides, padding):
 
 @register_kernel("Conv2D", "numpy")
 def conv2d(x, filter, strides, padding, dilations):  # noqa: A002
-    kh, kw, _, out_channels = filter.shape
+    kh, kw, in_channels, out_channels = filter.shape
+    matrix = filter.reshape(-1, out_channels)
     if _is_pointwise((kh, kw), strides, padding):
-        rows, out_hw = x.reshape(-1, x.shape[3]), x.shape[1:3]
-    else:
-        rows, out_hw = _im2col(x, (kh, kw), strides, padding, dilations)
-    y = rows @ filter.reshape(-1, out_channels)
-    return y.reshape((x.shape[0],) + tuple(out_hw) + (out_channels,))
+        return (x.reshape(-1, in_channels) @ matrix).reshape(x.shape[:3] + (out_channels,))
+    out_hw = output_size(x.shape[1:3], (kh, kw), strides, padding, dilations)
+    y = np.empty((x.shape[0],) + out_hw + (out_channels,), dtype=np.result_type(x, filter))
+
+    def gemm(rows):
+        rows_in = _im2col(x[rows], (kh, kw), strides, padding, dilations)
+        np.matmul(rows_in, matrix, out=y[rows].reshape(-1, out_channels))
+
+    over_batch(gemm, x.shape[0], out_hw[0] * out_hw[1])
+    return y
 
 
 @register_kernel("Conv2DBackpropFilter", "numpy")
 def conv2d_backprop_filter(x, dy, filter_shape, strides, padding, dilations):
-    kh, kw, _, out_channels = filter_shape
+    kh, kw, in_channels, out_channels = filter_shape
     if _is_pointwise((kh, kw), strides, padding):
-        rows = x.reshape(-1, x.shape[3])
-    else:
-        rows, _ = _im2col(x, (kh, kw), strides, padding, dilations)
-    return (rows.T @ dy.reshape(-1, out_channels)).reshape(filter_shape)
+        return (x.reshape(-1, in_channels).T @ dy.reshape(-1, out_channels)).reshape(filter_shape)
+
+    def gemm(rows):
+        rows_in = _im2col(x[rows], (kh, kw), strides, padding, dilations)
+        return rows_in.T @ dy[rows].reshape(-1, out_channels)
+
+    partials = over_batch(gemm, x.shape[0], dy.shape[1] * dy.shape[2])
+    return np.sum(partials, axis=0, dtype=dy.dtype).reshape(filter_shape)
 
 
 @register_kernel("Conv2DBackpropInput", "numpy")
