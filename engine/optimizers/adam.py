@@ -23,7 +23,7 @@ class Adam(Optimizer):
             self.add_slots(variables, ("velocity_hat",))
 
     def update_step(self, gradient, variable, learning_rate):
-        step = int(self.iterations.item()) + 1
+        step = self.local_step
         alpha = learning_rate * math.sqrt(1 - self.beta_2 ** step) / (1 - self.beta_1 ** step)
         m = self.slot(variable, "momentum")
         v = self.slot(variable, "velocity")
@@ -61,7 +61,7 @@ class Adamax(Optimizer):
         self.add_slots(variables, ("momentum", "norm"))
 
     def update_step(self, gradient, variable, learning_rate):
-        step = int(self.iterations.item()) + 1
+        step = self.local_step
         m = self.slot(variable, "momentum")
         u = self.slot(variable, "norm")
         m.assign_add((gradient - m) * (1 - self.beta_1))

@@ -41,6 +41,7 @@ class Optimizer:
         self.clipvalue = clipvalue
         self.global_clipnorm = global_clipnorm
         self.iterations = Variable(0, trainable=False, name="iteration", dtype="int32")
+        self.local_step = 0  # iterations + 1 during apply_gradients (read once per step)
         if isinstance(learning_rate, dict):
             learning_rate = schedules.deserialize(learning_rate)
         if callable(learning_rate):
@@ -129,6 +130,7 @@ class Optimizer:
         self.build(variables)
         grads = self._clip(grads)
         learning_rate = self.learning_rate
+        self.local_step = int(self.iterations.item()) + 1  # 1-based step for bias corrections
         if self.weight_decay:
             for variable in variables:
                 variable.assign(variable - variable * (self.weight_decay * learning_rate))
