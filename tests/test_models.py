@@ -211,6 +211,36 @@ def test_fit_accepts_a_dataset_and_validation_data(backend):
                                               verbose=0), rtol=1e-5)
 
 
+def test_callbacks_see_every_hook_and_can_stop_training():
+    class Recorder(engine.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.calls.append(("epoch", epoch, sorted(logs)))
+            if epoch == 1:
+                self.model.stop_training = True
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.calls.append(("batch", batch))
+
+        def on_predict_batch_end(self, batch, logs=None):
+            self.calls.append(("predict", batch))
+
+    x, y = regression_data(20)
+    model = engine.Sequential([layers.Input((3,)), layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    recorder = Recorder()
+    history = model.fit(x, y, batch_size=10, epochs=5, verbose=0, callbacks=[recorder],
+                        validation_data=(x, y))
+    assert history.epoch == [0, 1]
+    assert recorder.calls == [("batch", 0), ("batch", 1), ("epoch", 0, ["loss", "val_loss"]),
+                              ("batch", 0), ("batch", 1), ("epoch", 1, ["loss", "val_loss"])]
+    model.predict(x, batch_size=8, verbose=0, callbacks=[recorder])
+    assert recorder.calls[-3:] == [("predict", 0), ("predict", 1), ("predict", 2)]
+
+
 # ---------------------------------------------------------------------------- summary
 
 def test_summary_counts_match_formulas():

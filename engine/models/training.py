@@ -262,15 +262,24 @@ class Trainer:
         if _is_dataset(x):
             batches = (data_adapter.unpack_dataset_element(element)[0]
                        for element in _host_elements(x))
+            total_steps = steps or _known_length(x)
         else:
             inputs = self._inputs_list(x)
             size = data_adapter.check_cardinality(inputs)
             batches = (xb for _, (xb,) in data_adapter.array_batches(
                 [inputs], size, batch_size, max_steps=steps))
+            total_steps = data_adapter.num_steps(size, batch_size, steps)
+        callback_list = engine.callbacks.CallbackList(
+            callbacks, model=self, add_progbar=1 if verbose == "auto" else verbose, epochs=1,
+            steps=total_steps)
+        callback_list.on_predict_begin()
         results = []
-        for xb in batches:
+        for step, xb in enumerate(batches):
+            callback_list.on_predict_batch_begin(step)
             outputs = self(_unlist(self._inputs_list(xb)), training=False)
             results.append([np.asarray(o.numpy()) for o in flatten(outputs)])
+            callback_list.on_predict_batch_end(step, {"outputs": results[-1]})
+        callback_list.on_predict_end()
         if not results:
             raise ValueError("Unexpected result of `predict`: no batches were processed.")
         merged = [np.concatenate(parts, axis=0) for parts in zip(*results)]
