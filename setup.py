@@ -16,7 +16,7 @@ _CPU_EXTRAS = {
     "opencl": ["pyopencl[pocl]>=2024.1"],
     "io": ["h5py>=3.8"],
     "vis": ["matplotlib>=3.7"],
-    "examples": ["scikit-learn>=1.3"],
+    "examples": ["scikit-learn>=1.3", "tqdm>=4"],
     "tensorboard": ["tensorboardX>=2.6"],
 }
 
