@@ -5,6 +5,8 @@ gives a subclassed model. Both train with compile/fit (models/training.py).
 """
 import os
 
+import numpy as np
+
 import engine
 from engine.layers.base import InputSpec, Layer, unique_name
 from engine.layers.input_layer import InputLayer
@@ -24,6 +26,11 @@ class Model(Trainer, Layer):
     def __init__(self, *args, **kwargs):
         Layer.__init__(self, *args, **kwargs)
         Trainer.__init__(self)
+
+    def _autocast(self, value):
+        """Models leave inputs to their first layers (Functional: to the Input dtypes), so a
+        float64 array reaches a float64 Input without a float32 detour."""
+        return value if isinstance(value, engine.Tensor) else np.asarray(value)
 
     @classmethod
     def from_config(cls, config):
@@ -104,7 +111,7 @@ class Functional(Model):
         if len(given) != len(self.inputs):
             raise ValueError(f"Layer '{self.name}' expects {len(self.inputs)} input(s), but it "
                              f"received {len(given)} input tensors.")
-        values = {id(symbolic): engine.cast(value, symbolic.dtype)
+        values = {id(symbolic): engine.convert_to_tensor(value, dtype=symbolic.dtype)
                   for symbolic, value in zip(self.inputs, given)}
         for depth in sorted(self._nodes_by_depth, reverse=True):
             for node in self._nodes_by_depth[depth]:
