@@ -59,8 +59,29 @@ def legacy_hard_sigmoid(x):
     return engine.clip(x * 0.2 + 0.5, 0.0, 1.0)
 
 
+def hard_silu(x):
+    """x * hard_sigmoid(x), also called hard_swish."""
+    return x * hard_sigmoid(x)
+
+
 def exponential(x):
     return engine.exp(x)
+
+
+def relu6(x):
+    return engine.relu6(x)
+
+
+def softsign(x):
+    return x / (engine.abs(x) + 1.0)
+
+
+def mish(x):
+    return x * engine.tanh(engine.softplus(x))
+
+
+def log_softmax(x, axis=-1):
+    return engine.log_softmax(x, axis)
 
 
 _BY_NAME = {
@@ -68,6 +89,8 @@ _BY_NAME = {
     "elu": elu, "selu": selu, "gelu": gelu, "softplus": softplus, "leaky_relu": leaky_relu,
     "swish": silu, "silu": silu, "hard_sigmoid": hard_sigmoid,
     "legacy_hard_sigmoid": legacy_hard_sigmoid, "exponential": exponential,
+    "hard_silu": hard_silu, "hard_swish": hard_silu, "relu6": relu6, "softsign": softsign,
+    "mish": mish, "log_softmax": log_softmax,
 }
 
 

@@ -332,6 +332,9 @@ def test_activations_match_keras_formulas(backend):
         "swish": x64 * sigmoid(x64), "silu": x64 * sigmoid(x64),
         "hard_sigmoid": np.clip(x64 + 3, 0, 6) / 6, "exponential": np.exp(x64),
         "softmax": np.exp(x64) / np.exp(x64).sum(),
+        "log_softmax": x64 - np.log(np.exp(x64).sum()), "relu6": np.clip(x64, 0, 6),
+        "softsign": x64 / (np.abs(x64) + 1), "mish": x64 * np.tanh(np.log1p(np.exp(x64))),
+        "hard_silu": x64 * np.clip(x64 + 3, 0, 6) / 6,
     }
     for name, want in formulas.items():
         got = activations.get(name)(engine.tensor(x)).numpy()
