@@ -337,6 +337,28 @@ def test_bad_arguments_raise_naming_the_op(backend, call, error, message):
         call()
 
 
+def _conv_in_child(queue):
+    x, w = random_array((4, 6, 6, 2)), random_array((3, 3, 2, 3), seed=1)
+    queue.put(float(np.abs(engine.conv2d(x, w, padding="same").numpy()
+                          - reference_conv2d(x, w, padding="same")).max()))
+
+
+def test_numpy_conv_works_in_a_forked_child_after_using_its_thread_pool():
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    engine.conv2d(random_array((4, 6, 6, 2)), random_array((3, 3, 2, 3)), padding="same")
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_conv_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=30)
+    if child.is_alive():  # the pool's lost threads would leave it waiting forever
+        child.kill()
+    assert child.exitcode == 0 and queue.get(timeout=1) < 1e-4
+
+
 def test_same_output_size_is_ceil_of_input_over_stride():
     for size in range(1, 12):
         for kernel in (1, 2, 3, 5):

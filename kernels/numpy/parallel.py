@@ -19,6 +19,17 @@ _state = {"pool": None, "blas": None}
 _lock = threading.Lock()  # one chunked kernel at a time, so BLAS limits never interleave
 
 
+def _forget_pool_in_forked_child():
+    """A forked child has none of the pool's threads; it starts its own on first use."""
+    global _lock
+    _state["pool"] = None
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_forked_child)
+
+
 def _workers():
     """Cores this process may run on (fewer than os.cpu_count() under taskset or a CI quota)."""
     if hasattr(os, "sched_getaffinity"):
