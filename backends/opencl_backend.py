@@ -81,7 +81,10 @@ class OpenCLBackend(Backend):
         self.queue.finish()
 
     def describe(self):
-        kind = cl.device_type.to_string(self.device.type)
+        kind = next((name for flag, name in ((cl.device_type.GPU, "GPU"),
+                                             (cl.device_type.CPU, "CPU"),
+                                             (cl.device_type.ACCELERATOR, "accelerator"))
+                     if self.device.type & flag), "other")
         return (f"{self.device.name.strip()} ({kind}, {self.device.vendor.strip()}, "
                 f"{self.device.platform.name.strip()})")
 

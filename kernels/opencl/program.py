@@ -35,13 +35,23 @@ def backend():
     return _BACKEND[0]
 
 
+_BY_DTYPE = {np.dtype(name): ctype for name, ctype in C_TYPES.items()}
+
+
 def c_type(dtype):
-    return C_TYPES[np.dtype(dtype).name]
+    found = _BY_DTYPE.get(dtype)
+    return found if found is not None else C_TYPES[np.dtype(dtype).name]
 
 
 def compute_type(dtype):
     """The C type arithmetic on `dtype` runs in: float16 computes in float."""
-    return "float" if np.dtype(dtype) == np.float16 else c_type(dtype)
+    ctype = c_type(dtype)
+    return "float" if ctype == "half" else ctype
+
+
+def scalar(dtype, value):
+    """`value` as the NumPy scalar a kernel argument of `dtype` takes (float16 goes as float)."""
+    return _SCALAR_TYPES[compute_type(dtype)](value)
 
 
 def _pragmas(source):
@@ -92,3 +102,4 @@ def index_type(*sizes):
 
 
 NUMPY_TYPES = {c: n if n != "bool" else "uint8" for n, c in C_TYPES.items()}
+_SCALAR_TYPES = {c: np.dtype(n).type for c, n in NUMPY_TYPES.items()}

@@ -5,6 +5,7 @@ and tile are views with other strides (negative or zero), so one strided kernel 
 elementwise math with broadcasting, copies and layout changes without materialising anything.
 """
 import functools
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -70,21 +71,29 @@ def _collapse(shape, stride_sets):
 
 
 @functools.lru_cache(maxsize=None)
-def _source(expression, names, in_types, out_type, rank, itype, scalars, preamble):
+def _source(expression, names, in_types, out_type, rank, itype, scalars, preamble, inner):
+    """The strided kernel. `inner` holds each operand's innermost stride when it is 0 or 1
+    (else None): written as a literal, it lets the compiler vectorise contiguous and broadcast
+    operands instead of gathering."""
+    operands = ("out",) + names
     params = [f"__global {out_type}* out", f"{itype} out_offset"]
     for name, ctype in zip(names, in_types):
         params += [f"__global const {ctype}* {name}_data", f"{itype} {name}_offset"]
     params += [f"{ctype} {name}" for ctype, name in scalars]
     params += [f"{itype} dim{d}" for d in range(1, rank)]
-    for operand in ("out",) + names:
-        params += [f"{itype} {operand}_stride{d}" for d in range(rank)]
+    for operand, literal in zip(operands, inner):
+        params += [f"{itype} {operand}_stride{d}" for d in range(rank)
+                   if d < rank - 1 or literal is None]
     lines = [f"{itype} rest = get_global_id(0);"]
     for d in range(rank - 1, 0, -1):
         lines.append(f"{itype} i{d} = rest % dim{d}; rest /= dim{d};")
     if rank:
         lines.append(f"{itype} i0 = rest;")
-    for operand in ("out",) + names:
-        terms = "".join(f" + i{d} * {operand}_stride{d}" for d in range(rank))
+    for operand, literal in zip(operands, inner):
+        strides = [f"{operand}_stride{d}" for d in range(rank)]
+        if rank and literal is not None:
+            strides[-1] = str(literal)
+        terms = "".join(f" + i{d} * {stride}" for d, stride in enumerate(strides))
         lines.append(f"{itype} {operand}_at = {operand}_offset{terms};")
     for name, ctype in zip(names, in_types):  # half is stored, computed in float
         lines.append(f"const float {name} = vload_half({name}_at, {name}_data);" if ctype == "half"
@@ -99,33 +108,35 @@ def _source(expression, names, in_types, out_type, rank, itype, scalars, preambl
 def run(expression, names, inputs, out, scalars=(), preamble=""):
     """out[i] = expression(inputs[i]) over out's shape; inputs and out are Views of that shape.
 
-    float16 operands are loaded to float and stored back with vload_half/vstore_half, so they
-    work on devices without cl_khr_fp16.
-
     `names` name the inputs in the C expression; `scalars` are (dtype, name, value) kernel
     arguments, so an attribute such as LeakyRelu's alpha does not make a new program.
+    float16 operands are loaded to float and stored back with vload_half/vstore_half, so they
+    work on devices without cl_khr_fp16.
     """
     shape = out.shape
-    size = int(np.prod(shape, dtype=np.int64))
+    size = math.prod(shape)
     if size == 0:
         return
-    coll_shape, coll_strides = _collapse(shape, [out.strides] + [v.strides for v in inputs])
+    views = (out, *inputs)
+    coll_shape, coll_strides = _collapse(shape, [v.strides for v in views])
     rank = len(coll_shape)
     extents = [size] + [abs(v.offset) + sum(abs(s) * (n - 1) for s, n in zip(v.strides, shape))
-                        for v in (out, *inputs)]
+                        for v in views]
     itype = program.index_type(*extents)
     int_type = np.int32 if itype == "int" else np.int64
+    inner = tuple(strides[-1] if rank and strides[-1] in (0, 1) else None
+                  for strides in coll_strides)
     source = _source(expression, tuple(names), tuple(program.c_type(v.dtype) for v in inputs),
                      program.c_type(out.dtype), rank, itype,
-                     tuple((program.compute_type(dt), name) for dt, name, _ in scalars), preamble)
+                     tuple((program.compute_type(dt), name) for dt, name, _ in scalars), preamble,
+                     inner)
     args = [out.data, int_type(out.offset)]
     for v in inputs:
         args += [v.data, int_type(v.offset)]
-    args += [np.dtype(program.NUMPY_TYPES[program.compute_type(dt)]).type(value)
-             for dt, _, value in scalars]
+    args += [program.scalar(dt, value) for dt, _, value in scalars]
     args += [int_type(n) for n in coll_shape[1:]]
-    for strides in coll_strides:
-        args += [int_type(s) for s in strides]
+    for strides, literal in zip(coll_strides, inner):
+        args += [int_type(s) for s in (strides if literal is None else strides[:-1])]
     program.launch(program.kernel(source, "strided"), (size,), None, *args)
 
 
