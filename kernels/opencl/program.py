@@ -22,6 +22,7 @@ C_TYPES = {"float16": "half", "float32": "float", "float64": "double", "int32": 
 
 _PROGRAMS = {}
 _KERNELS = {}
+_TYPED = set()
 stats = {"builds": 0}
 _BACKEND = []
 
@@ -90,9 +91,17 @@ def empty(shape, dtype):
 
 
 def launch(kernel_object, global_size, local_size, *args):
-    """Enqueue on the backend's queue; sizes are tuples (local_size may be None)."""
+    """Enqueue on the backend's queue; sizes are tuples (local_size may be None).
+
+    Scalar arguments are NumPy scalars; their types are declared to PyOpenCL on the first
+    launch, which makes every later launch several times cheaper.
+    """
     if any(size == 0 for size in global_size):
         return
+    if kernel_object not in _TYPED:
+        kernel_object.set_scalar_arg_dtypes(
+            [arg.dtype if isinstance(arg, np.generic) else None for arg in args])
+        _TYPED.add(kernel_object)
     kernel_object(backend().queue, global_size, local_size, *args)
 
 
