@@ -3,6 +3,7 @@
 The op layer turns 'same'/'valid' padding into explicit ((top, bottom), (left, right)) exactly
 as TensorFlow does, so every kernel sees one canonical geometry.
 """
+import itertools
 import math
 
 import numpy as np
@@ -287,7 +288,7 @@ def _max_pool_grad_grad(grad, node):
     x, y, _ = node.inputs
     inside = ones_like(x)
     result, seen = None, None
-    for tap in _window_taps(node.attrs["pool_size"]):
+    for tap in itertools.product(*(range(size) for size in node.attrs["pool_size"])):
         pick = _tap_reader(tap, node.attrs, x)
         is_max = logical_and(equal(pick(x), y), equal(pick(inside), 1.0))
         first = is_max if seen is None else logical_and(is_max, logical_not(seen))
@@ -295,10 +296,6 @@ def _max_pool_grad_grad(grad, node):
         term = where(first, pick(grad), 0.0)
         result = term if result is None else add(result, term)
     return None, None, result
-
-
-def _window_taps(pool_size):
-    return [(i, j) for i in range(pool_size[0]) for j in range(pool_size[1])]
 
 
 def _tap_reader(tap, attrs, like):
