@@ -4,28 +4,31 @@
 #define GEOMETRY int N, int H, int W, int C, int OH, int OW, int KH, int KW, \
                  int SH, int SW, int PT, int PL, int DH, int DW
 
-// im2col: one row per output cell, KH*KW*C values (zero outside the image).
+// im2col: one row per output cell, KH*KW*C values (zero outside the image). A work-item
+// copies the C channels of one (output cell, tap): contiguous on both sides.
 __kernel void im2col(__global const TYPE* x, __global TYPE* cols, GEOMETRY)
 {
-    int at = get_global_id(0);
-    int c = at % C, rest = at / C;
-    int kw = rest % KW; rest /= KW;
-    int kh = rest % KH; rest /= KH;
-    int ow = rest % OW; rest /= OW;
-    int oh = rest % OH; int n = rest / OH;
+    int tap = get_global_id(0), row = get_global_id(1);
+    int kw = tap % KW, kh = tap / KW;
+    int ow = row % OW, oh = (row / OW) % OH, n = row / (OW * OH);
     int ih = oh * SH - PT + kh * DH, iw = ow * SW - PL + kw * DW;
-    bool inside = ih >= 0 && ih < H && iw >= 0 && iw < W;
-    cols[at] = inside ? x[((n * H + ih) * W + iw) * C + c] : (TYPE)0;
+    __global TYPE* target = cols + ((long)row * KH * KW + tap) * C;
+    if (ih >= 0 && ih < H && iw >= 0 && iw < W) {
+        __global const TYPE* source = x + ((long)(n * H + ih) * W + iw) * C;
+        for (int c = 0; c < C; ++c) target[c] = source[c];
+    } else {
+        for (int c = 0; c < C; ++c) target[c] = (TYPE)0;
+    }
 }
 
-// col2im: each input cell sums the column entries of every (output cell, tap) that read it.
+// col2im: each input pixel sums the column entries of every (output cell, tap) that read it;
+// a work-item owns one pixel's C channels, so no two work-items write the same cell.
 __kernel void col2im(__global const TYPE* cols, __global TYPE* dx, GEOMETRY)
 {
-    int at = get_global_id(0);
-    int c = at % C, rest = at / C;
-    int w = rest % W; rest /= W;
-    int h = rest % H; int n = rest / H;
-    TYPE total = 0;
+    int pixel = get_global_id(0);
+    int w = pixel % W, h = (pixel / W) % H, n = pixel / (W * H);
+    __global TYPE* target = dx + (long)pixel * C;
+    for (int c = 0; c < C; ++c) target[c] = (TYPE)0;
     for (int kh = 0; kh < KH; ++kh) {
         int th = h + PT - kh * DH;
         if (th < 0 || th % SH || th / SH >= OH) continue;
@@ -33,10 +36,10 @@ __kernel void col2im(__global const TYPE* cols, __global TYPE* dx, GEOMETRY)
             int tw = w + PL - kw * DW;
             if (tw < 0 || tw % SW || tw / SW >= OW) continue;
             int row = (n * OH + th / SH) * OW + tw / SW;
-            total += cols[(long)row * KH * KW * C + (kh * KW + kw) * C + c];
+            __global const TYPE* source = cols + ((long)row * KH * KW + kh * KW + kw) * C;
+            for (int c = 0; c < C; ++c) target[c] += source[c];
         }
     }
-    dx[at] = total;
 }
 
 // Depthwise: filter (KH, KW, C, M), output channel c * M + m.
