@@ -212,3 +212,24 @@ def test_kernel_agrees_with_numpy(on_opencl, op):
     got = on_opencl.to_host(got)
     assert got.shape == want.shape and got.dtype == want.dtype
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, equal_nan=True)
+
+
+def test_cast_to_bool_tests_for_nonzero(on_opencl):
+    values = np.array([0, 1, 256, -512], np.int32)
+    got = get_kernel("Cast", "opencl")(on_opencl.from_host(values), dtype="bool")
+    np.testing.assert_array_equal(got.get(), values != 0)
+
+
+@pytest.mark.parametrize("op, reference", [("Sum", np.sum), ("Mean", np.mean), ("Max", np.max)])
+def test_long_reductions_run_in_chunks_and_match_float64(on_opencl, op, reference):
+    x = np.random.default_rng(3).uniform(-1, 1, size=(3, 70001)).astype(np.float32)
+    for axis in ((1,), (0, 1)):
+        got = get_kernel(op, "opencl")(on_opencl.from_host(x), axis=axis, keepdims=False)
+        np.testing.assert_allclose(got.get(), reference(x.astype(np.float64), axis=axis),
+                                   rtol=1e-5, atol=1e-4)
+
+
+def test_dlpack_raises_a_clear_error(on_opencl):
+    x = engine.tensor([1.0, 2.0])
+    with pytest.raises(NotImplementedError, match="opencl backend: .*DLPack"):
+        x.__dlpack__()

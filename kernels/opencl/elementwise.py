@@ -145,7 +145,7 @@ def gelu(x, approximate):
 
 @register_kernel("Cast", "opencl")
 def cast(x, dtype):
-    if x.dtype.kind == "f" and dtype == "bool":
+    if dtype == "bool":
         return map_arrays("x != 0", ("x",), [x], dtype)
     if x.dtype.kind == "f" and dtype in ("int32", "int64"):  # NaN and overflow give 0 in C
         return map_arrays("(isnan(x) ? 0 : x)", ("x",), [x], dtype)
