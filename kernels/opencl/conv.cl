@@ -5,12 +5,12 @@
                  int SH, int SW, int PT, int PL, int DH, int DW
 
 // im2col: one row per output cell, KH*KW*C values (zero outside the image). A work-item
-// copies the C channels of one (output cell, tap): contiguous on both sides.
+// copies the C channels of one (tap, output cell), on the range (KH*KW, OW, N*OH).
 __kernel void im2col(__global const TYPE* x, __global TYPE* cols, GEOMETRY)
 {
-    int tap = get_global_id(0), row = get_global_id(1);
-    int kw = tap % KW, kh = tap / KW;
-    int ow = row % OW, oh = (row / OW) % OH, n = row / (OW * OH);
+    int tap = get_global_id(0), ow = get_global_id(1), z = get_global_id(2);
+    int kw = tap % KW, kh = tap / KW, oh = z % OH, n = z / OH;
+    int row = z * OW + ow;
     int ih = oh * SH - PT + kh * DH, iw = ow * SW - PL + kw * DW;
     __global TYPE* target = cols + ((long)row * KH * KW + tap) * C;
     if (ih >= 0 && ih < H && iw >= 0 && iw < W) {
@@ -22,11 +22,11 @@ __kernel void im2col(__global const TYPE* x, __global TYPE* cols, GEOMETRY)
 }
 
 // col2im: each input pixel sums the column entries of every (output cell, tap) that read it;
-// a work-item owns one pixel's C channels, so no two work-items write the same cell.
+// a work-item owns one pixel's C channels (range (W, N*H)), so no two write the same cell.
 __kernel void col2im(__global const TYPE* cols, __global TYPE* dx, GEOMETRY)
 {
-    int pixel = get_global_id(0);
-    int w = pixel % W, h = (pixel / W) % H, n = pixel / (W * H);
+    int w = get_global_id(0), z = get_global_id(1);
+    int h = z % H, n = z / H, pixel = z * W + w;
     __global TYPE* target = dx + (long)pixel * C;
     for (int c = 0; c < C; ++c) target[c] = (TYPE)0;
     for (int kh = 0; kh < KH; ++kh) {

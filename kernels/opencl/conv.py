@@ -32,7 +32,8 @@ def _im2col(x, kernel_hw, strides, padding, dilations):
     out_hw = output_size(x.shape[1:3], kernel_hw, strides, padding, dilations)
     rows = x.shape[0] * out_hw[0] * out_hw[1]
     cols = program.empty((1, rows, kernel_hw[0] * kernel_hw[1] * x.shape[3]), x.dtype)
-    program.launch(kernel("im2col", x.dtype), (kernel_hw[0] * kernel_hw[1], rows), None,
+    program.launch(kernel("im2col", x.dtype),
+                   (kernel_hw[0] * kernel_hw[1], out_hw[1], x.shape[0] * out_hw[0]), None,
                    x.data, cols.data,
                    *geometry(x.shape, out_hw, kernel_hw, strides, padding, dilations))
     return cols, out_hw
@@ -62,8 +63,8 @@ def conv2d_backprop_input(dy, filter, input_shape, strides, padding, dilations):
     cols = batch_matmul(dy.reshape(1, -1, out_channels), filter.reshape(1, -1, out_channels),
                         False, True)
     dx = program.empty(input_shape, dy.dtype)
-    pixels = input_shape[0] * input_shape[1] * input_shape[2]
-    program.launch(kernel("col2im", dy.dtype), (pixels,), None, cols.data, dx.data,
+    program.launch(kernel("col2im", dy.dtype), (input_shape[2], input_shape[0] * input_shape[1]),
+                   None, cols.data, dx.data,
                    *geometry(input_shape, dy.shape[1:3], (kh, kw), strides, padding, dilations))
     return dx
 
