@@ -20,7 +20,7 @@ def hash32(x):
 
 
 def python_uniform(counter, seed):
-    bits = hash32(hash32(counter & MASK) ^ hash32(seed & MASK))
+    bits = hash32(hash32(counter & MASK) ^ hash32((seed + 0x9E3779B9) & MASK))
     return (bits >> 8) / 2 ** 24
 
 

@@ -61,8 +61,8 @@ _KERNELS = {name: define_fused(f"random_{name}", operation,
 
 
 def stream_key(seed):
-    """hash32(seed mod 2**32), computed on the host from the Python int (no device work)."""
-    x = seed % 2 ** 32
+    """hash32((seed + 0x9e3779b9) mod 2**32), computed on the host (no device work)."""
+    x = (seed + 0x9E3779B9) % 2 ** 32
     for shift, multiplier in ((16, 0x7FEB352D), (15, 0x846CA68B)):
         x = ((x ^ (x >> shift)) * multiplier) % 2 ** 32
     return np.uint32(x ^ (x >> 16))

@@ -6,13 +6,13 @@ The algorithm (port it exactly; every integer operation is on uint32, wrapping m
         x ^= x >> 16;  x *= 0x7feb352d
         x ^= x >> 15;  x *= 0x846ca68b
         x ^= x >> 16
-    key       = hash32(seed mod 2**32)
+    key       = hash32((seed + 0x9e3779b9) mod 2**32)
     bits(i)   = hash32(hash32(i) ^ key)            # i: the uint32 element counter
     uniform(i) = (bits(i) >> 8) * 2**-24           # in [0, 1), 24 random bits
 
-Known property of this key schedule: at counter i == seed mod 2**32, bits(i) = hash32(0) = 0,
-so that element of a uniform is exactly minval (and bits_s(i) == bits_i(s)). It is one value
-per 2**32 and harmless for sampling, but visible with small seeds on small tensors.
+The golden-ratio offset in the key keeps small seeds from meeting small counters: with
+key = hash32(seed), bits(seed) would be hash32(0) = 0 and streams would be symmetric in
+(seed, i).
 
 RandomUniform, element i of the flat (C-order) output:
     minval + (maxval - minval) * uniform(i); for an integer dtype, floor of that value
@@ -34,6 +34,7 @@ import numpy as np
 
 from engine.registry import register_kernel
 
+_KEY_OFFSET = 0x9E3779B9
 _TRUNCATION_ROUNDS = 8
 _TRUNCATION_BOUND = 2.0
 
@@ -49,7 +50,7 @@ def hash32(x):
 
 def _key(seed):
     """The stream key, as a one-element array (uint32 scalars warn on wrap)."""
-    return hash32(np.array([seed % 2 ** 32], dtype=np.uint32))
+    return hash32(np.array([(seed + _KEY_OFFSET) % 2 ** 32], dtype=np.uint32))
 
 
 def uniform01(counters, key):

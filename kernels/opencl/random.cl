@@ -11,6 +11,11 @@ uint hash32(uint x)
     return x;
 }
 
+uint stream_key(uint seed)
+{
+    return hash32(seed + 0x9e3779b9u);
+}
+
 REAL uniform01(uint counter, uint key)
 {
     return (REAL)(hash32(hash32(counter) ^ key) >> 8) * (REAL)5.9604644775390625e-08;
@@ -26,19 +31,19 @@ REAL standard_normal(uint counter, uint key)
 __kernel void random_uniform(__global OUT* out, uint seed, REAL low, REAL high, int is_int)
 {
     uint i = get_global_id(0);
-    REAL value = low + (high - low) * uniform01(i, hash32(seed));
+    REAL value = low + (high - low) * uniform01(i, stream_key(seed));
     out[i] = (OUT)(is_int ? floor(value) : value);
 }
 
 __kernel void random_normal(__global OUT* out, uint seed, REAL mean, REAL stddev)
 {
     uint i = get_global_id(0);
-    out[i] = (OUT)(mean + stddev * standard_normal(i, hash32(seed)));
+    out[i] = (OUT)(mean + stddev * standard_normal(i, stream_key(seed)));
 }
 
 __kernel void truncated_normal(__global OUT* out, uint seed, REAL mean, REAL stddev, uint size)
 {
-    uint i = get_global_id(0), key = hash32(seed);
+    uint i = get_global_id(0), key = stream_key(seed);
     REAL z = standard_normal(i, key);
     for (uint round = 1; round < ROUNDS && fabs(z) > BOUND; ++round)
         z = standard_normal(i + round * size, key);
