@@ -5,7 +5,7 @@ C type of the inputs. Entries that differ for integers are (float expression, in
 Inputs broadcast through zero strides (strided.run), never by materialising copies.
 """
 from engine.kernel_names import BINARY, UNARY
-from engine.kernels.opencl import strided
+from engine.kernels.opencl import program, strided
 from engine.registry import register_kernel
 
 _SELU_ALPHA = "1.6732632423543772848170429916717"
@@ -83,21 +83,23 @@ def _expression(entry, dtype):
     """The C expression of a table entry for inputs of `dtype`, with T spelled out."""
     if isinstance(entry, tuple):
         entry = entry[0] if dtype.kind == "f" else entry[1]
-    return entry.replace("(T)", f"({strided.program.compute_type(dtype)})")
+    return entry.replace("(T)", f"({program.compute_type(dtype)})")
 
 
 def _preamble(expression, dtype):
     if "int_pow" not in expression:
         return ""
-    return _INT_POW + f"DEFINE_INT_POW({strided.program.compute_type(dtype)})\n"
+    return _INT_POW + f"DEFINE_INT_POW({program.compute_type(dtype)})\n"
 
 
 def map_arrays(expression, names, arrays, out_dtype, scalars=(), preamble=""):
     """A new array of the broadcast shape with `expression` applied elementwise."""
-    shape = _broadcast_shape([a.shape for a in arrays])
-    out, out_view = strided.new(shape, out_dtype)
-    inputs = [strided.broadcast(strided.view(a), shape) for a in arrays]
-    strided.run(expression, names, inputs, out_view, scalars, preamble)
+    shape = arrays[0].shape
+    if any(a.shape != shape for a in arrays):
+        shape = _broadcast_shape([a.shape for a in arrays])
+        arrays = [strided.broadcast(a, shape) for a in arrays]
+    out = program.empty(shape, out_dtype)
+    strided.run(expression, names, arrays, out, scalars, preamble)
     return out
 
 

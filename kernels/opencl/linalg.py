@@ -104,8 +104,7 @@ def _pack(matrix_view, tile):
 def batch_matmul(a, b, transpose_a, transpose_b):
     """(B, M, K) @ (B, K, N) with either transposed and a batch of 1 broadcasting."""
     tm, tn, width = tile_for(program.backend().device)
-    a_view, b_view = strided.view(a), strided.view(b)
-    a_rows = a_view if not transpose_a else strided.permute(a_view, (0, 2, 1))   # (B, M, K)
+    a_rows = a if not transpose_a else strided.permute(a, (0, 2, 1))   # (B, M, K)
     batch = max(a.shape[0], b.shape[0])
     m, k = a_rows.shape[1:]
     n = b.shape[1] if transpose_b else b.shape[2]
@@ -113,15 +112,15 @@ def batch_matmul(a, b, transpose_a, transpose_b):
         return filled((batch, m, n), 0, a.dtype)
     out = program.empty((batch, m, n), a.dtype)
     a_panels = _pack(a_rows, tm)
-    a_batch = 0 if a.shape[0] == 1 else a_panels[0].size
+    a_batch = 0 if a.shape[0] == 1 else a_panels.size // a_panels.shape[0]
     if (not transpose_b and n % tn == 0 and n <= IN_PLACE_MAX_COLUMNS and b.offset == 0
-            and b.flags.c_contiguous):
+            and b.c_contiguous):
         b_data, b_tile, b_step = b, tn // width, n // width  # read (K, N) rows in place
     else:
-        b_cols = b_view if transpose_b else strided.permute(b_view, (0, 2, 1))  # (B, N, K)
+        b_cols = b if transpose_b else strided.permute(b, (0, 2, 1))  # (B, N, K)
         b_data = _pack(b_cols, tn)
         b_tile, b_step = k * tn // width, tn // width
-    b_batch = 0 if b.shape[0] == 1 else b_data[0].size // width
+    b_batch = 0 if b.shape[0] == 1 else b_data.size // b_data.shape[0] // width
     kernel = program.kernel(_gemm_source(program.c_type(a.dtype), tm, tn, width), "gemm")
     program.launch(kernel, (-(-n // tn), a_panels.shape[1], batch), None,
                    a_panels.data, b_data.data, out.data, np.int32(m), np.int32(n),

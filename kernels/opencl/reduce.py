@@ -106,7 +106,7 @@ def _group_size(extent):
 
 
 def _reduce_view(op, source, kept_axes, reduced_axes, out_shape, out_dtype, count=None):
-    """Reduce `source` (a View) over reduced_axes; returns a contiguous array of out_shape."""
+    """Reduce `source` (any view) over reduced_axes; returns a contiguous array of out_shape."""
     kept = [(source.shape[d], source.strides[d]) for d in kept_axes]
     reduced = [(source.shape[d], source.strides[d]) for d in reduced_axes]
     outputs = int(np.prod([n for n, _ in kept], dtype=np.int64))
@@ -140,17 +140,17 @@ def _reduce_view(op, source, kept_axes, reduced_axes, out_shape, out_dtype, coun
     args.append(program.cl.LocalMemory(acc_size * group))
     program.launch(program.kernel(code, "reduce"), (outputs * chunks * group,), (group,), *args)
     if chunks > 1:
-        partial = strided.view(out)._replace(shape=(outputs, chunks), strides=(chunks, 1))
+        partial = out.reshape(outputs, chunks)
         out = _reduce_view(op, partial, (0,), (1,), (outputs,), out_dtype, reduce_size)
     return out.reshape(out_shape)
 
 
 def reduce_axes(op, x, axis, keepdims, out_dtype=None):
-    """Reduce the pyopencl array x over the sorted tuple `axis`."""
+    """Reduce the device array x over the sorted tuple `axis`."""
     kept_axes = tuple(d for d in range(x.ndim) if d not in axis)
     out_shape = tuple(1 if d in axis else n for d, n in enumerate(x.shape)) if keepdims else \
         tuple(x.shape[d] for d in kept_axes)
-    return _reduce_view(op, strided.view(x), kept_axes, axis, out_shape,
+    return _reduce_view(op, x, kept_axes, axis, out_shape,
                         np.dtype(out_dtype or x.dtype))
 
 

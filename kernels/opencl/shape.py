@@ -7,8 +7,8 @@ from engine.kernels.opencl.creation import filled
 from engine.registry import register_kernel
 
 
-def _copy_into(source_view, target_view):
-    strided.run("x", ("x",), [source_view], target_view)
+def _copy_into(source, target):
+    strided.run("x", ("x",), [source], target)
 
 
 @register_kernel("Reshape", "opencl")
@@ -18,25 +18,25 @@ def reshape(x, shape):
 
 @register_kernel("BroadcastTo", "opencl")
 def broadcast_to(x, shape):
-    return strided.copy(strided.broadcast(strided.view(x), shape))
+    return strided.copy(strided.broadcast(x, shape))
 
 
 @register_kernel("Transpose", "opencl")
 def transpose(x, perm):
-    return strided.copy(strided.permute(strided.view(x), perm))
+    return strided.copy(strided.permute(x, perm))
 
 
 @register_kernel("Concat", "opencl")
 def concat(*xs, axis):
     shape = list(xs[0].shape)
     shape[axis] = sum(x.shape[axis] for x in xs)
-    out, out_view = strided.new(shape, xs[0].dtype)
+    out = program.empty(shape, xs[0].dtype)
     start = 0
     for x in xs:
         begin = [0] * len(shape)
         end = list(shape)
         begin[axis], end[axis] = start, start + x.shape[axis]
-        _copy_into(strided.view(x), strided.slice_view(out_view, begin, end, [1] * len(shape)))
+        _copy_into(x, strided.slice_view(out, begin, end, [1] * len(shape)))
         start = end[axis]
     return out
 
@@ -44,18 +44,18 @@ def concat(*xs, axis):
 @register_kernel("Slice", "opencl")
 def slice_block(x, begin, size):
     end = [b + s for b, s in zip(begin, size)]
-    return strided.copy(strided.slice_view(strided.view(x), begin, end, [1] * x.ndim))
+    return strided.copy(strided.slice_view(x, begin, end, [1] * x.ndim))
 
 
 @register_kernel("StridedSlice", "opencl")
 def strided_slice(x, begin, end, strides):
-    return strided.copy(strided.slice_view(strided.view(x), begin, end, strides))
+    return strided.copy(strided.slice_view(x, begin, end, strides))
 
 
 @register_kernel("StridedSliceGrad", "opencl")
 def strided_slice_grad(dy, shape, begin, end, strides):
     out = filled(shape, 0, dy.dtype)
-    _copy_into(strided.view(dy), strided.slice_view(strided.view(out), begin, end, strides))
+    _copy_into(dy, strided.slice_view(out, begin, end, strides))
     return out
 
 
@@ -65,7 +65,7 @@ def pad(x, paddings, constant_value):
     out = filled(shape, constant_value, x.dtype)
     begin = [before for before, _ in paddings]
     end = [b + n for b, n in zip(begin, x.shape)]
-    _copy_into(strided.view(x), strided.slice_view(strided.view(out), begin, end,
+    _copy_into(x, strided.slice_view(out, begin, end,
                                                    [1] * x.ndim))
     return out
 
@@ -73,13 +73,11 @@ def pad(x, paddings, constant_value):
 @register_kernel("Tile", "opencl")
 def tile(x, reps):
     """Copy a view of shape (r0, d0, r1, d1, ...) whose rep axes have stride 0."""
-    source = strided.view(x)
     shape, strides = [], []
-    for rep, n, stride in zip(reps, source.shape, source.strides):
+    for rep, n, stride in zip(reps, x.shape, x.strides):
         shape += [rep, n]
         strides += [0, stride]
-    tiled = source._replace(shape=tuple(shape), strides=tuple(strides))
-    return strided.copy(tiled).reshape(tuple(r * n for r, n in zip(reps, x.shape)))
+    return strided.copy(x.view(shape, strides)).reshape(tuple(r * n for r, n in zip(reps, x.shape)))
 
 
 @register_kernel("Reverse", "opencl")
@@ -87,7 +85,7 @@ def reverse(x, axis):
     begin = [n - 1 if d in axis else 0 for d, n in enumerate(x.shape)]
     end = [-1 if d in axis else n for d, n in enumerate(x.shape)]
     steps = [-1 if d in axis else 1 for d in range(x.ndim)]
-    return strided.copy(strided.slice_view(strided.view(x), begin, end, steps))
+    return strided.copy(strided.slice_view(x, begin, end, steps))
 
 
 _GATHER = """
