@@ -33,7 +33,7 @@ class DeviceArray:
     `offset` with `strides`, both counted in elements (not bytes as in NumPy), so a view is
     exactly what the strided kernels take."""
 
-    __slots__ = ("data", "offset", "shape", "strides", "dtype", "c_contiguous")
+    __slots__ = ("data", "offset", "shape", "strides", "dtype", "c_contiguous", "dense")
 
     def __init__(self, data, shape, dtype, strides=None, offset=0):
         self.data = data
@@ -47,6 +47,7 @@ class DeviceArray:
             self.strides = strides
             self.c_contiguous = all(n == 1 or s == want for n, s, want in
                                     zip(shape, strides, contiguous_strides(shape)))
+        self.dense = self.c_contiguous and not offset  # `data` itself holds the elements
 
     @property
     def ndim(self):

@@ -4,6 +4,8 @@ Each table entry is the C expression of an op over `x` (unary) or `a`, `b` (bina
 C type of the inputs. Entries that differ for integers are (float expression, int expression).
 Inputs broadcast through zero strides (strided.run), never by materialising copies.
 """
+import numpy as np
+
 from engine.kernel_names import BINARY, UNARY
 from engine.kernels.opencl import program, strided
 from engine.registry import register_kernel
@@ -95,7 +97,7 @@ def _preamble(expression, dtype):
 def map_arrays(expression, names, arrays, out_dtype, scalars=(), preamble=""):
     """A new array of the broadcast shape with `expression` applied elementwise."""
     shape = arrays[0].shape
-    if any(a.shape != shape for a in arrays):
+    if [a for a in arrays if a.shape != shape]:
         shape = _broadcast_shape([a.shape for a in arrays])
         arrays = [strided.broadcast(a, shape) for a in arrays]
     out = program.empty(shape, out_dtype)
@@ -112,14 +114,23 @@ def _broadcast_shape(shapes):
     return tuple(out)
 
 
+def _specialise(op, entry, dtype):
+    """(C expression, preamble, output dtype) of a table entry for inputs of `dtype`."""
+    expression = _expression(entry, dtype)
+    out_dtype = np.dtype(bool) if op in _BOOL_RESULT else dtype
+    return expression, _preamble(expression, dtype), out_dtype
+
+
 def _register(op, entry, names):
+    by_dtype = {}
+
     @register_kernel(op, "opencl")
     def kernel(*arrays):
         dtype = arrays[0].dtype
-        expression = _expression(entry, dtype)
-        out_dtype = "bool" if op in _BOOL_RESULT else dtype
-        return map_arrays(expression, names, arrays, out_dtype,
-                          preamble=_preamble(expression, dtype))
+        found = by_dtype.get(dtype)
+        if found is None:
+            found = by_dtype[dtype] = _specialise(op, entry, dtype)
+        return map_arrays(found[0], names, arrays, found[2], preamble=found[1])
 
 
 for _op, _entry in UNARY_EXPRESSIONS.items():

@@ -113,8 +113,7 @@ def batch_matmul(a, b, transpose_a, transpose_b):
     out = program.empty((batch, m, n), a.dtype)
     a_panels = _pack(a_rows, tm)
     a_batch = 0 if a.shape[0] == 1 else a_panels.size // a_panels.shape[0]
-    if (not transpose_b and n % tn == 0 and n <= IN_PLACE_MAX_COLUMNS and b.offset == 0
-            and b.c_contiguous):
+    if (not transpose_b and n % tn == 0 and n <= IN_PLACE_MAX_COLUMNS and b.dense):
         b_data, b_tile, b_step = b, tn // width, n // width  # read (K, N) rows in place
     else:
         b_cols = b if transpose_b else strided.permute(b, (0, 2, 1))  # (B, N, K)

@@ -158,7 +158,7 @@ def _strided_plan(expression, names, views, scalar_types, preamble, wide):
 def run(expression, names, inputs, out, scalars=(), preamble=""):
     """out[i] = expression(inputs[i]) over out's shape; inputs and out are views of that shape.
 
-    `names` name the inputs in the C expression; `scalars` are (dtype, name, value) kernel
+    `names` (a tuple) name the inputs in the C expression; `scalars` are (dtype, name, value) kernel
     arguments, so an attribute such as LeakyRelu's alpha does not make a new program.
     float16 operands are loaded to float and stored back with vload_half/vstore_half, so they
     work on devices without cl_khr_fp16.
@@ -166,12 +166,12 @@ def run(expression, names, inputs, out, scalars=(), preamble=""):
     size = out.size
     if size == 0:
         return
-    scalar_types = tuple((program.compute_type(dt), name) for dt, name, _ in scalars)
-    values = [value for _, _, value in scalars]
-    names = tuple(names)
+    scalar_types = values = ()
+    if scalars:
+        scalar_types = tuple((program.compute_type(dt), name) for dt, name, _ in scalars)
+        values = [value for _, _, value in scalars]
     queue = program.backend().queue
-    if out.c_contiguous and not out.offset and all(v.c_contiguous and not v.offset
-                                                   for v in inputs):
+    if out.dense and all([v.dense for v in inputs]):
         key = (expression, names, preamble, scalar_types, out.dtype,
                *[v.dtype for v in inputs])
         plan = _PLANS.get(key)
@@ -210,4 +210,4 @@ def contiguous(array):
 
 def dense(array):
     """`array` when contiguous from the start of its buffer (usable as `.data`), else a copy."""
-    return array if array.c_contiguous and not array.offset else copy(array)
+    return array if array.dense else copy(array)
