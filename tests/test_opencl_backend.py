@@ -233,3 +233,30 @@ def test_dlpack_raises_a_clear_error(on_opencl):
     x = engine.tensor([1.0, 2.0])
     with pytest.raises(NotImplementedError, match="opencl backend: .*DLPack"):
         x.__dlpack__()
+
+
+@pytest.mark.parametrize("op, attrs", [("RandomUniform", dict(minval=-2.0, maxval=3.0)),
+                                       ("RandomNormal", dict(mean=1.0, stddev=2.0)),
+                                       ("TruncatedNormal", dict(mean=1.0, stddev=2.0))])
+def test_float16_random_draws_match_numpy_without_fp16_arithmetic(on_opencl, op, attrs):
+    """Stored through vstore_half, so devices without cl_khr_fp16 (PoCL) draw float16 too."""
+    runtime.backend("numpy")
+    got = get_kernel(op, "opencl")(shape=(40, 5), seed=11, dtype="float16", **attrs)
+    want = get_kernel(op, "numpy")(shape=(40, 5), seed=11, dtype="float16", **attrs)
+    np.testing.assert_array_equal(on_opencl.to_host(got), want)
+
+
+def test_device_array_views_read_back_like_numpy(on_opencl):
+    host = np.arange(24, dtype=np.float32).reshape(4, 6)
+    native = on_opencl.from_host(host)
+    assert native.dense and native.strides == (6, 1) and native.nbytes == host.nbytes
+    np.testing.assert_array_equal(on_opencl.to_host(native.reshape(3, -1)), host.reshape(3, -1))
+    rows = native.view((2, 6), (6, 1), offset=12)  # rows 2..3: contiguous, not from index 0
+    assert rows.c_contiguous and not rows.dense
+    np.testing.assert_array_equal(on_opencl.to_host(rows), host[2:])
+    transposed = native.view((6, 4), (1, 6))
+    assert not transposed.c_contiguous
+    with pytest.raises(ValueError, match="only contiguous arrays"):
+        on_opencl.to_host(transposed)
+    with pytest.raises(ValueError, match="cannot reshape"):
+        native.reshape(5, 5)

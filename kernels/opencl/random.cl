@@ -1,5 +1,6 @@
 // Counter-based random numbers, bit for bit the algorithm of kernels/numpy/random.py.
-// OUT is the output's C type, REAL the type the float math runs in.
+// OUT is the output's C type, REAL the type the float math runs in; STORE(value, i) writes
+// out[i] (through vstore_half for half, which needs no cl_khr_fp16).
 
 uint hash32(uint x)
 {
@@ -32,13 +33,13 @@ __kernel void random_uniform(__global OUT* out, uint seed, REAL low, REAL high, 
 {
     uint i = get_global_id(0);
     REAL value = low + (high - low) * uniform01(i, stream_key(seed));
-    out[i] = (OUT)(is_int ? floor(value) : value);
+    STORE(is_int ? floor(value) : value, i);
 }
 
 __kernel void random_normal(__global OUT* out, uint seed, REAL mean, REAL stddev)
 {
     uint i = get_global_id(0);
-    out[i] = (OUT)(mean + stddev * standard_normal(i, stream_key(seed)));
+    STORE(mean + stddev * standard_normal(i, stream_key(seed)), i);
 }
 
 __kernel void truncated_normal(__global OUT* out, uint seed, REAL mean, REAL stddev, uint size)
@@ -48,5 +49,5 @@ __kernel void truncated_normal(__global OUT* out, uint seed, REAL mean, REAL std
     for (uint round = 1; round < ROUNDS && fabs(z) > BOUND; ++round)
         z = standard_normal(i + round * size, key);
     z = clamp(z, (REAL)-BOUND, (REAL)BOUND);
-    out[i] = (OUT)(mean + stddev * z);
+    STORE(mean + stddev * z, i);
 }

@@ -9,10 +9,16 @@ _TRUNCATION_ROUNDS = 8
 _TRUNCATION_BOUND = 2.0
 
 
+_STORE_HALF = "#define STORE(value, i) vstore_half(value, i, out)\n"
+_STORE = "#define STORE(value, i) out[i] = (OUT)(value)\n"
+
+
 def _kernel(name, dtype):
     """The kernel `name` writing `dtype`, computing in double where the device has it."""
     real = "double" if "float64" in program.backend().dtypes else "float"
-    source = (program.read_source("random.cl").replace("OUT", program.c_type(dtype))
+    out_type = program.c_type(dtype)
+    source = ((_STORE_HALF if out_type == "half" else _STORE) + program.read_source("random.cl"))
+    source = (source.replace("OUT", out_type)
               .replace("REAL", real).replace("ROUNDS", f"{_TRUNCATION_ROUNDS}u")
               .replace("BOUND", f"(({real}){_TRUNCATION_BOUND})"))
     return program.kernel(source, name), np.float64 if real == "double" else np.float32
