@@ -17,7 +17,8 @@ def memory():
                                 "transfers": dict(backend.transfers)}
     seen = set()
     for obj in gc.get_objects():
-        if isinstance(obj, Tensor) and obj._backend.name in report:
+        # type() rather than isinstance(): proxies (torch modules) warn when asked __class__
+        if issubclass(type(obj), Tensor) and obj._backend.name in report:
             entry = report[obj._backend.name]
             entry["num_tensors"] += 1
             buffer_id = id(obj.native)
