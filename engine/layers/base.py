@@ -159,6 +159,8 @@ class Layer:
 
     def build(self, input_shape):
         """Create the weights for inputs of `input_shape` (batch dim None)."""
+        self.built = True
+        self._build_input_shape = input_shape
 
     def call(self, inputs):
         return inputs
