@@ -1,8 +1,8 @@
 """The op registry: kernels keyed by (op, backend) and gradients keyed by op.
 
 This is TF.js's kernel registry in Python. A kernel takes native arrays (numpy.ndarray,
-cupy.ndarray, pyopencl.array.Array) plus keyword attributes and returns native arrays.
-A gradient is written once with engine ops, so every backend with the forward kernels trains.
+cupy.ndarray, the OpenCL backend's DeviceArray) plus keyword attributes and returns native
+arrays. A gradient is written once with engine ops, so every backend with the forward kernels trains.
 """
 _KERNELS = {}  # (op, backend) -> kernel
 _KERNELS_BY_BACKEND = {}  # backend -> {op: kernel}: the dispatch path's one lookup
