@@ -4,6 +4,7 @@ from engine.autodiff import GradientTape, grad, value_and_grad
 from engine.dtypes import bool_, float16, float32, float64, int32, int64
 from engine.memory import memory
 from engine.ops import *  # noqa: F401,F403
+from engine.ops import random  # noqa: F401  (engine.random.set_seed, as tf.random)
 from engine.registry import (list_gradients, list_kernels, register_gradient,  # noqa: F401
                              register_kernel)
 from engine.runtime import (BackendUnavailable, get_backend, list_backends,  # noqa: F401

@@ -12,3 +12,10 @@ from engine.ops.nn import *  # noqa: F401,F403
 from engine.ops.random import *  # noqa: F401,F403
 from engine.ops.reduce import *  # noqa: F401,F403
 from engine.ops.shape import *  # noqa: F401,F403
+
+from engine.ops import conv, creation, elementwise, indexing, linalg, nn, random, reduce, shape
+
+# Only the ops themselves, not the family modules, reach `engine` through `import *`.
+__all__ = ["convert_to_tensor", "from_dlpack"] + [
+    name for family in (conv, creation, elementwise, indexing, linalg, nn, random, reduce, shape)
+    for name in family.__all__]
