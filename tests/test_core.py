@@ -29,7 +29,7 @@ def test_missing_kernel_names_op_backend_and_where_it_exists():
 
     with pytest.raises(NotImplementedError,
                        match="Kernel 'Missing' is not registered for backend 'numpy'"):
-        engine.dispatch.run_kernel("Missing", (engine.tensor([1.0]),))
+        engine.dispatch.run_kernel("Missing", (engine.tensor([1.0], backend="numpy"),))
     assert "OnlyOnNumpyForTest" in engine.list_kernels("numpy")
     del engine.registry._KERNELS[("OnlyOnNumpyForTest", "numpy")]
 
@@ -78,7 +78,8 @@ def test_variable_assign_checks_shape_and_keeps_value_on_error():
 
 
 def test_memory_counts_live_tensors():
+    engine.zeros((1,), backend="numpy")
     before = engine.memory()["numpy"]["num_tensors"]
-    keep = [engine.zeros((10,)) for _ in range(5)]
+    keep = [engine.zeros((10,), backend="numpy") for _ in range(5)]
     assert engine.memory()["numpy"]["num_tensors"] >= before + 5
     del keep
