@@ -8,6 +8,7 @@ import pytest
 import engine
 from engine.dispatch import run_kernel
 from engine.ops.conv import conv_geometry
+from engine.registry import get_kernel
 from tests.helpers import check_forward, check_gradients, float64_supported, random_array
 
 
@@ -97,6 +98,8 @@ CONV_CASES = [  # x shape, filter shape, strides, padding, dilations
     ((1, 5, 4, 3), (1, 1, 3, 5), 2, "same", 1),
     ((1, 4, 4, 2), (2, 2, 2, 3), 1, 1, 1),
     ((5, 6, 6, 2), (3, 3, 2, 3), 1, "same", 1),  # batch split into uneven chunks over cores
+    ((3, 7, 6, 1), (3, 3, 1, 4), (2, 1), "same", 1),  # one input channel: im2col tap by tap
+    ((2, 8, 7, 1), (3, 2, 1, 3), 1, "valid", 2),
 ]
 
 
@@ -109,7 +112,7 @@ def test_conv2d_matches_tap_loop_reference(backend, x_shape, w_shape, strides, p
 
 
 @pytest.mark.parametrize("x_shape, w_shape, strides, padding, dilations",
-                         [CONV_CASES[i] for i in (2, 3, 4, 6, 8)])
+                         [CONV_CASES[i] for i in (2, 3, 4, 6, 8, 9, 10)])
 def test_conv2d_gradients(backend, x_shape, w_shape, strides, padding, dilations):
     check_gradients(lambda x, w: engine.conv2d(x, w, strides, padding, dilations),
                     [random_array(x_shape), random_array(w_shape, seed=1)], backend)
@@ -383,3 +386,22 @@ def test_same_output_size_is_ceil_of_input_over_stride():
             for stride in (1, 2, 3):
                 _, out = conv_geometry("conv2d", (size, 1), (kernel, 1), (stride, 1), "same")
                 assert out[0] == math.ceil(size / stride)
+
+
+@pytest.mark.parametrize("strides", [(2, 2), (1, 1)])
+def test_numpy_max_pool_gradient_with_nan_and_infinite_dy(strides):
+    """A window holding NaN sends dy to its first NaN; an inf or NaN in dy reaches only the
+    cell that won its window."""
+    kernel = get_kernel("MaxPoolGrad", "numpy")
+    attrs = dict(pool_size=(2, 2), strides=strides, padding=((0, 0), (0, 0)))
+    x = np.array([[1, 5, 2, 2], [np.nan, 3, 0, 4]], np.float32).reshape(1, 2, 4, 1)
+    y = get_kernel("MaxPool", "numpy")(x, **attrs)
+    dy = np.full(y.shape, np.inf, np.float32)
+    expected = np.zeros(x.shape, np.float32)
+    for out_col in range(y.shape[2]):  # first NaN, else first maximum, row-major per window
+        col = out_col * strides[1]
+        window = x[0, :2, col:col + 2, 0].ravel()
+        wins = np.isnan(window) if np.isnan(window).any() else window == np.nanmax(window)
+        row, offset = divmod(int(np.argmax(wins)), 2)
+        expected[0, row, col + offset, 0] += np.inf
+    np.testing.assert_array_equal(kernel(x, y, dy, **attrs), expected)

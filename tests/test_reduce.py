@@ -8,7 +8,7 @@ import engine
 from tests.helpers import (TOLERANCES, check_forward, check_gradients, no_kernel_runs,
                            random_array)
 
-AXES = [None, -1, 1, (0, 2), (-1, 0), ()]
+AXES = [None, -1, 1, 0, (0, 1), (0, 2), (-1, 0), ()]
 
 REDUCTIONS = {
     "sum": (engine.sum, np.sum),
@@ -27,6 +27,14 @@ def test_reduction_matches_numpy(backend, name, axis):
     for keepdims in (False, True):
         check_forward(lambda t: op(t, axis, keepdims),
                       lambda a: reference(a, axis=axis, keepdims=keepdims), [x], "reduction")
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_sum_over_many_leading_rows(backend, keepdims):
+    """A bias gradient's shape: many rows (leading axes) summed into a few channels."""
+    x = random_array((64, 26, 26, 8), low=-1.0, high=1.0)
+    check_forward(lambda t: engine.sum(t, (0, 1, 2), keepdims),
+                  lambda a: np.sum(a, axis=(0, 1, 2), keepdims=keepdims), [x], "reduction")
 
 
 @pytest.mark.parametrize("name", sorted(REDUCTIONS))

@@ -73,6 +73,14 @@ def _im2col(x, kernel_hw, strides, padding, dilations):
     """Rows of the GEMM: one per output cell, KH*KW*C values each."""
     out_hw = output_size(x.shape[1:3], kernel_hw, strides, padding, dilations)
     view = windows(pad_spatial(x, padding), kernel_hw, out_hw, strides, dilations)
+    if x.shape[3] == 1:
+        # One channel: the view's contiguous run is one kernel row (KW values); copied tap by
+        # tap it is an output row instead (MNIST's 28x28x1 into 3x3: 720 -> 300 us).
+        rows = np.empty(view.shape, dtype=x.dtype)
+        for i in range(kernel_hw[0]):
+            for j in range(kernel_hw[1]):
+                rows[:, :, :, i, j] = view[:, :, :, i, j]
+        view = rows
     return view.reshape(-1, kernel_hw[0] * kernel_hw[1] * x.shape[3])
 
 

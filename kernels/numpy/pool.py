@@ -1,7 +1,8 @@
 """NumPy pooling kernels over a strided window view: no Python loop over pixels or batch."""
 import numpy as np
 
-from engine.kernels.numpy.conv import backprop_to_input, output_size, pad_spatial, windows
+from engine.kernels.numpy.conv import (backprop_to_input, output_size, pad_spatial, tap_slices,
+                                       windows)
 from engine.registry import register_kernel
 
 
@@ -15,22 +16,49 @@ def _lowest(dtype):
     return -np.inf if np.issubdtype(dtype, np.floating) else np.iinfo(dtype).min
 
 
+def _taps(pool_size):
+    return [(i, j) for i in range(pool_size[0]) for j in range(pool_size[1])]
+
+
 @register_kernel("MaxPool", "numpy")
 def max_pool(x, pool_size, strides, padding):
-    return _window_view(x, pool_size, strides, padding, _lowest(x.dtype)).max(axis=(3, 4))
+    """A running maximum over the window taps: one strided pass each, no window reduction."""
+    view = _window_view(x, pool_size, strides, padding, _lowest(x.dtype))
+    out = view[:, :, :, 0, 0].copy()
+    for i, j in _taps(pool_size)[1:]:
+        np.maximum(out, view[:, :, :, i, j], out=out)
+    return out
 
 
 @register_kernel("MaxPoolGrad", "numpy")
 def max_pool_grad(x, y, dy, pool_size, strides, padding):
-    """dy goes to the first maximum of each window, in row-major window order (TF's rule)."""
+    """dy goes to the first maximum of each window, in row-major window order (TF's rule):
+    tap by tap, the cells equal to the window's maximum y (or NaN, which max propagates) that
+    no earlier tap claimed take dy."""
     view = _window_view(x, pool_size, strides, padding, _lowest(x.dtype))
-    n, oh, ow, kh, kw, c = view.shape
-    winner = view.transpose(0, 1, 2, 5, 3, 4).reshape(n, oh, ow, c, kh * kw).argmax(axis=-1)
-    blocks = np.zeros((kh * kw,) + dy.shape, dtype=dy.dtype)
-    for tap in range(kh * kw):
-        np.copyto(blocks[tap], dy, where=winner == tap)
-    return backprop_to_input(lambda rows: blocks[:, rows], dy.shape[1:3], x.shape, dy.dtype,
-                             pool_size, strides, padding)
+    nan_windows = x.dtype.kind == "f" and bool(np.isnan(y).any())
+    finite_dy = bool(np.isfinite(dy).all())
+    (top, bottom), (left, right) = padding
+    n, h, w, c = x.shape
+    padded = np.zeros((n, h + top + bottom, w + left + right, c), dtype=dy.dtype)
+    unclaimed = np.ones(dy.shape, dtype=bool)
+    scratch = np.empty_like(dy)
+    disjoint = strides[0] >= pool_size[0] and strides[1] >= pool_size[1]
+    for i, j in _taps(pool_size):
+        cells = view[:, :, :, i, j]
+        wins = cells == y
+        if nan_windows:
+            wins |= np.isnan(cells)
+        wins &= unclaimed
+        unclaimed &= ~wins
+        target = padded[tap_slices((i, j), dy.shape[1:3], strides)]
+        # dy * mask is the fast select; inf or NaN in dy would leak into non-winners through it
+        share = np.multiply(dy, wins, out=scratch) if finite_dy else np.where(wins, dy, 0)
+        if disjoint:  # no cell is in two windows: each tap writes its own cells once
+            target[...] = share
+        else:
+            target += share
+    return padded[:, top:top + h, left:left + w]
 
 
 def _cells_inside(input_hw, pool_size, strides, padding):

@@ -1,12 +1,29 @@
 """NumPy reduction kernels: axis reductions, arg reductions and the running sum."""
+import math
+
 import numpy as np
 
 from engine.registry import register_kernel
 
 
+_BLAS_FLOATS = (np.float32, np.float64)
+
+
 @register_kernel("Sum", "numpy")
 def reduce_sum(x, axis, keepdims):
+    if _sums_leading_axes(x, axis):
+        # A BLAS ones-vector product: NumPy adds leading-axis rows one short row at a time
+        # (a (43264, 8) bias gradient: 550 -> 35 us); both accumulate in x's dtype.
+        rows = math.prod(x.shape[:len(axis)])
+        total = np.ones(rows, dtype=x.dtype) @ x.reshape(rows, -1)
+        return total.reshape(_reduced_shape(x.shape, axis, keepdims))
     return np.asarray(np.sum(x, axis=axis, keepdims=keepdims, dtype=x.dtype))
+
+
+def _sums_leading_axes(x, axis):
+    """Whether the sum runs over axes 0..k-1 (k < rank) of a contiguous BLAS-typed array."""
+    return (axis is not None and 0 < len(axis) < x.ndim and tuple(axis) == tuple(range(len(axis)))
+            and x.dtype.type in _BLAS_FLOATS and x.flags.c_contiguous and x.size > 0)
 
 
 @register_kernel("Mean", "numpy")
