@@ -20,6 +20,8 @@ def as_dtype(dtype):
     """Normalise a dtype given as a name, a NumPy dtype or a Python type to its name."""
     if dtype is None:
         return None
+    if type(dtype) is str and dtype in _PROMOTION_RANK:  # already a name (np.dtype.name is slow)
+        return dtype
     if dtype is bool:
         return bool_
     if dtype is float:

@@ -53,6 +53,9 @@ def _normalize_axes(op_name, axis, rank, shape):
 
 
 def _resolve_shape(op_name, shape, size, given_shape):
+    if type(shape) is tuple and math.prod(shape) == size and all(
+            type(d) is int and d >= 0 for d in shape):
+        return shape  # already complete (the common case inside ops): nothing to resolve
     shape = _ints(op_name, shape, "shape")
     unknown = [i for i, d in enumerate(shape) if d == -1]
     if len(unknown) > 1:

