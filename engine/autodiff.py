@@ -25,11 +25,13 @@ class Node:
 
 def record(op, inputs, outputs, attrs):
     for tape in TAPES:
-        if any(tape._is_watched(t) for t in inputs):
-            node = Node(op, inputs, outputs, attrs)
-            tape._nodes.append(node)
-            for output in node.outputs:
-                tape._watched[id(output)] = output
+        for tensor in inputs:
+            if tape._is_watched(tensor):
+                node = Node(op, inputs, outputs, attrs)
+                tape._nodes.append(node)
+                for output in node.outputs:
+                    tape._watched[id(output)] = output
+                break
 
 
 class GradientTape:
@@ -90,15 +92,19 @@ class GradientTape:
 def _backprop_node(node, grads, is_watched):
     from engine import ops
 
-    output_grads = [grads.get(id(o)) for o in node.outputs]
-    if all(g is None for g in output_grads):
-        return
+    if len(node.outputs) == 1:
+        dy = grads.get(id(node.outputs[0]))
+        if dy is None:
+            return
+    else:
+        output_grads = [grads.get(id(o)) for o in node.outputs]
+        if all(g is None for g in output_grads):
+            return
+        dy = tuple(g if g is not None else ops.zeros_like(o)
+                   for g, o in zip(output_grads, node.outputs))
     node.needs = tuple(is_watched(t) and dtypes.is_floating(t.dtype) for t in node.inputs)
     if not any(node.needs):
         return
-    output_grads = [g if g is not None else ops.zeros_like(o)
-                    for g, o in zip(output_grads, node.outputs)]
-    dy = output_grads[0] if len(output_grads) == 1 else tuple(output_grads)
     input_grads = get_gradient(node.op)(dy, node)
     if not isinstance(input_grads, (tuple, list)):
         input_grads = (input_grads,)

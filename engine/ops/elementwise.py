@@ -86,25 +86,23 @@ def binary_operands(op_name, a, b, requires=None):
 
     Shapes and `requires(op_name, common_dtype)` are checked before any cast runs.
     """
-    if type(a) is Tensor and type(b) is Tensor and a.native.dtype == b.native.dtype:
+    if not isinstance(a, Tensor):
+        if not isinstance(b, Tensor):
+            b = convert_to_tensor(b)
+        a = scalar_operand(a, b) if isinstance(a, (int, float, bool)) else convert_to_tensor(a, like=b)
+    elif not isinstance(b, Tensor):
+        b = scalar_operand(b, a) if isinstance(b, (int, float, bool)) else convert_to_tensor(b, like=a)
+    if a.native.dtype == b.native.dtype:  # the common case: nothing to promote or cast
         if a.native.shape != b.native.shape:
             broadcast_shapes(op_name, a.native.shape, b.native.shape)
         if requires is not None:
             requires(op_name, a.dtype)
         return a, b
-    if type(a) is not Tensor and not isinstance(a, Tensor):
-        if not isinstance(b, Tensor):
-            b = convert_to_tensor(b)
-        a = scalar_operand(a, b) if isinstance(a, (int, float, bool)) else convert_to_tensor(a, like=b)
-    elif type(b) is not Tensor and not isinstance(b, Tensor):
-        b = scalar_operand(b, a) if isinstance(b, (int, float, bool)) else convert_to_tensor(b, like=a)
     broadcast_shapes(op_name, a.native.shape, b.native.shape)
     common = dtypes.promote(a.dtype, b.dtype)
     if requires is not None:
         requires(op_name, common)
-    if a.dtype != common or b.dtype != common:
-        a, b = cast(a, common), cast(b, common)
-    return a, b
+    return cast(a, common), cast(b, common)
 
 
 def _shape_of(value):

@@ -90,18 +90,24 @@ def _as_batch(x, batch, broadcast_to, reshape):
 @register_gradient("BatchMatMul")
 def _batch_matmul_grad(dy, node):
     """With C = op(A) op(B), op a transpose or not: dA is dC op(B)^T (op(B) dC^T when A was
-    transposed), dB is op(A)^T dC (dC^T op(A) when B was); then a sum over a broadcast batch."""
+    transposed), dB is op(A)^T dC (dC^T op(A) when B was); then a sum over a broadcast batch.
+    The operands are already rank-3 kernel inputs, so the products go straight to the kernel."""
     from engine.ops.elementwise import reduce_to_shape
 
     a, b = node.inputs
     transpose_a, transpose_b = node.attrs["transpose_a"], node.attrs["transpose_b"]
     grad_a = grad_b = None
     if node.needs[0]:
-        grad_a = (matmul(b, dy, transpose_a=transpose_b, transpose_b=True) if transpose_a
-                  else matmul(dy, b, transpose_b=not transpose_b))
+        grad_a = (_product(b, dy, transpose_b, True) if transpose_a
+                  else _product(dy, b, False, not transpose_b))
         grad_a = reduce_to_shape(grad_a, a.shape)
     if node.needs[1]:
-        grad_b = (matmul(dy, a, transpose_a=True, transpose_b=transpose_a) if transpose_b
-                  else matmul(a, dy, transpose_a=not transpose_a))
+        grad_b = (_product(dy, a, True, transpose_a) if transpose_b
+                  else _product(a, dy, not transpose_a, False))
         grad_b = reduce_to_shape(grad_b, b.shape)
     return grad_a, grad_b
+
+
+def _product(a, b, transpose_a, transpose_b):
+    """The BatchMatMul kernel on rank-3 operands of one dtype (batches equal or one of 1)."""
+    return run_kernel("BatchMatMul", (a, b), transpose_a=transpose_a, transpose_b=transpose_b)

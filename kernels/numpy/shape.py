@@ -18,7 +18,9 @@ def reshape(x, shape):
 
 @register_kernel("BroadcastTo", "numpy")
 def broadcast_to(x, shape):
-    return np.ascontiguousarray(np.broadcast_to(x, shape))
+    out = np.empty(shape, dtype=x.dtype)  # filled by assignment: np.broadcast_to costs ~2 us
+    out[...] = x
+    return out
 
 
 @register_kernel("Transpose", "numpy")
