@@ -405,3 +405,22 @@ def test_numpy_max_pool_gradient_with_nan_and_infinite_dy(strides):
         row, offset = divmod(int(np.argmax(wins)), 2)
         expected[0, row, col + offset, 0] += np.inf
     np.testing.assert_array_equal(kernel(x, y, dy, **attrs), expected)
+
+
+@pytest.mark.parametrize("min_parallel_macs", [0, 10**12])
+def test_numpy_conv_gemm_kernels_threaded_or_not(monkeypatch, min_parallel_macs):
+    """Thin GEMMs run as one chunk on the calling thread, others in batch chunks on every core
+    (uneven chunks here): both give the tap-loop reference and its filter gradient."""
+    from engine.kernels.numpy import parallel
+
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_MACS", min_parallel_macs)
+    monkeypatch.setattr(parallel, "CHUNK_CELLS", 50)
+    x, w = random_array((5, 6, 6, 2)), random_array((3, 3, 2, 3), seed=1)
+    geometry = dict(strides=(1, 1), padding=((1, 1), (1, 1)), dilations=(1, 1))
+    y = get_kernel("Conv2D", "numpy")(x, w, **geometry)
+    np.testing.assert_allclose(y, reference_conv2d(x, w, 1, "same", 1), rtol=1e-5, atol=1e-5)
+    dy = random_array(y.shape, seed=2)
+    dw = get_kernel("Conv2DBackpropFilter", "numpy")(x, dy, w.shape, **geometry)
+    taps = reference_conv2d(x.astype(np.float64), np.eye(18).reshape(3, 3, 2, 18), 1, "same", 1)
+    np.testing.assert_allclose(dw, np.einsum("nhwk,nhwo->ko", taps, dy).reshape(w.shape),
+                               rtol=1e-4, atol=1e-4)

@@ -4,6 +4,8 @@ Gradients reuse the same pieces: the filter gradient is im2col(x)^T @ dy, the in
 dy @ W^T scattered back with one vectorised add per kernel tap (col2im). Each runs per batch
 chunk, the chunks on every core (parallel.over_batch).
 """
+import math
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -74,13 +76,14 @@ def _im2col(x, kernel_hw, strides, padding, dilations):
     out_hw = output_size(x.shape[1:3], kernel_hw, strides, padding, dilations)
     view = windows(pad_spatial(x, padding), kernel_hw, out_hw, strides, dilations)
     if x.shape[3] == 1:
-        # One channel: the view's contiguous run is one kernel row (KW values); copied tap by
-        # tap it is an output row instead (MNIST's 28x28x1 into 3x3: 720 -> 300 us).
-        rows = np.empty(view.shape, dtype=x.dtype)
+        # One channel: the view's contiguous run is one kernel row (KW values). Copied tap by
+        # tap into tap-major rows, each copy runs along whole output rows, and BLAS takes the
+        # transposed matrix as it is (MNIST's 28x28x1 into 3x3: 720 -> 90 us).
+        taps = np.empty(tuple(kernel_hw) + view.shape[:3], dtype=x.dtype)
         for i in range(kernel_hw[0]):
             for j in range(kernel_hw[1]):
-                rows[:, :, :, i, j] = view[:, :, :, i, j]
-        view = rows
+                taps[i, j] = view[:, :, :, i, j, 0]
+        return taps.reshape(kernel_hw[0] * kernel_hw[1], -1).T
     return view.reshape(-1, kernel_hw[0] * kernel_hw[1] * x.shape[3])
 
 
@@ -101,7 +104,7 @@ def conv2d(x, filter, strides, padding, dilations):  # noqa: A002
         rows_in = _im2col(x[rows], (kh, kw), strides, padding, dilations)
         np.matmul(rows_in, matrix, out=y[rows].reshape(-1, out_channels))
 
-    over_batch(gemm, x.shape[0], out_hw[0] * out_hw[1])
+    over_batch(gemm, x.shape[0], out_hw[0] * out_hw[1], matrix.size)
     return y
 
 
@@ -115,7 +118,7 @@ def conv2d_backprop_filter(x, dy, filter_shape, strides, padding, dilations):
         rows_in = _im2col(x[rows], (kh, kw), strides, padding, dilations)
         return rows_in.T @ dy[rows].reshape(-1, out_channels)
 
-    partials = over_batch(gemm, x.shape[0], dy.shape[1] * dy.shape[2])
+    partials = over_batch(gemm, x.shape[0], dy.shape[1] * dy.shape[2], math.prod(filter_shape))
     return np.sum(partials, axis=0, dtype=dy.dtype).reshape(filter_shape)
 
 
