@@ -175,8 +175,9 @@ class Layer:
         inputs = map_structure(self._autocast, inputs)
         shapes = map_structure(lambda t: t.shape, inputs)
         self._check_input_spec(shapes)
-        self.build_from_shape(_with_unknown_batch(shapes))
-        self._check_input_spec(shapes)
+        if not self.built:  # building may tighten the spec (Dense pins its input features)
+            self.build_from_shape(_with_unknown_batch(shapes))
+            self._check_input_spec(shapes)
         if training is None:
             training = in_training()
         if self._call_accepts_training:
