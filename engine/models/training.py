@@ -66,7 +66,8 @@ class Trainer:
                 continue
             value = loss(target, prediction, sample_weight=sample_weight)
             per_output.append(value)
-            total = value * weight if total is None else total + value * weight
+            weighted = value if weight == 1.0 else value * weight
+            total = weighted if total is None else total + weighted
         if total is None:
             raise ValueError("No loss to compute: pass `loss` to compile().")
         for penalty in self.losses:

@@ -351,8 +351,9 @@ def _binary_gradient(kernel_name):
         def gradient(dy, node):
             a, b = node.inputs
             grad_a, grad_b = rule(dy, a, b, node.outputs[0], node.needs)
-            return (reduce_to_shape(grad_a, a.shape) if grad_a is not None else None,
-                    reduce_to_shape(grad_b, b.shape) if grad_b is not None else None)
+            need_a, need_b = node.needs
+            return (reduce_to_shape(grad_a, a.shape) if need_a and grad_a is not None else None,
+                    reduce_to_shape(grad_b, b.shape) if need_b and grad_b is not None else None)
 
         return rule
 
@@ -376,8 +377,8 @@ def _mul_grad(dy, a, b, y, needs):
 
 @_binary_gradient("Div")
 def _div_grad(dy, a, b, y, needs):
-    return (div(dy, b) if needs[0] else None,
-            neg(div(mul(dy, a), square(b))) if needs[1] else None)
+    dy_over_b = div(dy, b)  # d(a/b)/db = -(a/b)/b: the output y stands in for a/b
+    return dy_over_b, neg(mul(dy_over_b, y)) if needs[1] else None
 
 
 @_binary_gradient("Pow")
