@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One run on a GPU machine (no network), from the repository root, within about 4 minutes:
+# One run on a GPU machine (no network), from the repository root, within about 3.5 minutes:
 # install, device and backend report, the whole test suite on cupy, the GPU benchmarks, and a
 # markdown report. Every stage is time-bounded and may fail without stopping the next one.
 #   OUT=/some/folder bash benchmarks/gpu_check.sh      (OUT defaults to ./gpu_check_out)
@@ -66,10 +66,10 @@ stage backends 60 "$PY" -c "import engine; [print(row) for row in engine.list_ba
 # pytest-xdist (on the GPU image) spreads the suite over processes; CuPy's kernel cache is shared.
 PARALLEL=()
 if "$PY" -c "import xdist" > /dev/null 2>&1; then PARALLEL=(-n 8); fi
-ENGINE_BACKEND=cupy stage pytest 150 "$PY" -m pytest -q -rs -p no:cacheprovider "${PARALLEL[@]}" \
+ENGINE_BACKEND=cupy stage pytest 110 "$PY" -m pytest -q -rs -p no:cacheprovider "${PARALLEL[@]}" \
   --continue-on-collection-errors --durations=15 --junitxml="$OUT/junit.xml" \
   ${GPU_CHECK_TESTS:-tests}
-stage bench 60 "$PY" -m benchmarks.gpu_bench --repeats 10 --out "$OUT/bench.md"
+stage bench 45 "$PY" -m benchmarks.gpu_bench --repeats 10 --out "$OUT/bench.md"
 
 for log in "$LOGS"/*.log; do echo "===== $(basename "$log")"; cat "$log"; done > "$OUT/logs.txt"
 
