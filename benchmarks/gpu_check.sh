@@ -2,7 +2,8 @@
 # One run on a GPU machine (no network), from the repository root, within about 3.5 minutes:
 # install, device and backend report, the whole test suite on cupy, the GPU benchmarks, and a
 # markdown report. Every stage is time-bounded and may fail without stopping the next one.
-#   OUT=/some/folder bash benchmarks/gpu_check.sh      (OUT defaults to ./gpu_check_out)
+#   OUT=/some/folder ENGINE_COMMIT=$(git rev-parse HEAD) bash benchmarks/gpu_check.sh
+#   (OUT defaults to ./gpu_check_out; ENGINE_COMMIT names the commit where git can't)
 # GPU_CHECK_TESTS narrows the test stage (default: the whole suite, "tests").
 # Writes five files (a device run returns at most eight): $OUT/report.md, logs.txt (every
 # stage's full output), junit.xml, bench.md and stage_status.txt.
@@ -29,7 +30,12 @@ stage() {
   tail -n 5 "$LOGS/$name.log"
 }
 
-stage git 20 git log -1 --format='%H %s'
+# The device's copy of the tree has no git history: pass the commit as ENGINE_COMMIT there.
+if [ -n "${ENGINE_COMMIT:-}" ]; then
+  stage git 5 echo "$ENGINE_COMMIT"
+else
+  stage git 20 git log -1 --format='%H %s'
+fi
 stage nvidia_smi 30 nvidia-smi
 stage versions 30 "$PY" -c "import sys, numpy, cupy; print(sys.version); print('numpy', numpy.__version__); print('cupy', cupy.__version__); cupy.show_config()"
 stage install 60 "$PY" -m pip install --no-deps --no-build-isolation --no-index -e .
