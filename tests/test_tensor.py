@@ -83,10 +83,21 @@ def test_dlpack_with_torch():
     assert back.tolist() == [1.0, 2.0]
 
 
+class _CudaArrayStandIn:
+    """Reports DLPack device kDLCUDA, as a CuPy array or torch.cuda tensor does."""
+
+    def __dlpack_device__(self):
+        return (2, 0)
+
+
 def test_implicit_conversion_of_device_arrays_is_refused():
+    with pytest.raises(TypeError, match="on a device implicitly; use engine.from_dlpack"):
+        engine.tensor(_CudaArrayStandIn())
+
+
+def test_cpu_torch_tensors_convert_as_host_data():
     torch = pytest.importorskip("torch")
-    with pytest.raises(TypeError, match="from_dlpack"):
-        engine.tensor(torch.ones(2))
+    np.testing.assert_array_equal(engine.tensor(torch.arange(3.0)).numpy(), [0.0, 1.0, 2.0])
 
 
 def test_unsupported_dtype_is_named():

@@ -19,8 +19,8 @@ def convert_to_tensor(value, dtype=None, like=None):
             return cast(value, dtype)
         return value
     backend = like._backend if like is not None else runtime.current()
-    if hasattr(value, "__cuda_array_interface__") or _is_foreign_device_array(value):
-        raise TypeError(f"Cannot convert a {type(value).__name__} implicitly; use "
+    if _lives_on_a_device(value):
+        raise TypeError(f"Cannot convert a {type(value).__name__} on a device implicitly; use "
                         "engine.from_dlpack(...) to import device arrays")
     array = np.asarray(value)
     dtype = dtype or dtypes.infer_host_dtype(array)
@@ -29,8 +29,16 @@ def convert_to_tensor(value, dtype=None, like=None):
     return Tensor(backend.from_host(array.astype(dtype, copy=False)), backend)
 
 
-def _is_foreign_device_array(value):
-    return type(value).__module__.split(".")[0] in ("cupy", "torch", "pyopencl", "jax", "jaxlib")
+_DLPACK_CPU = 1  # DLDeviceType kDLCPU
+
+
+def _lives_on_a_device(value):
+    """True for arrays in device memory (CuPy, torch.cuda, ...): reading them is a transfer
+    the user should ask for. CPU arrays (NumPy, torch CPU tensors) convert as host data."""
+    if hasattr(value, "__cuda_array_interface__"):
+        return True
+    device = getattr(value, "__dlpack_device__", None)
+    return device is not None and device()[0] != _DLPACK_CPU
 
 
 def scalar_operand(value, like):
