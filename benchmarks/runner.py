@@ -4,7 +4,10 @@ The first call (which includes compiling kernels, building programs, tracing) is
 own and reported apart. After one more warm-up call, the number of calls per sample is raised
 until a sample lasts `min_sample_s`, so microsecond ops are not lost in timer resolution.
 Each sample ends with the implementation's synchronize(), so queued device work is counted.
-Samples of the implementations of one workload are interleaved, round by round.
+Each implementation's samples are taken in one block, after a pause and a warm-up call.
+Interleaving samples round by round was tried first: it left the previous library's thread
+pools (OpenBLAS, OpenMP, PoCL spin-wait after their work) on the cores and made PyTorch look
+2-8x slower than it is when measured alone.
 The result is the median time per call over the samples, with their min and max.
 """
 import time
@@ -22,8 +25,8 @@ class Settings:
     budget_s: float       # fewer samples (not fewer than 3) when one call is slow
 
 
-# Pause before each sample of an interleaved round: the thread pools of the library sampled
-# before (OpenBLAS, OpenMP, PoCL) spin-wait for a while after their work and would steal cores.
+# Pause before each implementation's block: the thread pools of the library measured before
+# (OpenBLAS, OpenMP, PoCL) spin-wait for a while after their work and would steal cores.
 SETTLE_S = 0.05
 
 FULL = Settings(repeats=9, min_sample_s=0.02, budget_s=2.0)
@@ -87,8 +90,7 @@ def _sample(call, synchronize, number):
 def run_workload(workload, implementations, settings, seed=0):
     """Result rows of `workload` on each implementation that has a version of it.
 
-    Samples are interleaved (one sample of each implementation per round), so a burst of load
-    on a shared host slows every implementation alike and the ratios stay fair. A row is
+    Each implementation is sampled in one block (see the module docstring). A row is
     'ok' with timing and rates, or 'skipped' (something missing) or 'failed' with a note."""
     rows, timed = [], []
     for impl in implementations:
@@ -105,15 +107,14 @@ def run_workload(workload, implementations, settings, seed=0):
             _record_error(row, error)
             continue
         timed.append((row, impl, call, number, repeats, []))
-    for round_index in range(max((t[4] for t in timed), default=0)):
-        for row, impl, call, number, repeats, samples in timed:
-            if round_index < repeats and row["status"] == "ok":
-                impl.activate()
-                time.sleep(SETTLE_S)
-                try:
-                    samples.append(_sample(call, impl.synchronize, number))
-                except Exception as error:
-                    _record_error(row, error)
+    for row, impl, call, number, repeats, samples in timed:
+        impl.activate()
+        time.sleep(SETTLE_S)
+        try:
+            _sample(call, impl.synchronize, number)  # back in cache and in its own threads
+            samples.extend(_sample(call, impl.synchronize, number) for _ in range(repeats))
+        except Exception as error:
+            _record_error(row, error)
     for row, impl, call, number, repeats, samples in timed:
         if row["status"] == "ok":
             row.update(summarize(samples, number), host_cpu=impl.runs_on_host_cpu())
