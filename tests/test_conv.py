@@ -100,6 +100,9 @@ CONV_CASES = [  # x shape, filter shape, strides, padding, dilations
     ((5, 6, 6, 2), (3, 3, 2, 3), 1, "same", 1),  # batch split into uneven chunks over cores
     ((3, 7, 6, 1), (3, 3, 1, 4), (2, 1), "same", 1),  # one input channel: im2col tap by tap
     ((2, 8, 7, 1), (3, 2, 1, 3), 1, "valid", 2),
+    # Stride 1, padding beyond the filter's reach: the input gradient crops dy (correlation).
+    ((2, 5, 4, 2), (2, 3, 2, 3), 1, [[2, 0], [0, 3]], 1),
+    ((1, 6, 5, 2), (1, 1, 2, 3), 1, [[1, 1], [2, 0]], 1),
 ]
 
 
@@ -112,7 +115,7 @@ def test_conv2d_matches_tap_loop_reference(backend, x_shape, w_shape, strides, p
 
 
 @pytest.mark.parametrize("x_shape, w_shape, strides, padding, dilations",
-                         [CONV_CASES[i] for i in (2, 3, 4, 6, 8, 9, 10)])
+                         [CONV_CASES[i] for i in (2, 3, 4, 6, 8, 9, 10, 11, 12)])
 def test_conv2d_gradients(backend, x_shape, w_shape, strides, padding, dilations):
     check_gradients(lambda x, w: engine.conv2d(x, w, strides, padding, dilations),
                     [random_array(x_shape), random_array(w_shape, seed=1)], backend)
