@@ -427,3 +427,20 @@ def test_numpy_conv_gemm_kernels_threaded_or_not(monkeypatch, min_parallel_macs)
     taps = reference_conv2d(x.astype(np.float64), np.eye(18).reshape(3, 3, 2, 18), 1, "same", 1)
     np.testing.assert_allclose(dw, np.einsum("nhwk,nhwo->ko", taps, dy).reshape(w.shape),
                                rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("workers, batch, cells_per_image", [(1, 5, 36), (2, 5, 36), (2, 32, 10),
+                                                              (3, 7, 10), (4, 2, 10)])
+def test_numpy_conv_batch_shares_cover_the_batch_once(monkeypatch, workers, batch,
+                                                      cells_per_image):
+    """At most one share per core, each of consecutive chunks of at most CHUNK_CELLS cells."""
+    from engine.kernels.numpy import parallel
+
+    monkeypatch.setattr(parallel, "_workers", lambda: workers)
+    monkeypatch.setattr(parallel, "CHUNK_CELLS", 30)
+    shares = parallel.batch_shares(batch, cells_per_image)
+    assert 1 <= len(shares) <= workers
+    chunks = [rows for share in shares for rows in share]
+    assert [i for rows in chunks for i in range(batch)[rows]] == list(range(batch))
+    assert all((rows.stop - rows.start) * cells_per_image <= max(30, cells_per_image)
+               for rows in chunks)
