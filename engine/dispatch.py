@@ -13,15 +13,21 @@ _TAPES = autodiff.TAPES  # the live list (mutated, never rebound): a global, not
 def run_kernel(op, inputs, **attrs):
     """Run `op` on the backend of `inputs` (a sequence of Tensors); returns Tensor or tuple."""
     backend = inputs[0]._backend
-    natives = []
     for tensor in inputs:
         if tensor._backend is not backend:
             raise _mixed_backends_error(op, backend, tensor._backend)
-        natives.append(tensor.native)
     try:
         kernel = backend.kernels[op]
     except KeyError:
         raise KernelNotRegistered(_missing_kernel_message(op, backend.name)) from None
+    # Tuples for the common arities: a list comprehension costs more than the kernel on tiny data.
+    count = len(inputs)
+    if count == 1:
+        natives = (inputs[0].native,)
+    elif count == 2:
+        natives = (inputs[0].native, inputs[1].native)
+    else:
+        natives = [tensor.native for tensor in inputs]
     # Most ops have no attributes; a call without ** skips unpacking an empty dict.
     result = kernel(*natives, **attrs) if attrs else kernel(*natives)
     if type(result) is tuple:

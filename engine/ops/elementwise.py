@@ -231,6 +231,11 @@ def clip(x, min_value, max_value):
 
 def _binary_op(kernel_name, public_name, kinds=ANY_DTYPE):
     def op(a, b):
+        if type(a) is Tensor and type(b) is Tensor:  # the common case, checked without a call
+            native_a, native_b = a.native, b.native
+            dtype = native_a.dtype
+            if dtype == native_b.dtype and dtype.kind in kinds and native_a.shape == native_b.shape:
+                return run_kernel(kernel_name, (a, b))
         return run_kernel(kernel_name, binary_operands(public_name, a, b, kinds))
 
     op.__name__ = public_name
