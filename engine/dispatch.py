@@ -12,22 +12,23 @@ _TAPES = autodiff.TAPES  # the live list (mutated, never rebound): a global, not
 
 def run_kernel(op, inputs, **attrs):
     """Run `op` on the backend of `inputs` (a sequence of Tensors); returns Tensor or tuple."""
-    backend = inputs[0]._backend
-    for tensor in inputs:
-        if tensor._backend is not backend:
-            raise _mixed_backends_error(op, backend, tensor._backend)
+    first = inputs[0]
+    backend = first._backend
+    # One or two inputs (most ops) are unpacked by hand: on tiny tensors a loop and a list
+    # cost more than the kernel.
+    if len(inputs) == 1:
+        natives = (first.native,)
+    elif len(inputs) == 2:
+        second = inputs[1]
+        if second._backend is not backend:
+            raise _mixed_backends_error(op, backend, second._backend)
+        natives = (first.native, second.native)
+    else:
+        natives = _natives_on(backend, op, inputs)
     try:
         kernel = backend.kernels[op]
     except KeyError:
         raise KernelNotRegistered(_missing_kernel_message(op, backend.name)) from None
-    # Tuples for the common arities: a list comprehension costs more than the kernel on tiny data.
-    count = len(inputs)
-    if count == 1:
-        natives = (inputs[0].native,)
-    elif count == 2:
-        natives = (inputs[0].native, inputs[1].native)
-    else:
-        natives = [tensor.native for tensor in inputs]
     # Most ops have no attributes; a call without ** skips unpacking an empty dict.
     result = kernel(*natives, **attrs) if attrs else kernel(*natives)
     if type(result) is tuple:
@@ -39,6 +40,14 @@ def run_kernel(op, inputs, **attrs):
     if _TAPES:
         autodiff.record(op, inputs, outputs, attrs)
     return outputs
+
+
+def _natives_on(backend, op, inputs):
+    """The native arrays of `inputs`, which must all live on `backend`."""
+    for tensor in inputs:
+        if tensor._backend is not backend:
+            raise _mixed_backends_error(op, backend, tensor._backend)
+    return [tensor.native for tensor in inputs]
 
 
 def _mixed_backends_error(op, backend, other):

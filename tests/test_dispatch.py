@@ -44,13 +44,18 @@ def test_same_dtype_tensors_of_unbroadcastable_shapes_are_refused(backend):
         engine.add(x, y)
 
 
-def test_inputs_on_two_backends_are_refused_before_any_kernel():
+@pytest.mark.parametrize("op, call", [
+    ("Add", lambda here, there: engine.add(here, there)),
+    ("Select", lambda here, there: engine.where(engine.tensor([True, False], backend="numpy"),
+                                                here, there)),
+], ids=["two-inputs", "three-inputs"])
+def test_inputs_on_two_backends_are_refused_before_any_kernel(op, call):
     others = [name for name in engine.runtime.available_backends() if name != "numpy"]
     if not others:
         pytest.skip("needs a second backend")
-    x = engine.tensor([1.0, 2.0], backend="numpy")
-    y = engine.tensor([1.0, 2.0], backend=others[0])
-    with pytest.raises(ValueError, match=rf"^Error in Add: inputs live on different backends "
+    here = engine.tensor([1.0, 2.0], backend="numpy")
+    there = engine.tensor([1.0, 2.0], backend=others[0])
+    with pytest.raises(ValueError, match=rf"^Error in {op}: inputs live on different backends "
                                          rf"\('numpy' and '{others[0]}'\); move one with "
                                          rf"\.to\('numpy'\)$"), no_kernel_runs():
-        engine.add(x, y)
+        call(here, there)
