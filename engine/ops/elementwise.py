@@ -154,7 +154,7 @@ def _unary_op(kernel_name, public_name, kinds):
     """Build a public unary op: convert, check the dtype kind, dispatch."""
 
     def op(x):
-        if type(x) is not Tensor:
+        if not isinstance(x, Tensor):
             x = convert_to_tensor(x)
         if x.native.dtype.kind not in kinds:
             raise dtype_refused(public_name, x.dtype, kinds)
@@ -231,7 +231,7 @@ def clip(x, min_value, max_value):
 
 def _binary_op(kernel_name, public_name, kinds=ANY_DTYPE):
     def op(a, b):
-        if type(a) is Tensor and type(b) is Tensor:  # the common case, checked without a call
+        if isinstance(a, Tensor) and isinstance(b, Tensor):  # the common case, without a call
             native_a, native_b = a.native, b.native
             dtype = native_a.dtype
             if dtype == native_b.dtype and dtype.kind in kinds and native_a.shape == native_b.shape:
