@@ -102,6 +102,7 @@ def require_kind(op_name, dtype, kinds):
 
 
 def dtype_refused(op_name, dtype, kinds):
+    """The TypeError for a dtype (a name) outside `kinds`, worded for that requirement."""
     return TypeError(f"Error in {op_name}: " + _REFUSALS[kinds].format(dtype))
 
 
