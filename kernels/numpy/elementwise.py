@@ -38,7 +38,7 @@ _UNARY_FUNCTIONS = {
     "Cos": np.cos,
     "Tanh": np.tanh,
     "Sigmoid": lambda x: (0.5 * (1.0 + np.tanh(0.5 * x))).astype(x.dtype, copy=False),
-    "Relu": lambda x: np.maximum(x, 0).astype(x.dtype, copy=False),
+    "Relu": lambda x: np.maximum(x, 0),  # a Python scalar never widens x's dtype
     "Relu6": lambda x: np.clip(x, 0, 6).astype(x.dtype, copy=False),
     "Elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))).astype(x.dtype, copy=False),
     "Selu": lambda x: (_SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(np.minimum(x, 0)))
