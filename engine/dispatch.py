@@ -3,38 +3,34 @@
 Ops validate their inputs before calling here; kernels get native arrays and attributes.
 """
 from engine import autodiff
-from engine.registry import KernelNotRegistered, _missing_kernel_message
-from engine.tensor import Tensor
+from engine.tensor import Tensor, wrap
 
-_new_object = object.__new__
 _TAPES = autodiff.TAPES  # the live list (mutated, never rebound): a global, not an attribute
 
 
 def run_kernel(op, inputs, **attrs):
     """Run `op` on the backend of `inputs` (a sequence of Tensors); returns Tensor or tuple."""
-    first = inputs[0]
-    backend = first._backend
-    # One or two inputs (most ops) are unpacked by hand: on tiny tensors a loop and a list
-    # cost more than the kernel.
-    if len(inputs) == 1:
-        natives = (first.native,)
-    elif len(inputs) == 2:
-        second = inputs[1]
+    # One or two inputs (most ops) are unpacked by hand and the kernel called without * or **
+    # where it can be: on tiny tensors each packing step costs about as much as a NumPy add.
+    if len(inputs) == 2:
+        first, second = inputs
+        backend = first._backend
         if second._backend is not backend:
             raise _mixed_backends_error(op, backend, second._backend)
-        natives = (first.native, second.native)
-    else:
-        natives = _natives_on(backend, op, inputs)
-    try:
         kernel = backend.kernels[op]
-    except KeyError:
-        raise KernelNotRegistered(_missing_kernel_message(op, backend.name)) from None
-    # Most ops have no attributes; a call without ** skips unpacking an empty dict.
-    result = kernel(*natives, **attrs) if attrs else kernel(*natives)
+        result = (kernel(first.native, second.native, **attrs) if attrs
+                  else kernel(first.native, second.native))
+    elif len(inputs) == 1:
+        backend = inputs[0]._backend
+        kernel = backend.kernels[op]
+        result = kernel(inputs[0].native, **attrs) if attrs else kernel(inputs[0].native)
+    else:
+        backend = inputs[0]._backend
+        result = backend.kernels[op](*_natives_on(backend, op, inputs), **attrs)
     if type(result) is tuple:
-        outputs = tuple(Tensor(r, backend) for r in result)
-    else:  # Tensor(result, backend) without the Python-level __init__ call: 45 of 110 ns saved
-        outputs = _new_object(Tensor)
+        outputs = tuple(wrap(r, backend) for r in result)
+    else:  # wrap(result, backend), inlined: a call costs a tenth of a tiny kernel
+        outputs = Tensor()
         outputs.native = result
         outputs._backend = backend
     if _TAPES:
@@ -57,7 +53,4 @@ def _mixed_backends_error(op, backend, other):
 
 def run_source_kernel(op, backend, **attrs):
     """Run an op that has no tensor inputs (fill, range, random) on `backend`."""
-    kernel = backend.kernels.get(op)
-    if kernel is None:
-        raise KernelNotRegistered(_missing_kernel_message(op, backend.name))
-    return Tensor(kernel(**attrs), backend)
+    return wrap(backend.kernels[op](**attrs), backend)

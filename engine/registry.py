@@ -43,9 +43,24 @@ def register_gradient(op, override=False):
     return decorate
 
 
+class KernelTable(dict):
+    """One backend's live {op: kernel} map; a missing op raises KernelNotRegistered, so the
+    dispatch path looks kernels up with a plain subscript."""
+
+    def __init__(self, backend):
+        super().__init__()
+        self.backend = backend
+
+    def __missing__(self, op):
+        raise KernelNotRegistered(_missing_kernel_message(op, self.backend))
+
+
 def kernels_for(backend):
     """The live {op: kernel} map of one backend."""
-    return _KERNELS_BY_BACKEND.setdefault(backend, {})
+    table = _KERNELS_BY_BACKEND.get(backend)
+    if table is None:
+        table = _KERNELS_BY_BACKEND[backend] = KernelTable(backend)
+    return table
 
 
 def get_kernel(op, backend):

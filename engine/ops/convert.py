@@ -2,7 +2,7 @@
 import numpy as np
 
 from engine import dtypes, runtime
-from engine.tensor import Tensor
+from engine.tensor import Tensor, wrap
 
 
 def convert_to_tensor(value, dtype=None, like=None):
@@ -25,8 +25,8 @@ def convert_to_tensor(value, dtype=None, like=None):
     array = np.asarray(value)
     dtype = dtype or dtypes.infer_host_dtype(array)
     if array.ndim == 0 and like is not None:
-        return Tensor(backend.constant(array.item(), dtype), backend)
-    return Tensor(backend.from_host(array.astype(dtype, copy=False)), backend)
+        return wrap(backend.constant(array.item(), dtype), backend)
+    return wrap(backend.from_host(array.astype(dtype, copy=False)), backend)
 
 
 _DLPACK_CPU = 1  # DLDeviceType kDLCPU
@@ -49,10 +49,10 @@ def scalar_operand(value, like):
         dtype = dtypes.float32
     elif isinstance(value, bool):
         dtype = dtypes.bool_ if dtype == dtypes.bool_ else dtype
-    return Tensor(like._backend.constant(value, dtype), like._backend)
+    return wrap(like._backend.constant(value, dtype), like._backend)
 
 
 def from_dlpack(producer, backend=None):
     """A tensor sharing memory with a DLPack producer (NumPy, CuPy, PyTorch) where possible."""
     target = runtime.backend(backend) if backend else runtime.current()
-    return Tensor(target.from_dlpack(producer), target)
+    return wrap(target.from_dlpack(producer), target)

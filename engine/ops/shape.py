@@ -10,7 +10,7 @@ from engine import dtypes
 from engine.dispatch import run_kernel
 from engine.ops.convert import convert_to_tensor
 from engine.registry import register_gradient
-from engine.tensor import Tensor
+from engine.tensor import Tensor, wrap
 
 __all__ = ["reshape", "broadcast_to", "transpose", "expand_dims", "squeeze", "concat", "stack",
            "split", "slice", "pad", "tile", "gather", "reverse", "unsorted_segment_sum"]
@@ -326,7 +326,7 @@ def _mirror_indices(backend, mode, dim, before, after):
     else:  # symmetric, period 2 dim: ... 1 0 | 0 1 ... dim-1 | dim-1 dim-2 ...
         folded = positions % (2 * dim)
         source = np.where(folded < dim, folded, 2 * dim - 1 - folded)
-    return Tensor(backend.from_host(source.astype(np.int32)), backend)
+    return wrap(backend.from_host(source.astype(np.int32)), backend)
 
 
 @register_gradient("Pad")
