@@ -17,6 +17,8 @@ BINARY = ("Add", "Sub", "Mul", "Div", "FloorDiv", "Mod", "Pow", "Maximum", "Mini
           "SquaredDifference", "Equal", "NotEqual", "Less", "LessEqual", "Greater",
           "GreaterEqual", "LogicalAnd", "LogicalOr")
 REDUCTIONS = ("Sum", "Mean", "Prod", "Max", "Min", "All", "Any")
+# Fused optimizer updates (TF's ApplyAdam family): new values out, inputs untouched; no gradient.
+OPTIMIZER_UPDATES = ("ApplyAdam", "ApplyMomentum", "ApplyRMSProp")
 
 _CONV = ("strides", "padding", "dilations")
 _POOL = ("pool_size", "strides", "padding")
@@ -93,4 +95,14 @@ OPS = {
                          "counter-based Box-Muller on RandomUniform's stream"),
     "TruncatedNormal": Spec((), ("shape", "seed", "mean", "stddev", "dtype"),
                             "normal redrawn outside two standard deviations"),
+    "ApplyAdam": Spec(("variable", "gradient", "m", "v"), ("alpha", "beta_1", "beta_2", "epsilon"),
+                      "Keras's Adam: m' = m + (g - m)(1 - beta_1); v' = v + (g^2 - v)(1 - beta_2); "
+                      "w' = w - m' alpha / (sqrt(v') + epsilon), alpha the bias-corrected "
+                      "learning rate; out (w', m', v')"),
+    "ApplyMomentum": Spec(("variable", "gradient", "m"), ("learning_rate", "momentum", "nesterov"),
+                          "Keras's SGD: m' = momentum m - learning_rate g; w' = w + m' "
+                          "(nesterov: w + momentum m' - learning_rate g); out (w', m')"),
+    "ApplyRMSProp": Spec(("variable", "gradient", "v"), ("learning_rate", "rho", "epsilon"),
+                         "Keras's RMSprop (not centered, no momentum): v' = v rho + g^2 (1 - rho); "
+                         "w' = w - g learning_rate / sqrt(v' + epsilon); out (w', v')"),
 }

@@ -34,13 +34,55 @@ def max_pool(x, pool_size, strides, padding):
     return out
 
 
+def _claim_words(channels):
+    """An unsigned dtype as wide as the largest of 8, 4, 2, 1 bytes that divides `channels`."""
+    return next(np.dtype(f"u{size}") for size in (8, 4, 2, 1) if channels % size == 0)
+
+
+def _disjoint_max_pool_grad(x, y, dy, pool_size, nan_windows):
+    """Windows that tile the image (strides == pool_size, no padding), with every op on long
+    contiguous runs instead of C-wide strided ones (64x26x26x8, 2x2: 700 -> 330 us).
+
+    y and dy are repeated along W to the windows' width; then one compare over x, against y
+    broadcast over each window's rows, marks every cell equal to its maximum. Ties are settled
+    on the marks viewed as machine words (a word holds the 0/1 marks of several channels of one
+    pixel): tap by tap in row-major order, a tap keeps only the marks no earlier tap holds.
+    """
+    n, h, w, c = x.shape
+    (oh, ow), (kh, kw) = y.shape[1:3], pool_size
+    rows, length = n * oh, ow * kw * c
+    cells = x[:, :oh * kh, :ow * kw].reshape(rows, kh, length)
+    marks = cells == np.repeat(y, kw, axis=2).reshape(rows, 1, length)
+    if nan_windows:
+        marks |= np.isnan(cells)
+    taps = marks.view(_claim_words(c)).reshape(rows, kh, ow, kw, -1)
+    order = list(itertools.product(range(kh), range(kw)))
+    claimed = taps[(slice(None), order[0][0], slice(None), order[0][1])].copy()
+    for i, j in order[1:]:
+        tap = taps[:, i, :, j]
+        tap &= ~claimed  # marks are 0 or 1 per byte: & with ~claimed clears the claimed ones
+        claimed |= tap
+    share = np.repeat(dy, kw, axis=2).reshape(rows, 1, length)
+    if np.isfinite(dy).all():
+        grad = np.multiply(share, marks)  # the select: 5x faster than np.where here
+    else:  # inf * 0 would leak NaN into the losers
+        grad = np.where(marks, share, np.zeros((), dy.dtype))
+    if (oh * kh, ow * kw) == (h, w):
+        return grad.reshape(x.shape)
+    full = np.zeros(x.shape, dtype=grad.dtype)  # rows and columns past the last window
+    full[:, :oh * kh, :ow * kw] = grad.reshape(n, oh * kh, ow * kw, c)
+    return full
+
+
 @register_kernel("MaxPoolGrad", "numpy")
 def max_pool_grad(x, y, dy, pool_size, strides, padding):
     """dy goes to the first maximum of each window, in row-major window order (TF's rule):
     tap by tap, the cells equal to the window's maximum y (or NaN, which max propagates) that
     no earlier tap claimed take dy."""
-    view = _window_view(x, pool_size, strides, padding, _lowest(x.dtype))
     nan_windows = x.dtype.kind == "f" and bool(np.isnan(y).any())
+    if tuple(strides) == tuple(pool_size) and not any(map(any, padding)):
+        return _disjoint_max_pool_grad(x, y, dy, pool_size, nan_windows)
+    view = _window_view(x, pool_size, strides, padding, _lowest(x.dtype))
     finite_dy = bool(np.isfinite(dy).all())
     (top, bottom), (left, right) = padding
     n, h, w, c = x.shape

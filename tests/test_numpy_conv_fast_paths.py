@@ -1,0 +1,41 @@
+"""The NumPy backend's special-cased convolution and pooling paths against float64 loop
+references: tiling max-pool windows (ties, NaN, leftover rows), and the channel counts whose
+tie marks pack into machine words of each width."""
+import itertools
+
+import numpy as np
+import pytest
+
+from engine.registry import get_kernel
+
+
+def first_maximum_gradient(x, dy, pool):
+    """Each window's dy onto its first NaN, else its first maximum, in row-major order."""
+    grad = np.zeros(x.shape, np.float64)
+    n, oh, ow, c = dy.shape
+    for b, r, q, ch in itertools.product(range(n), range(oh), range(ow), range(c)):
+        rows, cols = slice(r * pool[0], (r + 1) * pool[0]), slice(q * pool[1], (q + 1) * pool[1])
+        window = x[b, rows, cols, ch].ravel()
+        wins = np.isnan(window) if np.isnan(window).any() else window == window.max()
+        i, j = divmod(int(np.argmax(wins)), pool[1])
+        grad[b, r * pool[0] + i, q * pool[1] + j, ch] += dy[b, r, q, ch]
+    return grad
+
+
+@pytest.mark.parametrize("shape, pool", [
+    ((2, 6, 6, 8), (2, 2)),    # 8 channels: one 8-byte word per pixel
+    ((2, 7, 5, 3), (2, 2)),    # 3 channels: byte words; a row and a column past the windows
+    ((1, 9, 7, 16), (3, 2)),   # two 8-byte words per pixel
+    ((2, 5, 5, 4), (3, 3)),    # one window per image, leftover cells
+    ((1, 4, 4, 2), (2, 2)),    # NaN windows
+])
+def test_max_pool_gradient_over_tiling_windows(shape, pool):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 3, shape).astype(np.float32)  # three values: ties in most windows
+    if shape[-1] == 2:
+        x[0, 0, 0, 0] = x[0, 1, 1, 1] = x[0, 3, 2, 0] = np.nan
+    attrs = dict(pool_size=pool, strides=pool, padding=((0, 0), (0, 0)))
+    y = get_kernel("MaxPool", "numpy")(x, **attrs)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    grad = get_kernel("MaxPoolGrad", "numpy")(x, y, dy, **attrs)
+    np.testing.assert_array_equal(grad, first_maximum_gradient(x, dy, pool).astype(np.float32))
