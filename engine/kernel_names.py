@@ -41,7 +41,8 @@ OPS = {
     "Cumsum": Spec(("x",), ("axis", "exclusive", "reverse"), "running sum along one axis"),
     "BatchMatMul": Spec(("a", "b"), ("transpose_a", "transpose_b"),
                         "rank-3 a (Ba, M, K) and b (Bb, K, N) before transposes; Ba == Bb or "
-                        "one of them is 1 and broadcasts; out (max(Ba, Bb), M, N)"),
+                        "one of them is 1 and broadcasts; out (max(Ba, Bb), M, N); or both "
+                        "rank 2, (M, K) and (K, N): out (M, N)"),
     "Conv2D": Spec(("x", "filter"), _CONV, "x NHWC, filter HWIO; padding ((t, b), (l, r))"),
     "Conv2DBackpropInput": Spec(("dy", "filter"), ("input_shape",) + _CONV,
                                 "gradient of Conv2D with respect to x (also conv2d_transpose)"),

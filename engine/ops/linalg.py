@@ -1,8 +1,8 @@
 """Linear algebra: matmul (NumPy's rules for rank >= 1, batch broadcasting) and its gradient.
 
-Every call is normalised to the rank-3 BatchMatMul kernel contract: batch dimensions are
-flattened (and broadcast where needed), 1-D operands are promoted to matrices, and the result
-is reshaped back. A 2-D right operand against a batched left one (the Dense layer case) is one
+Two matrices go straight to the BatchMatMul kernel; every other call is normalised to its
+rank-3 form: batch dimensions are flattened (and broadcast where needed), 1-D operands are
+promoted to matrices, and the result is reshaped back. A 2-D right operand against a batched left one (the Dense layer case) is one
 2-D GEMM over (batch * M, K) rows.
 """
 import math
@@ -44,6 +44,9 @@ def matmul(a, b, transpose_a=False, transpose_b=False):
         raise ValueError(f"Error in matmul: batch dimensions {a_mat[:-2]} and {b_mat[:-2]} of "
                          f"tensors with shapes {a.shape} and {b.shape} cannot be broadcast "
                          "together") from None
+    if a.ndim == 2 and b.ndim == 2:  # two matrices: the kernel as it is, no reshapes
+        return run_kernel("BatchMatMul", (a, b), transpose_a=bool(transpose_a),
+                          transpose_b=bool(transpose_b))
     out_shape = batch + ((m,) if a.ndim > 1 else ()) + ((n,) if b.ndim > 1 else ())
     a3, b3 = reshape(a, a_mat), reshape(b, b_mat)
 
@@ -91,7 +94,8 @@ def _as_batch(x, batch, broadcast_to, reshape):
 def _batch_matmul_grad(dy, node):
     """With C = op(A) op(B), op a transpose or not: dA is dC op(B)^T (op(B) dC^T when A was
     transposed), dB is op(A)^T dC (dC^T op(A) when B was); then a sum over a broadcast batch.
-    The operands are already rank-3 kernel inputs, so the products go straight to the kernel."""
+    The operands are already kernel inputs (two matrices or rank 3), so the products go
+    straight to the kernel."""
     from engine.ops.elementwise import reduce_to_shape
 
     a, b = node.inputs
@@ -109,5 +113,5 @@ def _batch_matmul_grad(dy, node):
 
 
 def _product(a, b, transpose_a, transpose_b):
-    """The BatchMatMul kernel on rank-3 operands of one dtype (batches equal or one of 1)."""
+    """The BatchMatMul kernel on operands of one dtype and rank (batches equal or one of 1)."""
     return run_kernel("BatchMatMul", (a, b), transpose_a=transpose_a, transpose_b=transpose_b)

@@ -11,7 +11,7 @@ from engine.registry import register_kernel
 def batch_matmul(a, b, transpose_a, transpose_b):
     cp = cupy_backend.cp
     if transpose_a:
-        a = cp.swapaxes(a, 1, 2)
+        a = cp.swapaxes(a, -1, -2)
     if transpose_b:
-        b = cp.swapaxes(b, 1, 2)
+        b = cp.swapaxes(b, -1, -2)
     return cp.matmul(a, b)

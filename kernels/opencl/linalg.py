@@ -84,6 +84,10 @@ __kernel void pack(__global const TYPE* x, long offset, long batch_stride, long 
 """
 
 
+def _batch_of_one(matrix):
+    return matrix.view((1,) + matrix.shape, (0,) + matrix.strides)
+
+
 def _pack(matrix_view, tile):
     """Panels (batch, ceil(R/tile), K, tile) of a (batch, R, K)-indexed view, zero-padded.
 
@@ -102,7 +106,11 @@ def _pack(matrix_view, tile):
 
 @register_kernel("BatchMatMul", "opencl")
 def batch_matmul(a, b, transpose_a, transpose_b):
-    """(B, M, K) @ (B, K, N) with either transposed and a batch of 1 broadcasting."""
+    """(B, M, K) @ (B, K, N) with either transposed and a batch of 1 broadcasting; two
+    matrices are a batch of one."""
+    if a.ndim == 2:
+        out = batch_matmul(_batch_of_one(a), _batch_of_one(b), transpose_a, transpose_b)
+        return out.reshape(out.shape[1:])
     tm, tn, width = tile_for(program.backend().device)
     a_rows = a if not transpose_a else strided.permute(a, (0, 2, 1))   # (B, M, K)
     batch = max(a.shape[0], b.shape[0])
