@@ -34,6 +34,16 @@ def record(op, inputs, outputs, attrs):
                 break
 
 
+def taped_producer(tensor):
+    """The node an active tape recorded as producing `tensor`, or None (searched newest first:
+    a tensor just computed is found at once)."""
+    for tape in TAPES:
+        for node in reversed(tape._nodes):
+            if any(output is tensor for output in node.outputs):
+                return node
+    return None
+
+
 class GradientTape:
     """Records ops for differentiation, as tf.GradientTape.
 

@@ -7,6 +7,7 @@ axis reduced). A Loss object weights those values by `sample_weight` and reduces
 import re
 
 import engine
+from engine import autodiff
 
 EPSILON = 1e-7  # Keras's backend epsilon: probabilities are clipped to [EPSILON, 1 - EPSILON]
 REDUCTIONS = ("sum_over_batch_size", "sum", "none")
@@ -70,8 +71,9 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     _check_same_shape("categorical_crossentropy", y_true, y_pred)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / y_pred.shape[-1]
-    if from_logits:
-        return engine.softmax_cross_entropy(y_true, y_pred)
+    logits = y_pred if from_logits else _softmax_logits(y_pred)
+    if logits is not None:
+        return engine.softmax_cross_entropy(y_true, logits)
     return -engine.sum(y_true * _log_probabilities(y_pred), axis=-1)
 
 
@@ -86,8 +88,9 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
                          f"{labels.shape} do not match predictions of shape {y_pred.shape}; "
                          f"expected labels of shape {y_pred.shape[:-1]}")
     labels = engine.cast(labels, "int32")
-    if from_logits:
-        return engine.sparse_softmax_cross_entropy(labels, y_pred)
+    logits = y_pred if from_logits else _softmax_logits(y_pred)
+    if logits is not None:
+        return engine.sparse_softmax_cross_entropy(labels, logits)
     one_hot = engine.one_hot(labels, y_pred.shape[-1], dtype=y_pred.dtype)
     return -engine.sum(one_hot * _log_probabilities(y_pred), axis=-1)
 
@@ -98,6 +101,17 @@ def kl_divergence(y_true, y_pred):
     y_true = engine.clip(y_true, EPSILON, 1.0)
     y_pred = engine.clip(y_pred, EPSILON, 1.0)
     return engine.sum(y_true * engine.log(y_true / y_pred), axis=-1)
+
+
+def _softmax_logits(probabilities):
+    """The logits of `probabilities` when a tape recorded them as a softmax over the last axis,
+    else None. The cross-entropy then runs on the logits, as TF-Keras does for a softmax
+    output: one stable kernel and its gradient instead of renormalising, clipping and a log
+    (and no clipping at EPSILON)."""
+    node = autodiff.taped_producer(probabilities)
+    if node is not None and node.op == "Softmax" and node.attrs["axis"] == node.inputs[0].ndim - 1:
+        return node.inputs[0]
+    return None
 
 
 def _log_probabilities(probabilities):

@@ -166,6 +166,26 @@ def test_loss_gradient_matches_softmax_minus_onehot(backend):
            atol=1e-6)
 
 
+@pytest.mark.parametrize("sparse", [True, False], ids=["sparse", "one_hot"])
+def test_crossentropy_of_a_taped_softmax_runs_on_its_logits(backend, sparse):
+    # Probabilities a tape saw come out of a softmax are scored from its logits (TF-Keras's
+    # shortcut): exact where clipping at 1e-7 would cap the loss at 16.1 and zero the gradient.
+    labels = np.array([1, 2], np.int32)
+    targets = labels if sparse else _one_hot(labels)
+    loss = (losses.sparse_categorical_crossentropy if sparse
+            else losses.categorical_crossentropy)
+    logits = engine.tensor(EXTREME_LOGITS)
+    with engine.GradientTape() as tape:
+        tape.watch(logits)
+        value = engine.sum(loss(targets, engine.softmax(logits)))
+    _close(value.numpy(), -_log_softmax(EXTREME_LOGITS)[np.arange(2), labels].sum(), rtol=1e-5)
+    _close(tape.gradient(value, logits).numpy(),
+           _softmax(EXTREME_LOGITS) - _one_hot(labels), atol=1e-6)
+    untaped = loss(targets, engine.softmax(logits)).numpy()  # no tape: the clipped formula
+    _close(untaped, -np.log(np.clip(_softmax(EXTREME_LOGITS), 1e-7, 1 - 1e-7))[
+        np.arange(2), labels], rtol=1e-5)
+
+
 # ---------------------------------------------------------------------- metrics
 
 def test_accuracy_flavours_and_weights(backend):
