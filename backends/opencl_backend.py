@@ -4,6 +4,7 @@ The device is PYOPENCL_CTX when set, else the first GPU, else the first device o
 The native array is DeviceArray, not pyopencl.array.Array: making one is a pool allocation and
 a small object (about 1 us instead of 10), which is most of an elementwise op's overhead.
 """
+import functools
 import math
 import os
 
@@ -19,8 +20,9 @@ except ImportError:  # the backend then reports itself unavailable
     cl = None
 
 
+@functools.lru_cache(maxsize=4096)
 def contiguous_strides(shape):
-    """Row-major strides, in elements, of `shape`."""
+    """Row-major strides, in elements, of `shape` (a tuple; cached: every new array asks)."""
     strides, step = [], 1
     for dim in reversed(shape):
         strides.append(step)
@@ -33,13 +35,14 @@ class DeviceArray:
     `offset` with `strides`, both counted in elements (not bytes as in NumPy), so a view is
     exactly what the strided kernels take."""
 
-    __slots__ = ("data", "offset", "shape", "strides", "dtype", "c_contiguous", "dense")
+    __slots__ = ("data", "offset", "shape", "strides", "dtype", "size", "c_contiguous", "dense")
 
     def __init__(self, data, shape, dtype, strides=None, offset=0):
         self.data = data
         self.offset = offset
         self.shape = shape
         self.dtype = dtype
+        self.size = math.prod(shape)
         if strides is None:
             self.strides = contiguous_strides(shape)
             self.c_contiguous = True
@@ -52,10 +55,6 @@ class DeviceArray:
     @property
     def ndim(self):
         return len(self.shape)
-
-    @property
-    def size(self):
-        return math.prod(self.shape)
 
     @property
     def nbytes(self):
@@ -83,6 +82,9 @@ class DeviceArray:
     def __repr__(self):
         return (f"DeviceArray(shape={self.shape}, dtype={self.dtype.name}, "
                 f"strides={self.strides}, offset={self.offset})")
+
+
+_DTYPES = {}  # np.dtype, name or scalar type -> np.dtype: a lookup costs less than np.dtype()
 
 
 def _choose_device():
@@ -120,10 +122,13 @@ class OpenCLBackend(Backend):
 
     def empty(self, shape, dtype):
         """A new uninitialised contiguous device array from the pool."""
-        shape = tuple(shape)
-        dtype = np.dtype(dtype)
-        nbytes = math.prod(shape) * dtype.itemsize
-        return DeviceArray(self.pool.allocate(nbytes) if nbytes else None, shape, dtype)
+        if type(shape) is not tuple:
+            shape = tuple(shape)
+        known = _DTYPES.get(dtype)
+        if known is None:
+            known = _DTYPES[dtype] = np.dtype(dtype)
+        nbytes = math.prod(shape) * known.itemsize
+        return DeviceArray(self.pool.allocate(nbytes) if nbytes else None, shape, known)
 
     def _upload(self, array):
         self._check_dtype(array.dtype)

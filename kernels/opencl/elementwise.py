@@ -114,11 +114,45 @@ def _broadcast_shape(shapes):
     return tuple(out)
 
 
-def _specialise(op, entry, dtype):
-    """(C expression, preamble, output dtype) of a table entry for inputs of `dtype`."""
-    expression = _expression(entry, dtype)
-    out_dtype = np.dtype(bool) if op in _BOOL_RESULT else dtype
-    return expression, _preamble(expression, dtype), out_dtype
+class _TableKernel:
+    """A table op specialised for inputs of one dtype. Inputs of one shape, each contiguous from
+    the start of its buffer (the common case), go straight to the dense kernel, found once and
+    kept here, its buffers set one by one (half the cost of Kernel.set_args): a tiny tensor's op
+    then costs little more than its launch. Other layouts broadcast and plan in map_arrays."""
+
+    __slots__ = ("expression", "names", "dtype", "out_dtype", "preamble", "dense_kernel",
+                 "empty", "queue")
+
+    def __init__(self, op, entry, names, dtype):
+        self.expression = _expression(entry, dtype)
+        self.preamble = _preamble(self.expression, dtype)
+        self.out_dtype = np.dtype(bool) if op in _BOOL_RESULT else dtype
+        self.names = names
+        self.dtype = dtype
+        self.dense_kernel = None  # built on the first dense call
+        self.empty = program.backend().empty
+        self.queue = program.backend().queue
+
+    def run(self, arrays):
+        shape = arrays[0].shape
+        dtype = self.dtype
+        for array in arrays:
+            if array.shape != shape or not array.dense or array.dtype is not dtype:
+                return map_arrays(self.expression, self.names, arrays, self.out_dtype,
+                                  preamble=self.preamble)
+        out = self.empty(shape, self.out_dtype)
+        if out.size:
+            kernel = self.dense_kernel or self._build_dense(len(arrays))
+            kernel.set_arg(0, out.data)
+            for index, array in enumerate(arrays, 1):
+                kernel.set_arg(index, array.data)
+            program.enqueue_set(self.queue, kernel, (out.size,))
+        return out
+
+    def _build_dense(self, arity):
+        self.dense_kernel = strided.dense_kernel(self.expression, self.names, (self.dtype,) * arity,
+                                                 self.out_dtype, preamble=self.preamble)
+        return self.dense_kernel
 
 
 def _register(op, entry, names):
@@ -126,11 +160,11 @@ def _register(op, entry, names):
 
     @register_kernel(op, "opencl")
     def kernel(*arrays):
-        dtype = arrays[0].dtype
-        found = by_dtype.get(dtype)
-        if found is None:
-            found = by_dtype[dtype] = _specialise(op, entry, dtype)
-        return map_arrays(found[0], names, arrays, found[2], preamble=found[1])
+        try:
+            return by_dtype[arrays[0].dtype](arrays)
+        except KeyError:
+            run = by_dtype[arrays[0].dtype] = _TableKernel(op, entry, names, arrays[0].dtype).run
+            return run(arrays)
 
 
 for _op, _entry in UNARY_EXPRESSIONS.items():

@@ -96,13 +96,25 @@ def launch(kernel_object, global_size, local_size, *args):
     Scalar arguments are NumPy scalars; their types are declared to PyOpenCL on the first
     launch, which makes every later launch several times cheaper.
     """
-    if any(size == 0 for size in global_size):
+    if 0 in global_size:
         return
     if kernel_object not in _TYPED:
         kernel_object.set_scalar_arg_dtypes(
             [arg.dtype if isinstance(arg, np.generic) else None for arg in args])
         _TYPED.add(kernel_object)
-    kernel_object(backend().queue, global_size, local_size, *args)
+    enqueue(kernel_object, global_size, local_size, args)
+
+
+def enqueue(kernel_object, global_size, local_size, args):
+    """Set the arguments, then enqueue. Kernel.__call__ does the same through a generated
+    Python function called back from C; calling both steps directly is about 0.6 us cheaper."""
+    kernel_object.set_args(*args)
+    cl.enqueue_nd_range_kernel(backend().queue, kernel_object, global_size, local_size)
+
+
+def enqueue_set(queue, kernel_object, global_size, local_size=None):
+    """Enqueue a kernel whose arguments are already set."""
+    cl.enqueue_nd_range_kernel(queue, kernel_object, global_size, local_size)
 
 
 def index_type(*sizes):

@@ -17,11 +17,12 @@ import numpy as np
 from engine.backends.opencl_backend import contiguous_strides
 from engine.kernels.opencl import program
 
-__all__ = ["broadcast", "contiguous", "contiguous_strides", "copy", "dense", "permute", "run",
-           "slice_view"]
+__all__ = ["broadcast", "contiguous", "contiguous_strides", "copy", "dense", "dense_kernel",
+           "permute", "run", "slice_view"]
 
 _INT_LIMIT = 2 ** 30  # offsets, spans and sizes below this index with int
-_PLANS = {}
+_PLANS = {}  # strided launches by layout
+_DENSE = {}  # dense kernels by expression and dtypes
 
 
 def broadcast(array, shape):
@@ -129,11 +130,17 @@ def _typed(source, name, arg_types):
     return kernel
 
 
-def _dense_plan(expression, names, in_dtypes, out_dtype, scalar_types, preamble):
-    source = _dense_source(expression, names, tuple(program.c_type(dt) for dt in in_dtypes),
-                           program.c_type(out_dtype), scalar_types, preamble)
-    types = [None] * (1 + len(names)) + [_numpy_type(c) for c, _ in scalar_types]
-    return _typed(source, "dense", types), ()
+def dense_kernel(expression, names, in_dtypes, out_dtype, scalar_types=(), preamble=""):
+    """The kernel for operands contiguous from the start of their buffers; its arguments are
+    the output's buffer, each input's, then the scalars (see run)."""
+    key = (expression, names, preamble, scalar_types, out_dtype, *in_dtypes)
+    kernel = _DENSE.get(key)
+    if kernel is None:
+        source = _dense_source(expression, names, tuple(program.c_type(dt) for dt in in_dtypes),
+                               program.c_type(out_dtype), scalar_types, preamble)
+        types = [None] * (1 + len(names)) + [_numpy_type(c) for c, _ in scalar_types]
+        kernel = _DENSE[key] = _typed(source, "dense", types)
+    return kernel
 
 
 def _strided_plan(expression, names, views, scalar_types, preamble, wide):
@@ -170,15 +177,10 @@ def run(expression, names, inputs, out, scalars=(), preamble=""):
     if scalars:
         scalar_types = tuple((program.compute_type(dt), name) for dt, name, _ in scalars)
         values = [value for _, _, value in scalars]
-    queue = program.backend().queue
     if out.dense and all([v.dense for v in inputs]):
-        key = (expression, names, preamble, scalar_types, out.dtype,
-               *[v.dtype for v in inputs])
-        plan = _PLANS.get(key)
-        if plan is None:
-            plan = _PLANS[key] = _dense_plan(expression, names, [v.dtype for v in inputs],
-                                             out.dtype, scalar_types, preamble)
-        plan[0](queue, (size,), None, out.data, *[v.data for v in inputs], *values)
+        kernel = dense_kernel(expression, names, [v.dtype for v in inputs], out.dtype,
+                              scalar_types, preamble)
+        program.enqueue(kernel, (size,), None, (out.data, *[v.data for v in inputs], *values))
         return
     views = (out, *inputs)
     wide = max(v.offset for v in views) >= _INT_LIMIT
@@ -193,7 +195,7 @@ def run(expression, names, inputs, out, scalars=(), preamble=""):
     args = []
     for v in views:
         args += (v.data, v.offset)
-    plan[0](queue, (size,), None, *args, *values, *plan[1])
+    program.enqueue(plan[0], (size,), None, (*args, *values, *plan[1]))
 
 
 def copy(source):
