@@ -65,11 +65,13 @@ def over_batch(work, batch, cells_per_image, macs_per_cell=None):
     """[work(rows) for each batch chunk], the chunks run on every core.
 
     With `macs_per_cell` given, a call of fewer than MIN_PARALLEL_MACS multiply-adds runs as one
-    chunk on this thread: its GEMM is too thin for threads to pay (MNIST's 28x28x1 into 3x3x8,
-    batch 64: 840 -> 375 us).
+    chunk on this thread, BLAS held to one thread too: its GEMM is too thin for threads to pay
+    (MNIST's 28x28x1 into 3x3x8, batch 64: 840 -> 375 us), and OpenBLAS's waiting threads spin:
+    with the other core busy, that forward took 0.7 to 24 ms on two BLAS threads, 0.3 on one.
     """
     if macs_per_cell is not None and batch * cells_per_image * macs_per_cell < MIN_PARALLEL_MACS:
-        return [work(slice(0, batch))]
+        with _lock, _single_threaded_blas():
+            return [work(slice(0, batch))]
     def run(share):
         return [work(rows) for rows in share]
 
