@@ -6,6 +6,7 @@ Inputs broadcast through zero strides (strided.run), never by materialising copi
 """
 import numpy as np
 
+from engine.backends.opencl_backend import DeviceArray
 from engine.kernel_names import BINARY, UNARY
 from engine.kernels.opencl import program, strided
 from engine.registry import register_kernel
@@ -117,37 +118,41 @@ def _broadcast_shape(shapes):
 class _TableKernel:
     """A table op specialised for inputs of one dtype. Inputs of one shape, each contiguous from
     the start of its buffer (the common case), go straight to the dense kernel, found once and
-    kept here, its buffers set one by one (half the cost of Kernel.set_args): a tiny tensor's op
-    then costs little more than its launch. Other layouts broadcast and plan in map_arrays."""
+    kept here: the output comes from the pool and the buffers are set one by one (half the cost
+    of Kernel.set_args), so a tiny tensor's op costs little more than its launch. Other layouts
+    broadcast and plan in map_arrays."""
 
-    __slots__ = ("expression", "names", "dtype", "out_dtype", "preamble", "dense_kernel",
-                 "empty", "queue")
+    __slots__ = ("expression", "names", "dtype", "out_dtype", "out_itemsize", "preamble",
+                 "dense_kernel", "allocate", "queue")
 
     def __init__(self, op, entry, names, dtype):
         self.expression = _expression(entry, dtype)
         self.preamble = _preamble(self.expression, dtype)
         self.out_dtype = np.dtype(bool) if op in _BOOL_RESULT else dtype
+        self.out_itemsize = self.out_dtype.itemsize
         self.names = names
         self.dtype = dtype
         self.dense_kernel = None  # built on the first dense call
-        self.empty = program.backend().empty
+        self.allocate = program.backend().pool.allocate
         self.queue = program.backend().queue
 
     def run(self, arrays):
-        shape = arrays[0].shape
-        dtype = self.dtype
+        first = arrays[0]
+        shape, dtype = first.shape, self.dtype
         for array in arrays:
             if array.shape != shape or not array.dense or array.dtype is not dtype:
                 return map_arrays(self.expression, self.names, arrays, self.out_dtype,
                                   preamble=self.preamble)
-        out = self.empty(shape, self.out_dtype)
-        if out.size:
-            kernel = self.dense_kernel or self._build_dense(len(arrays))
-            kernel.set_arg(0, out.data)
-            for index, array in enumerate(arrays, 1):
-                kernel.set_arg(index, array.data)
-            program.enqueue_set(self.queue, kernel, (out.size,))
-        return out
+        size = first.size
+        if not size:
+            return program.empty(shape, self.out_dtype)
+        kernel = self.dense_kernel or self._build_dense(len(arrays))
+        buffer = self.allocate(size * self.out_itemsize)
+        kernel.set_arg(0, buffer)
+        for index, array in enumerate(arrays, 1):
+            kernel.set_arg(index, array.data)
+        program.enqueue_set(self.queue, kernel, (size,), None)
+        return DeviceArray(buffer, shape, self.out_dtype)
 
     def _build_dense(self, arity):
         self.dense_kernel = strided.dense_kernel(self.expression, self.names, (self.dtype,) * arity,

@@ -14,6 +14,9 @@ try:
 except ImportError:  # kernel modules import without pyopencl; launching needs it
     cl = None
 
+# (queue, kernel, global_size, local_size): enqueue a kernel whose arguments are already set.
+enqueue_set = cl.enqueue_nd_range_kernel if cl else None
+
 CACHE_DIR = os.path.join(os.path.expanduser(os.environ.get("XDG_CACHE_HOME", "~/.cache")),
                          "engine", "opencl")
 
@@ -110,11 +113,6 @@ def enqueue(kernel_object, global_size, local_size, args):
     Python function called back from C; calling both steps directly is about 0.6 us cheaper."""
     kernel_object.set_args(*args)
     cl.enqueue_nd_range_kernel(backend().queue, kernel_object, global_size, local_size)
-
-
-def enqueue_set(queue, kernel_object, global_size, local_size=None):
-    """Enqueue a kernel whose arguments are already set."""
-    cl.enqueue_nd_range_kernel(queue, kernel_object, global_size, local_size)
 
 
 def index_type(*sizes):
