@@ -11,6 +11,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from engine.kernels.numpy import gemm as small_gemms
 from engine.kernels.numpy.parallel import over_batch
 from engine.registry import register_kernel
 
@@ -104,7 +105,7 @@ def conv2d(x, filter, strides, padding, dilations):  # noqa: A002
 
     def gemm(rows):
         rows_in = _im2col(x[rows], (kh, kw), strides, padding, dilations)
-        np.matmul(rows_in, matrix, out=y[rows].reshape(-1, out_channels))
+        small_gemms.matmul(rows_in, matrix, out=y[rows].reshape(-1, out_channels))
 
     over_batch(gemm, x.shape[0], out_hw[0] * out_hw[1], matrix.size)
     return y
@@ -118,7 +119,7 @@ def conv2d_backprop_filter(x, dy, filter_shape, strides, padding, dilations):
 
     def gemm(rows):
         rows_in = _im2col(x[rows], (kh, kw), strides, padding, dilations)
-        return rows_in.T @ dy[rows].reshape(-1, out_channels)
+        return small_gemms.transposed_matmul(rows_in, dy[rows].reshape(-1, out_channels))
 
     partials = over_batch(gemm, x.shape[0], dy.shape[1] * dy.shape[2], math.prod(filter_shape))
     return np.sum(partials, axis=0, dtype=dy.dtype).reshape(filter_shape)
