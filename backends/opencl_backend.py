@@ -4,7 +4,6 @@ The device is PYOPENCL_CTX when set, else the first GPU, else the first device o
 The native array is DeviceArray, not pyopencl.array.Array: making one is a pool allocation and
 a small object (about 1 us instead of 10), which is most of an elementwise op's overhead.
 """
-import functools
 import math
 import os
 
@@ -20,9 +19,8 @@ except ImportError:  # the backend then reports itself unavailable
     cl = None
 
 
-@functools.lru_cache(maxsize=4096)
 def contiguous_strides(shape):
-    """Row-major strides, in elements, of `shape` (a tuple; cached: every new array asks)."""
+    """Row-major strides, in elements, of `shape`."""
     strides, step = [], 1
     for dim in reversed(shape):
         strides.append(step)
@@ -30,10 +28,20 @@ def contiguous_strides(shape):
     return tuple(reversed(strides))
 
 
+_LAYOUTS = {}  # shape -> (row-major strides, size): every new array asks, so they are kept
+
+
+def _layout(shape):
+    if len(_LAYOUTS) > 4096:  # a long session with ever new shapes
+        _LAYOUTS.clear()
+    layout = _LAYOUTS[shape] = (contiguous_strides(shape), math.prod(shape))
+    return layout
+
+
 class DeviceArray:
     """A view of a device buffer: `data` (a pooled cl.Buffer, None when empty) read at
     `offset` with `strides`, both counted in elements (not bytes as in NumPy), so a view is
-    exactly what the strided kernels take."""
+    exactly what the strided kernels take. `shape` and `strides` are tuples."""
 
     __slots__ = ("data", "offset", "shape", "strides", "dtype", "size", "c_contiguous", "dense")
 
@@ -42,14 +50,15 @@ class DeviceArray:
         self.offset = offset
         self.shape = shape
         self.dtype = dtype
-        self.size = math.prod(shape)
+        layout = _LAYOUTS.get(shape) or _layout(shape)
+        self.size = layout[1]
         if strides is None:
-            self.strides = contiguous_strides(shape)
+            self.strides = layout[0]
             self.c_contiguous = True
         else:
             self.strides = strides
             self.c_contiguous = all(n == 1 or s == want for n, s, want in
-                                    zip(shape, strides, contiguous_strides(shape)))
+                                    zip(shape, strides, layout[0]))
         self.dense = self.c_contiguous and not offset  # `data` itself holds the elements
 
     @property

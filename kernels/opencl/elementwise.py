@@ -119,8 +119,9 @@ class _TableKernel:
     """A table op specialised for inputs of one dtype. Inputs of one shape, each contiguous from
     the start of its buffer (the common case), go straight to the dense kernel, found once and
     kept here: the output comes from the pool and the buffers are set one by one (half the cost
-    of Kernel.set_args), so a tiny tensor's op costs little more than its launch. Other layouts
-    broadcast and plan in map_arrays."""
+    of Kernel.set_args), so a tiny tensor's op costs little more than its launch. One method
+    per arity, without loops: on 8 floats a loop over the operands costs as much as setting an
+    argument. Other layouts and empty arrays broadcast and plan in map_arrays."""
 
     __slots__ = ("expression", "names", "dtype", "out_dtype", "out_itemsize", "preamble",
                  "dense_kernel", "allocate", "queue")
@@ -136,46 +137,69 @@ class _TableKernel:
         self.allocate = program.backend().pool.allocate
         self.queue = program.backend().queue
 
-    def run(self, arrays):
-        first = arrays[0]
-        shape, dtype = first.shape, self.dtype
-        for array in arrays:
-            if array.shape != shape or not array.dense or array.dtype is not dtype:
-                return map_arrays(self.expression, self.names, arrays, self.out_dtype,
-                                  preamble=self.preamble)
-        size = first.size
-        if not size:
-            return program.empty(shape, self.out_dtype)
-        kernel = self.dense_kernel or self._build_dense(len(arrays))
+    def unary(self, x):
+        size = x.size
+        if not (size and x.dense and x.dtype is self.dtype):
+            return self.general((x,))
+        kernel = self.dense_kernel or self._build_dense()
         buffer = self.allocate(size * self.out_itemsize)
         kernel.set_arg(0, buffer)
-        for index, array in enumerate(arrays, 1):
-            kernel.set_arg(index, array.data)
+        kernel.set_arg(1, x.data)
         program.enqueue_set(self.queue, kernel, (size,), None)
-        return DeviceArray(buffer, shape, self.out_dtype)
+        return DeviceArray(buffer, x.shape, self.out_dtype)
 
-    def _build_dense(self, arity):
-        self.dense_kernel = strided.dense_kernel(self.expression, self.names, (self.dtype,) * arity,
-                                                 self.out_dtype, preamble=self.preamble)
+    def binary(self, a, b):
+        size, dtype = a.size, self.dtype
+        if not (size and a.dense and b.dense and a.shape == b.shape and a.dtype is dtype
+                and b.dtype is dtype):
+            return self.general((a, b))
+        kernel = self.dense_kernel or self._build_dense()
+        buffer = self.allocate(size * self.out_itemsize)
+        kernel.set_arg(0, buffer)
+        kernel.set_arg(1, a.data)
+        kernel.set_arg(2, b.data)
+        program.enqueue_set(self.queue, kernel, (size,), None)
+        return DeviceArray(buffer, a.shape, self.out_dtype)
+
+    def general(self, arrays):
+        return map_arrays(self.expression, self.names, arrays, self.out_dtype,
+                          preamble=self.preamble)
+
+    def _build_dense(self):
+        self.dense_kernel = strided.dense_kernel(
+            self.expression, self.names, (self.dtype,) * len(self.names), self.out_dtype,
+            preamble=self.preamble)
         return self.dense_kernel
 
 
-def _register(op, entry, names):
+def _specialise(by_dtype, op, entry, names, dtype):
+    """The op's _TableKernel for inputs of `dtype`, kept in `by_dtype`."""
+    found = by_dtype[dtype] = _TableKernel(op, entry, names, dtype)
+    return found
+
+
+def _register_unary(op, entry):
     by_dtype = {}
 
     @register_kernel(op, "opencl")
-    def kernel(*arrays):
-        try:
-            return by_dtype[arrays[0].dtype](arrays)
-        except KeyError:
-            run = by_dtype[arrays[0].dtype] = _TableKernel(op, entry, names, arrays[0].dtype).run
-            return run(arrays)
+    def kernel(x):
+        found = by_dtype.get(x.dtype) or _specialise(by_dtype, op, entry, ("x",), x.dtype)
+        return found.unary(x)
+
+
+def _register_binary(op, entry):
+    by_dtype = {}
+
+    @register_kernel(op, "opencl")
+    def kernel(a, b):
+        found = by_dtype.get(a.dtype) or _specialise(by_dtype, op, entry, ("a", "b"), a.dtype)
+        return found.binary(a, b)
 
 
 for _op, _entry in UNARY_EXPRESSIONS.items():
-    _register(_op, _entry, ("x",))
+    _register_unary(_op, _entry)
 for _op, _entry in BINARY_EXPRESSIONS.items():
-    _register(_op, _entry, ("a", "b"))
+    _register_binary(_op, _entry)
 
 
 @register_kernel("LeakyRelu", "opencl")
