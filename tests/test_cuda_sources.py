@@ -55,13 +55,16 @@ def _parameter(declaration):
 
 
 def _wrapped(name, spec, ctype):
-    """One snippet as CuPy compiles it: inputs by value, the output a reference, index i."""
+    """One snippet as CuPy compiles it: inputs by value, each output a reference, index i."""
     params = ", ".join(_parameter(p.strip()) for p in spec.params.split(","))
-    out_type, out_name = spec.output.split()
+    outputs = [p.split() for p in spec.output.split(",")]
+    pointers = "".join(f", {_C_TYPES[out_type]}* out_{out_name}" for out_type, out_name in outputs)
+    references = "".join(f"  {_C_TYPES[out_type]}& {out_name} = out_{out_name}[i];\n"
+                         for out_type, out_name in outputs)
     return (f"namespace check_{name}_{ctype} {{\ntypedef {ctype} T;\ntypedef int I;\n"
-            f"__global__ void run({params}, {_C_TYPES[out_type]}* out) {{\n"
+            f"__global__ void run({params}{pointers}) {{\n"
             f"  ptrdiff_t i = blockIdx.x * blockDim.x + threadIdx.x;\n"
-            f"  {_C_TYPES[out_type]}& {out_name} = out[i];\n  {spec.operation};\n}}\n}}\n")
+            f"{references}  {spec.operation};\n}}\n}}\n")
 
 
 def test_fused_snippets_compile(tmp_path):

@@ -5,7 +5,7 @@ machine. It prints the coverage table (run with -s to see it).
 """
 import pytest
 
-from engine.kernel_names import OPS
+from engine.kernel_names import OPS, OPTIMIZER_UPDATES
 from engine.kernels import BACKEND_PACKAGES, coverage_table, load_all
 from engine.registry import list_kernels
 
@@ -32,11 +32,13 @@ def test_no_kernel_outside_the_contract():
 def test_every_float_op_with_inputs_has_a_gradient_or_is_declared_flat():
     from engine.registry import list_gradients
 
-    # Ops whose outputs are integer/bool, or that make new values from attributes only.
+    # Ops whose outputs are integer/bool, that make new values from attributes only, or that
+    # update optimizer state.
     not_differentiable = {"LogicalNot", "IsNan", "IsFinite", "Equal", "NotEqual", "Less",
                           "LessEqual", "Greater", "GreaterEqual", "LogicalAnd", "LogicalOr",
                           "All", "Any", "ArgMax", "ArgMin", "OneHot", "Fill", "Range",
-                          "RandomUniform", "RandomNormal", "TruncatedNormal"}
+                          "RandomUniform", "RandomNormal", "TruncatedNormal",
+                          *OPTIMIZER_UPDATES}
     import engine  # noqa: F401  (registers the gradients)
 
     missing = sorted(set(OPS) - not_differentiable - set(list_gradients()))

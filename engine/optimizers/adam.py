@@ -27,12 +27,17 @@ class Adam(Optimizer):
         alpha = learning_rate * math.sqrt(1 - self.beta_2 ** step) / (1 - self.beta_1 ** step)
         m = self.slot(variable, "momentum")
         v = self.slot(variable, "velocity")
+        if not self.amsgrad:
+            self.apply_fused("ApplyAdam", variable, gradient, (m, v), alpha=alpha,
+                             beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
+            return
+        # AMSGrad keeps composed ops: its running maximum would need a fourth slot in the
+        # fused kernel for a rarely used option.
         m.assign_add((gradient - m) * (1 - self.beta_1))
         v.assign_add((engine.square(gradient) - v) * (1 - self.beta_2))
-        if self.amsgrad:
-            v_hat = self.slot(variable, "velocity_hat")
-            v = v_hat.assign(engine.maximum(v_hat, v))
-        variable.assign_sub((m * alpha) / (engine.sqrt(v) + self.epsilon))
+        v_hat = self.slot(variable, "velocity_hat")
+        v_hat.assign(engine.maximum(v_hat, v))
+        variable.assign_sub((m * alpha) / (engine.sqrt(v_hat) + self.epsilon))
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,

@@ -7,6 +7,7 @@ Subclasses define `build_slots(variables)` (which calls `add_slots`) and
 import re
 
 import engine
+from engine.dispatch import run_kernel
 from engine.optimizers import schedules
 from engine.tensor import Variable
 
@@ -141,6 +142,14 @@ class Optimizer:
 
     def update_step(self, gradient, variable, learning_rate):
         raise NotImplementedError(f"{type(self).__name__} must implement update_step")
+
+    @staticmethod
+    def apply_fused(op, variable, gradient, slots, **attrs):
+        """One fused update kernel (kernel_names.OPTIMIZER_UPDATES) for `variable`: its new
+        value and its slots' new values, assigned in the kernel's output order."""
+        targets = (variable, *slots)
+        for target, value in zip(targets, run_kernel(op, (variable, gradient, *slots), **attrs)):
+            target.assign(value)
 
     def _clip(self, grads):
         if self.clipnorm:

@@ -25,6 +25,12 @@ class RMSprop(Optimizer):
     def update_step(self, gradient, variable, learning_rate):
         rho = self.rho
         velocity = self.slot(variable, "velocity")
+        if not self.centered and self.momentum <= 0:  # the default: one fused kernel
+            self.apply_fused("ApplyRMSProp", variable, gradient, (velocity,),
+                             learning_rate=learning_rate, rho=rho, epsilon=self.epsilon)
+            return
+        # Centered and momentum variants keep composed ops (their extra slots would each
+        # need another fused kernel).
         velocity.assign(velocity * rho + engine.square(gradient) * (1 - rho))
         denominator = velocity + self.epsilon
         if self.centered:

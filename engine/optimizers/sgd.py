@@ -20,12 +20,9 @@ class SGD(Optimizer):
         if self.momentum == 0:
             variable.assign_sub(gradient * learning_rate)
             return
-        m = self.slot(variable, "momentum")
-        m.assign(m * self.momentum - gradient * learning_rate)
-        if self.nesterov:
-            variable.assign_add(m * self.momentum - gradient * learning_rate)
-        else:
-            variable.assign_add(m)
+        self.apply_fused("ApplyMomentum", variable, gradient, (self.slot(variable, "momentum"),),
+                         learning_rate=learning_rate, momentum=self.momentum,
+                         nesterov=self.nesterov)
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}

@@ -37,13 +37,16 @@ def fused(name):
 
 
 def run_fused(kernel, *args):
-    """Run a fused kernel; float16 arrays compute in float32 and the result rounds once."""
+    """Run a fused kernel; float16 arrays compute in float32 and each result rounds once."""
     cp = cupy_backend.cp
     if not any(getattr(arg, "dtype", None) == cp.float16 for arg in args):
         return kernel(*args)
     widened = [arg.astype(cp.float32) if getattr(arg, "dtype", None) == cp.float16 else arg
                for arg in args]
-    return kernel(*widened).astype(cp.float16)
+    result = kernel(*widened)
+    if type(result) is tuple:  # a kernel with several outputs
+        return tuple(output.astype(cp.float16) for output in result)
+    return result.astype(cp.float16)
 
 
 def _fused_unary(name, operation):
