@@ -429,18 +429,13 @@ def test_numpy_conv_gemm_kernels_threaded_or_not(monkeypatch, min_parallel_macs)
                                rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("workers, batch, cells_per_image", [(1, 5, 36), (2, 5, 36), (2, 32, 10),
-                                                              (3, 7, 10), (4, 2, 10)])
-def test_numpy_conv_batch_shares_cover_the_batch_once(monkeypatch, workers, batch,
-                                                      cells_per_image):
-    """At most one share per core, each of consecutive chunks of at most CHUNK_CELLS cells."""
+@pytest.mark.parametrize("batch, cells_per_image", [(5, 36), (32, 10), (7, 10), (2, 10)])
+def test_numpy_conv_batch_chunks_cover_the_batch_once(monkeypatch, batch, cells_per_image):
+    """Consecutive chunks of at most CHUNK_CELLS cells, or one image where that is larger."""
     from engine.kernels.numpy import parallel
 
-    monkeypatch.setattr(parallel, "_workers", lambda: workers)
     monkeypatch.setattr(parallel, "CHUNK_CELLS", 30)
-    shares = parallel.batch_shares(batch, cells_per_image)
-    assert 1 <= len(shares) <= workers
-    chunks = [rows for share in shares for rows in share]
+    chunks = parallel.batch_chunks(batch, cells_per_image)
     assert [i for rows in chunks for i in range(batch)[rows]] == list(range(batch))
     assert all((rows.stop - rows.start) * cells_per_image <= max(30, cells_per_image)
                for rows in chunks)

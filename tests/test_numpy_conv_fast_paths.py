@@ -1,6 +1,6 @@
-"""The NumPy backend's special-cased convolution and pooling paths against float64 loop
-references: tiling max-pool windows (ties, NaN, leftover rows), and the channel counts whose
-tie marks pack into machine words of each width."""
+"""The NumPy backend's special-cased convolution and pooling paths: tiling max-pool windows
+against a float64 loop reference (ties, NaN, leftover rows, tie marks packed into machine words
+of each width), and the batch chunks shared out over threads."""
 import itertools
 
 import numpy as np
@@ -39,3 +39,31 @@ def test_max_pool_gradient_over_tiling_windows(shape, pool):
     dy = rng.standard_normal(y.shape).astype(np.float32)
     grad = get_kernel("MaxPoolGrad", "numpy")(x, y, dy, **attrs)
     np.testing.assert_array_equal(grad, first_maximum_gradient(x, dy, pool).astype(np.float32))
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_over_batch_runs_each_chunk_once_and_keeps_their_order(monkeypatch, workers):
+    from engine.kernels.numpy import parallel
+
+    state = {"pool": None, "blas": None}  # a thread pool of this many workers
+    monkeypatch.setattr(parallel, "_workers", lambda: workers)
+    monkeypatch.setattr(parallel, "_state", state)
+    monkeypatch.setattr(parallel, "CHUNK_CELLS", 20)
+    results = parallel.over_batch(lambda rows: list(range(17)[rows]), 17, 10)
+    assert results == [[i, i + 1] for i in range(0, 16, 2)] + [[16]]
+    if state["pool"] is not None:
+        state["pool"].shutdown()
+
+
+def test_over_batch_raises_a_chunks_error(monkeypatch):
+    from engine.kernels.numpy import parallel
+
+    monkeypatch.setattr(parallel, "CHUNK_CELLS", 10)
+
+    def work(rows):
+        if rows.start == 5:
+            raise ValueError("chunk 5")
+        return rows.start
+
+    with pytest.raises(ValueError, match="chunk 5"):
+        parallel.over_batch(work, 8, 10)
