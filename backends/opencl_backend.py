@@ -2,7 +2,7 @@
 
 The device is PYOPENCL_CTX when set, else the first GPU, else the first device of any type.
 The native array is DeviceArray, not pyopencl.array.Array: making one is a pool allocation and
-a small object (about 1 us instead of 10), which is most of an elementwise op's overhead.
+a small object (well under 1 us instead of 10), much of a tiny elementwise op's overhead.
 """
 import math
 import os

@@ -112,7 +112,7 @@ def enqueue(kernel_object, global_size, local_size, args):
     """Set the arguments, then enqueue. Kernel.__call__ does the same through a generated
     Python function called back from C; calling both steps directly is about 0.6 us cheaper."""
     kernel_object.set_args(*args)
-    cl.enqueue_nd_range_kernel(backend().queue, kernel_object, global_size, local_size)
+    enqueue_set(backend().queue, kernel_object, global_size, local_size)
 
 
 def index_type(*sizes):
