@@ -67,3 +67,33 @@ def test_over_batch_raises_a_chunks_error(monkeypatch):
 
     with pytest.raises(ValueError, match="chunk 5"):
         parallel.over_batch(work, 8, 10)
+
+
+def direct_conv2d(x, w, pads):
+    """float64 sum over taps of the padded input's shifted cells times the tap's weights."""
+    (top, bottom), (left, right) = pads
+    padded = np.pad(x.astype(np.float64), ((0, 0), (top, bottom), (left, right), (0, 0)))
+    kh, kw = w.shape[:2]
+    oh, ow = padded.shape[1] - kh + 1, padded.shape[2] - kw + 1
+    return sum(np.einsum("nhwc,co->nhwo", padded[:, i:i + oh, j:j + ow], w[i, j])
+               for i in range(kh) for j in range(kw))
+
+
+@pytest.mark.parametrize("x_shape, w_shape, pads", [
+    ((3, 8, 8, 1), (3, 3, 1, 8), ((0, 0), (0, 0))),   # even output width: two cells a GEMM row
+    ((2, 7, 9, 1), (3, 2, 1, 5), ((1, 1), (0, 1))),   # even, padded
+    ((2, 6, 7, 1), (3, 3, 1, 4), ((1, 1), (1, 1))),   # odd output width: one cell a row
+])
+def test_single_channel_conv2d_and_filter_gradient(x_shape, w_shape, pads):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    geometry = dict(strides=(1, 1), padding=pads, dilations=(1, 1))
+    y = get_kernel("Conv2D", "numpy")(x, w, **geometry)
+    np.testing.assert_allclose(y, direct_conv2d(x, w, pads), rtol=1e-5, atol=1e-5)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    grad = get_kernel("Conv2DBackpropFilter", "numpy")(x, dy, w.shape, **geometry)
+    cells = w.shape[0] * w.shape[1] * w.shape[2]  # one identity filter per window cell
+    taps = direct_conv2d(x, np.eye(cells).reshape(w.shape[:3] + (cells,)), pads)
+    expected = np.einsum("nhwk,nhwo->ko", taps, dy).reshape(w.shape)
+    np.testing.assert_allclose(grad, expected, rtol=1e-4, atol=1e-4)

@@ -94,20 +94,53 @@ def _is_pointwise(kernel_hw, strides, padding):
     return kernel_hw == (1, 1) and strides == (1, 1) and not any(map(any, padding))
 
 
+def _pixels_per_row(in_channels, out_width, strides, dilations):
+    """GEMM rows that hold two horizontally adjacent output cells each (windows one column
+    wider, at twice the stride, and a filter matrix twice as wide) keep BLAS's vectors full for
+    a single-channel input and few filters: MNIST's 64x28x28x1 into 3x3x8, forward 243 -> 221
+    us, filter gradient 276 -> 216 us. For more channels it does not pay (16 -> 32: +-2%)."""
+    plain = in_channels != 1 or out_width % 2 or tuple(strides) != (1, 1)
+    return 1 if plain or tuple(dilations) != (1, 1) else 2
+
+
+def _widened_filter(filter, pixels):  # noqa: A002
+    """(KH*(KW+pixels-1)*C, pixels*OC): column block p is the filter shifted right by p cells."""
+    kh, kw, in_channels, out_channels = filter.shape
+    wide = np.zeros((kh, kw + pixels - 1, in_channels, pixels, out_channels), filter.dtype)
+    for p in range(pixels):
+        wide[:, p:p + kw, :, p] = filter
+    return wide.reshape(-1, pixels * out_channels)
+
+
+def _narrowed_gradient(wide, filter_shape, pixels):
+    """The filter gradient from the widened filter's: the sum of its shifted column blocks."""
+    kh, kw, in_channels, out_channels = filter_shape
+    wide = wide.reshape(kh, kw + pixels - 1, in_channels, pixels, out_channels)
+    return sum(wide[:, p:p + kw, :, p] for p in range(pixels))
+
+
+def _im2col_rows(x, kernel_hw, strides, padding, dilations, pixels):
+    """im2col for GEMM rows of `pixels` adjacent output cells: windows pixels - 1 wider."""
+    widened = (kernel_hw[0], kernel_hw[1] + pixels - 1)
+    return _im2col(x, widened, (strides[0], strides[1] * pixels), padding, dilations)
+
+
 @register_kernel("Conv2D", "numpy")
 def conv2d(x, filter, strides, padding, dilations):  # noqa: A002
     kh, kw, in_channels, out_channels = filter.shape
-    matrix = filter.reshape(-1, out_channels)
     if _is_pointwise((kh, kw), strides, padding):
+        matrix = filter.reshape(-1, out_channels)
         return (x.reshape(-1, in_channels) @ matrix).reshape(x.shape[:3] + (out_channels,))
     out_hw = output_size(x.shape[1:3], (kh, kw), strides, padding, dilations)
     y = np.empty((x.shape[0],) + out_hw + (out_channels,), dtype=np.result_type(x, filter))
+    pixels = _pixels_per_row(in_channels, out_hw[1], strides, dilations)
+    matrix = _widened_filter(filter, pixels)
 
     def gemm(rows):
-        rows_in = _im2col(x[rows], (kh, kw), strides, padding, dilations)
-        small_gemms.matmul(rows_in, matrix, out=y[rows].reshape(-1, out_channels))
+        rows_in = _im2col_rows(x[rows], (kh, kw), strides, padding, dilations, pixels)
+        small_gemms.matmul(rows_in, matrix, out=y[rows].reshape(-1, matrix.shape[1]))
 
-    over_batch(gemm, x.shape[0], out_hw[0] * out_hw[1], matrix.size)
+    over_batch(gemm, x.shape[0], out_hw[0] * out_hw[1], filter.size)
     return y
 
 
@@ -116,13 +149,14 @@ def conv2d_backprop_filter(x, dy, filter_shape, strides, padding, dilations):
     kh, kw, in_channels, out_channels = filter_shape
     if _is_pointwise((kh, kw), strides, padding):
         return (x.reshape(-1, in_channels).T @ dy.reshape(-1, out_channels)).reshape(filter_shape)
+    pixels = _pixels_per_row(in_channels, dy.shape[2], strides, dilations)
 
     def gemm(rows):
-        rows_in = _im2col(x[rows], (kh, kw), strides, padding, dilations)
-        return small_gemms.transposed_matmul(rows_in, dy[rows].reshape(-1, out_channels))
+        rows_in = _im2col_rows(x[rows], (kh, kw), strides, padding, dilations, pixels)
+        return small_gemms.transposed_matmul(rows_in, dy[rows].reshape(-1, pixels * out_channels))
 
     partials = over_batch(gemm, x.shape[0], dy.shape[1] * dy.shape[2], math.prod(filter_shape))
-    return np.sum(partials, axis=0, dtype=dy.dtype).reshape(filter_shape)
+    return _narrowed_gradient(np.sum(partials, axis=0, dtype=dy.dtype), filter_shape, pixels)
 
 
 def _correlation_geometry(dy, kernel_hw, dilations, padding):
