@@ -103,3 +103,25 @@ def test_optimizers_run_one_fused_kernel_per_variable(backend, optimizer, op, mo
     variables = [engine.Variable(np.ones(shape, np.float32)) for shape in ((4, 3), (3,))]
     optimizer().apply_gradients((engine.ones_like(v), v) for v in variables)
     assert calls == [op, op]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_numpy_kernels_flush_subnormal_slots(case):
+    # A dead unit's momentum decays into the subnormal range and sticks there (m (1 - b1)
+    # rounds to nothing), making every later pass over the slot 50-100x slower on x86.
+    from engine.registry import get_kernel
+
+    op, slot_count, reference, attrs_at = CASES[case]
+    tiny = np.finfo(np.float32).tiny
+    values = np.array([0, 3e-45, -1e-40, tiny / 2, tiny, -1e-35, 1e-20, 0.5], np.float32)
+    variable, gradient = np.ones_like(values), np.zeros_like(values)
+    slots = [values.copy() for _ in range(slot_count)]
+    if case == "adam":
+        slots[1] = np.abs(slots[1])  # Adam's second moment is never negative
+    outputs = get_kernel(op, "numpy")(variable, gradient, *slots, **attrs_at(1))
+    expected = reference(*(a.astype(np.float64) for a in (variable, gradient, *slots)),
+                         **attrs_at(1))
+    for got, want in zip(outputs[1:], expected[1:]):
+        assert not np.any((got != 0) & (np.abs(got) < tiny)), got
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=2 * tiny)
+    np.testing.assert_allclose(outputs[0], expected[0], rtol=1e-6)
