@@ -115,13 +115,9 @@ def _broadcast_shape(shapes):
     return tuple(out)
 
 
-class _TableKernel:
-    """A table op specialised for inputs of one dtype. Inputs of one shape, each contiguous from
-    the start of its buffer (the common case), go straight to the dense kernel, found once and
-    kept here: the output comes from the pool and the buffers are set one by one (half the cost
-    of Kernel.set_args), so a tiny tensor's op costs little more than its launch. One method
-    per arity, without loops: on 8 floats a loop over the operands costs as much as setting an
-    argument. Other layouts and empty arrays broadcast and plan in map_arrays."""
+class _Specialised:
+    """A table op's C expression, preamble and output dtype for inputs of one dtype, with its
+    dense kernel once built, and the pool and queue its launches use."""
 
     __slots__ = ("expression", "names", "dtype", "out_dtype", "out_itemsize", "preamble",
                  "dense_kernel", "allocate", "queue")
@@ -137,69 +133,66 @@ class _TableKernel:
         self.allocate = program.backend().pool.allocate
         self.queue = program.backend().queue
 
-    def unary(self, x):
-        size = x.size
-        if not (size and x.dense and x.dtype is self.dtype):
-            return self.general((x,))
-        kernel = self.dense_kernel or self._build_dense()
-        buffer = self.allocate(size * self.out_itemsize)
-        kernel.set_arg(0, buffer)
-        kernel.set_arg(1, x.data)
-        program.enqueue_set(self.queue, kernel, (size,), None)
-        return DeviceArray(buffer, x.shape, self.out_dtype)
-
-    def binary(self, a, b):
-        size, dtype = a.size, self.dtype
-        if not (size and a.dense and b.dense and a.shape == b.shape and a.dtype is dtype
-                and b.dtype is dtype):
-            return self.general((a, b))
-        kernel = self.dense_kernel or self._build_dense()
-        buffer = self.allocate(size * self.out_itemsize)
-        kernel.set_arg(0, buffer)
-        kernel.set_arg(1, a.data)
-        kernel.set_arg(2, b.data)
-        program.enqueue_set(self.queue, kernel, (size,), None)
-        return DeviceArray(buffer, a.shape, self.out_dtype)
-
-    def general(self, arrays):
-        return map_arrays(self.expression, self.names, arrays, self.out_dtype,
-                          preamble=self.preamble)
-
-    def _build_dense(self):
+    def build_dense(self):
         self.dense_kernel = strided.dense_kernel(
             self.expression, self.names, (self.dtype,) * len(self.names), self.out_dtype,
             preamble=self.preamble)
         return self.dense_kernel
 
-
-def _specialise(by_dtype, op, entry, names, dtype):
-    """The op's _TableKernel for inputs of `dtype`, kept in `by_dtype`."""
-    found = by_dtype[dtype] = _TableKernel(op, entry, names, dtype)
-    return found
-
-
-def _register_unary(op, entry):
-    by_dtype = {}
-
-    @register_kernel(op, "opencl")
-    def kernel(x):
-        found = by_dtype.get(x.dtype) or _specialise(by_dtype, op, entry, ("x",), x.dtype)
-        return found.unary(x)
+    def general(self, arrays):
+        """Broadcast, strided, offset, mixed-dtype or empty operands."""
+        return map_arrays(self.expression, self.names, arrays, self.out_dtype,
+                          preamble=self.preamble)
 
 
-def _register_binary(op, entry):
-    by_dtype = {}
+class _TableOp:
+    """The opencl kernel of a table op; `unary` or `binary` is what gets registered. Inputs of one
+    shape and dtype, each contiguous from the start of its buffer (the common case), go straight
+    to the dense kernel: the output comes from the pool and the buffers are set one by one
+    (half the cost of Kernel.set_args), so a tiny tensor's op costs little more than its launch.
+    One method per arity and no loops: on 8 floats, a loop over the operands or one more Python
+    call costs as much as setting an argument."""
 
-    @register_kernel(op, "opencl")
-    def kernel(a, b):
-        found = by_dtype.get(a.dtype) or _specialise(by_dtype, op, entry, ("a", "b"), a.dtype)
-        return found.binary(a, b)
+    __slots__ = ("op", "entry", "names", "by_dtype")
+
+    def __init__(self, op, entry, names):
+        self.op, self.entry, self.names = op, entry, names
+        self.by_dtype = {}
+
+    def specialise(self, dtype):
+        found = self.by_dtype[dtype] = _Specialised(self.op, self.entry, self.names, dtype)
+        return found
+
+    def unary(self, x):
+        found = self.by_dtype.get(x.dtype) or self.specialise(x.dtype)
+        size = x.size
+        if not (size and x.dense):
+            return found.general((x,))
+        kernel = found.dense_kernel or found.build_dense()
+        buffer = found.allocate(size * found.out_itemsize)
+        kernel.set_arg(0, buffer)
+        kernel.set_arg(1, x.data)
+        program.enqueue_set(found.queue, kernel, (size,), None)
+        return DeviceArray(buffer, x.shape, found.out_dtype)
+
+    def binary(self, a, b):
+        found = self.by_dtype.get(a.dtype) or self.specialise(a.dtype)
+        size = a.size
+        if not (size and a.dense and b.dense and a.shape == b.shape and a.dtype is b.dtype):
+            return found.general((a, b))
+        kernel = found.dense_kernel or found.build_dense()
+        buffer = found.allocate(size * found.out_itemsize)
+        kernel.set_arg(0, buffer)
+        kernel.set_arg(1, a.data)
+        kernel.set_arg(2, b.data)
+        program.enqueue_set(found.queue, kernel, (size,), None)
+        return DeviceArray(buffer, a.shape, found.out_dtype)
 
 
 for _op, _entry in UNARY_EXPRESSIONS.items():
-    _register_unary(_op, _entry)
+    register_kernel(_op, "opencl")(_TableOp(_op, _entry, ("x",)).unary)
 for _op, _entry in BINARY_EXPRESSIONS.items():
-    _register_binary(_op, _entry)
+    register_kernel(_op, "opencl")(_TableOp(_op, _entry, ("a", "b")).binary)
 
 
 @register_kernel("LeakyRelu", "opencl")
