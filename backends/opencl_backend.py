@@ -4,6 +4,7 @@ The device is PYOPENCL_CTX when set, else the first GPU, else the first device o
 The native array is DeviceArray, not pyopencl.array.Array: making one is a pool allocation and
 a small object (well under 1 us instead of 10), much of a tiny elementwise op's overhead.
 """
+import functools
 import math
 import os
 
@@ -38,6 +39,12 @@ def _layout(shape):
     return layout
 
 
+@functools.lru_cache(maxsize=4096)
+def _contiguous(shape, strides):
+    """Whether `strides` lay `shape` out row-major (strides of size-1 dims do not matter)."""
+    return all(n == 1 or s == want for n, s, want in zip(shape, strides, contiguous_strides(shape)))
+
+
 class DeviceArray:
     """A view of a device buffer: `data` (a pooled cl.Buffer, None when empty) read at
     `offset` with `strides`, both counted in elements (not bytes as in NumPy), so a view is
@@ -57,8 +64,7 @@ class DeviceArray:
             self.c_contiguous = True
         else:
             self.strides = strides
-            self.c_contiguous = all(n == 1 or s == want for n, s, want in
-                                    zip(shape, strides, layout[0]))
+            self.c_contiguous = strides == layout[0] or _contiguous(shape, strides)
         self.dense = self.c_contiguous and not offset  # `data` itself holds the elements
 
     @property

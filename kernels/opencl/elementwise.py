@@ -4,6 +4,8 @@ Each table entry is the C expression of an op over `x` (unary) or `a`, `b` (bina
 C type of the inputs. Entries that differ for integers are (float expression, int expression).
 Inputs broadcast through zero strides (strided.run), never by materialising copies.
 """
+import functools
+
 import numpy as np
 
 from engine.backends.opencl_backend import DeviceArray
@@ -99,14 +101,16 @@ def map_arrays(expression, names, arrays, out_dtype, scalars=(), preamble=""):
     """A new array of the broadcast shape with `expression` applied elementwise."""
     shape = arrays[0].shape
     if [a for a in arrays if a.shape != shape]:
-        shape = _broadcast_shape([a.shape for a in arrays])
+        shape = _broadcast_shape(tuple([a.shape for a in arrays]))
         arrays = [strided.broadcast(a, shape) for a in arrays]
     out = program.empty(shape, out_dtype)
     strided.run(expression, names, arrays, out, scalars, preamble)
     return out
 
 
+@functools.lru_cache(maxsize=1024)
 def _broadcast_shape(shapes):
+    """NumPy's broadcast of a tuple of shapes (cached: a model broadcasts the same few)."""
     rank = max(len(s) for s in shapes)
     out = [1] * rank
     for shape in shapes:

@@ -29,9 +29,13 @@ def broadcast(array, shape):
     """`array` broadcast to `shape` (NumPy rules) with stride 0 on broadcast dims."""
     if array.shape == shape:
         return array
-    lead = len(shape) - len(array.shape)
-    strides = (0,) * lead + tuple(0 if d == 1 else s for d, s in zip(array.shape, array.strides))
-    return array.view(shape, strides)
+    return array.view(shape, _broadcast_strides(array.shape, array.strides, shape))
+
+
+@functools.lru_cache(maxsize=1024)
+def _broadcast_strides(shape, strides, target):
+    lead = len(target) - len(shape)
+    return (0,) * lead + tuple(0 if d == 1 else s for d, s in zip(shape, strides))
 
 
 def permute(array, perm):
@@ -183,7 +187,7 @@ def run(expression, names, inputs, out, scalars=(), preamble=""):
         program.enqueue(kernel, (size,), None, (out.data, *[v.data for v in inputs], *values))
         return
     views = (out, *inputs)
-    wide = max(v.offset for v in views) >= _INT_LIMIT
+    wide = max([v.offset for v in views]) >= _INT_LIMIT
     key = (expression, names, preamble, scalar_types, out.shape, wide,
            *[(v.dtype, v.strides) for v in views])
     plan = _PLANS.get(key)
