@@ -5,8 +5,8 @@ each GEMM over all cores, but skinny convolution GEMMs scale poorly. Running the
 on every core, each chunk with single-threaded GEMMs, parallelises both (measured on 2 pinned
 cores: conv2d forward + both gradients 17 ms -> 10 ms). The calling thread works too: one thread
 hand-off per call and core, not per chunk (8.0 -> 7.6 ms). Each thread takes the next chunk as it
-finishes one, so a core slowed by other work does fewer of them: on a shared machine (load 3 on
-2 cores) fixed halves took 13.2 ms, chunks taken in turn 12.1 ms. While chunks run, BLAS is held
+finishes one, so a core slowed by other work does fewer of them (on this shared machine, load 2
+to 3 on 2 cores, medians 14.1 -> 13.5 ms, best times equal). While chunks run, BLAS is held
 to one thread through threadpoolctl when it is installed (it comes with scikit-learn); without it
 chunks still run in parallel, only with less gain.
 """
@@ -16,7 +16,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
-CHUNK_CELLS = 2048  # output cells per chunk: small enough to share out, as fast as 8192
+CHUNK_CELLS = 8192  # output cells per chunk (2048: 15% slower on two idle cores, GIL hand-offs)
 MIN_PARALLEL_MACS = 8_000_000  # smaller GEMM kernels run on the calling thread
 
 _state = {"pool": None, "blas": None}
