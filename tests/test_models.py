@@ -305,6 +305,26 @@ def test_mismatched_lengths_and_bad_labels_change_nothing(backend):
     assert int(model.optimizer.iterations.item()) == 0
 
 
+def test_train_on_batch_checks_every_new_label_tensor(backend):
+    # Labels already checked are not read back each step; a new tensor or a changed Variable
+    # is checked again.
+    model = engine.Sequential([layers.Input((3,)), layers.Dense(4, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    x = engine.tensor(random_array((3, 3)))
+    good = engine.tensor(np.array([0, 3, 1], np.int32))
+    model.train_on_batch(x, good)
+    model.train_on_batch(x, good)
+    with pytest.raises(ValueError, match="label value of 4"):
+        model.train_on_batch(x, engine.tensor(np.array([0, 4, 1], np.int32)))
+    labels = engine.Variable(np.array([0, 3, 1], np.int32), trainable=False)
+    model.train_on_batch(x, labels)
+    before = model.get_weights()
+    labels.assign(np.array([0, 3, 9], np.int32))
+    with pytest.raises(ValueError, match="label value of 9"):
+        model.train_on_batch(x, labels)
+    assert_weights_equal(before, model.get_weights())
+
+
 def test_failing_loss_leaves_batch_norm_statistics_unchanged(backend):
     model = engine.Sequential([layers.Input((3,)), layers.BatchNormalization(),
                                layers.Dense(2)])

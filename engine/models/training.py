@@ -137,11 +137,21 @@ class Trainer:
         return x, y, sample_weight
 
     def _check_targets(self, x, y):
-        """Sparse cross-entropy labels within the number of classes, checked on the host."""
+        """Sparse cross-entropy labels within the number of classes, checked on the host.
+
+        A tensor checked last time is not read again: tensors are immutable, and this one is
+        held, so it cannot be another tensor at the same address (train_on_batch on a device
+        batch would otherwise copy the labels to the host every step)."""
         shapes = self._known_output_shapes(x)
+        checked = getattr(self, "_checked_targets", {})
+        self._checked_targets = {}
         for loss, target, shape, name in zip(self._losses, y, shapes, self._output_names()):
             if isinstance(loss, engine.losses.SparseCategoricalCrossentropy) and shape:
-                data_adapter.check_sparse_labels(np.asarray(target), shape[-1], name)
+                last, classes = checked.get(name, (None, None))
+                if last is not target or classes != shape[-1]:
+                    data_adapter.check_sparse_labels(np.asarray(target), shape[-1], name)
+                if type(target) is engine.Tensor:  # not a Variable: its value can change
+                    self._checked_targets[name] = (target, shape[-1])
 
     def _known_output_shapes(self, x):
         if not self.built:
