@@ -235,7 +235,7 @@ def wrap(native, backend):
 class Variable(Tensor):
     """Trainable state: a tensor whose value can be replaced in place with `assign`."""
 
-    __slots__ = ("name", "trainable")
+    __slots__ = ("name", "trainable", "_host_item")
 
     def __init__(self, initial_value, trainable=True, name=None, dtype=None):
         value = _ops.convert_to_tensor(initial_value, dtype=dtype)
@@ -243,6 +243,17 @@ class Variable(Tensor):
         self._backend = value._backend
         self.trainable = trainable
         self.name = name or "Variable"
+        self._host_item = (None, None)  # (the native array read, its value)
+
+    def item(self):
+        """The value as a Python scalar, read from the device only when an assign has replaced
+        it since the last read (natives are never written in place): an optimizer's step
+        counter and learning rate cost no device sync per step."""
+        native, value = self._host_item
+        if native is not self.native:
+            value = super().item()
+            self._host_item = (self.native, value)
+        return value
 
     def assign(self, value):
         """Replace the value; shape and dtype must stay the same."""

@@ -103,3 +103,16 @@ def test_cpu_torch_tensors_convert_as_host_data():
 def test_unsupported_dtype_is_named():
     with pytest.raises(TypeError, match="Unsupported dtype 'complex64'"):
         engine.tensor([1.0], dtype="complex64")
+
+
+def test_variable_item_follows_every_assign(backend):
+    # item() is served from a host copy until an assign replaces the value.
+    step = engine.Variable(0, trainable=False, dtype="int32")
+    assert step.item() == 0
+    step.assign_add(1)
+    assert step.item() == 1
+    step.assign(7)
+    assert step.item() == 7 and step.item() == int(step.numpy())
+    rate = engine.Variable(0.5, trainable=False)
+    rate.assign(0.25)
+    assert rate.item() == 0.25
