@@ -310,9 +310,10 @@ class _Tracker:
         size = len(y_true[0]) if y_true else 1
         self.count += size
         self.loss_sum += float(total.item()) * size
-        values = [float(v.item()) * size for v in per_output]
-        self.output_sums = values if self.output_sums is None else [
-            a + b for a, b in zip(self.output_sums, values)]
+        if len(self.model._losses) > 1:  # per-output losses are logged only for several
+            values = [float(v.item()) * size for v in per_output]
+            self.output_sums = values if self.output_sums is None else [
+                a + b for a, b in zip(self.output_sums, values)]
         for group, target, prediction in zip(self.model._metrics, y_true, y_pred):
             for metric in group:
                 metric.update_state(target, prediction, sample_weight)
