@@ -6,7 +6,9 @@ on every core, each chunk with single-threaded GEMMs, parallelises both (measure
 cores: conv2d forward + both gradients 17 ms -> 10 ms). The calling thread works too: one thread
 hand-off per call and core, not per chunk (8.0 -> 7.6 ms). Each thread takes the next chunk as it
 finishes one, so a core slowed by other work does fewer of them (on this shared machine, load 2
-to 3 on 2 cores, medians 14.1 -> 13.5 ms, best times equal). While chunks run, BLAS is held
+to 3 on 2 cores, medians 14.1 -> 13.5 ms; on idle cores 6.7 ms either way). Two threads each
+running half the batch on their own scale no better (1.5-1.7x over one): the two cores share
+the memory system, so that is the ceiling here, not the GIL. While chunks run, BLAS is held
 to one thread through threadpoolctl when it is installed (it comes with scikit-learn); without it
 chunks still run in parallel, only with less gain.
 """
@@ -16,7 +18,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
-CHUNK_CELLS = 8192  # output cells per chunk (2048: 15% slower on two idle cores, GIL hand-offs)
+CHUNK_CELLS = 8192  # output cells per chunk (4096: 7%, 2048: 14%, 16384: 12% slower on 2 cores)
 MIN_PARALLEL_MACS = 8_000_000  # smaller GEMM kernels run on the calling thread
 
 _state = {"pool": None, "blas": None}
