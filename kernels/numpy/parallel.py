@@ -9,9 +9,8 @@ finishes one, so a core slowed by other work does fewer of them (on this shared 
 to 3 on 2 cores, medians 14.1 -> 13.5 ms; on idle cores 6.7 ms either way). Two threads each
 running half the batch on their own scale no better (1.5-1.7x over one), and a shorter GIL
 switch interval changes nothing: the limit is the machine, not the chunking. While chunks run,
-BLAS is held
-to one thread through threadpoolctl when it is installed (it comes with scikit-learn); without it
-chunks still run in parallel, only with less gain.
+BLAS is held to one thread through threadpoolctl when it is installed (it comes with
+scikit-learn); without it chunks still run in parallel, only with less gain.
 """
 import contextlib
 import itertools
