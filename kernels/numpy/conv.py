@@ -250,8 +250,8 @@ def _taps_multiply_add(padded, weights, strides, dilations, out):
 @register_kernel("DepthwiseConv2dNative", "numpy")
 def depthwise_conv2d(x, filter, strides, padding, dilations):  # noqa: A002
     """Per tap, a multiply-add over a cache-sized batch chunk, the chunks on every core (batch
-    32, 32x32x16, 3x3: whole-tensor passes through a (C, M) broadcast took 5.3 ms of CPU time,
-    this 2.1 ms, on two cores about half that)."""
+    32, 32x32x16, 3x3, two idle cores: whole-tensor passes through a (C, M) broadcast took
+    4.8 ms, this 1.6 ms)."""
     kh, kw, channels, multiplier = filter.shape
     out_hw = output_size(x.shape[1:3], (kh, kw), strides, padding, dilations)
     weights = _spread_weights(filter.reshape(kh, kw, -1), out_hw)
