@@ -1,19 +1,32 @@
 """NumPy kernels for softmax, batch norm, one-hot and the softmax cross-entropies."""
 import numpy as np
 
+from engine.kernels.numpy.reduce import reduce_last_axis
 from engine.registry import register_kernel
+
+
+def _shifted(logits, axis):
+    """logits less their maximum along `axis` (a fresh array)."""
+    if axis == logits.ndim - 1:
+        peak = reduce_last_axis(np.maximum, logits, keepdims=True)
+    else:
+        peak = np.maximum.reduce(logits, axis=axis, keepdims=True)
+    return np.subtract(logits, peak)
 
 
 @register_kernel("LogSoftmax", "numpy")
 def log_softmax(logits, axis):
-    shifted = logits - logits.max(axis=axis, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    shifted = _shifted(logits, axis)
+    shifted -= np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
+    return shifted
 
 
 @register_kernel("Softmax", "numpy")
 def softmax(logits, axis):
-    exps = np.exp(logits - logits.max(axis=axis, keepdims=True))
-    return exps / exps.sum(axis=axis, keepdims=True)
+    exps = _shifted(logits, axis)
+    np.exp(exps, out=exps)
+    exps /= np.add.reduce(exps, axis=axis, keepdims=True)
+    return exps
 
 
 @register_kernel("BatchNorm", "numpy")
@@ -35,9 +48,17 @@ def softmax_cross_entropy(logits, labels):
 
 @register_kernel("SparseSoftmaxCrossEntropy", "numpy")
 def sparse_softmax_cross_entropy(logits, labels):
-    """Out-of-range labels give NaN (as TensorFlow on GPU) rather than reading other memory."""
+    """log(sum(exp(shifted))) - shifted[label] per row; out-of-range labels give NaN (as
+    TensorFlow on GPU) rather than reading other memory."""
     depth = logits.shape[-1]
+    shifted = _shifted(logits, logits.ndim - 1).reshape(-1, depth)
+    labels = labels.reshape(-1)
     inside = (labels >= 0) & (labels < depth)
-    picked = np.take_along_axis(log_softmax(logits, logits.ndim - 1),
-                                np.where(inside, labels, 0)[..., None], axis=-1)[..., 0]
-    return np.where(inside, -picked, np.asarray(np.nan, logits.dtype))
+    if not inside.all():
+        labels = np.where(inside, labels, 0)
+    picked = shifted[np.arange(len(labels)), labels]
+    losses = np.log(np.add.reduce(np.exp(shifted), axis=-1))
+    losses -= picked
+    if not inside.all():
+        losses[~inside] = np.nan
+    return losses.reshape(logits.shape[:-1])
