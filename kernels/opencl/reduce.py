@@ -1,147 +1,282 @@
-"""OpenCL reductions: one work-group per output (or per chunk of a long one), tree-reduced in
-local memory; any axis set, reading the input through strides so no transpose is copied.
+"""OpenCL reductions over any axis set; the kernel's shape follows the input's layout.
 
-A reduction over a long extent with few outputs runs in two passes: chunks of the extent are
-reduced by separate work-groups, then the partial results are reduced again.
+PoCL runs a work-group's work-items in a loop on one core and does not vectorise strided loads
+across them, so each work-item here reduces by itself with 16-wide vector loads into private
+accumulators (a 1024x1024 sum: 3-7 ms as work-group tree reductions, about 0.1 ms this way):
+
+- run: a reduced axis has stride 1; a work-item per output walks that contiguous run.
+- lanes: a kept axis has stride 1; a work-item per 64 adjacent outputs walks the reduced
+  elements, its vector lanes being those outputs.
+Any other layout (no axis of stride 1) is first copied contiguous. A long reduction with few
+outputs is split into parts reduced in parallel; the (parts, outputs) partials are reduced again.
 """
 import functools
 
 import numpy as np
 
+from engine.kernel_names import REDUCTIONS
 from engine.kernels.opencl import program, strided
 from engine.registry import register_kernel
 
-# op: (combine of accumulators a and b, neutral element for floats, for ints, needs count)
+# op: (combine of accumulators a and b, neutral element for floats, for ints)
 _COMBINE = {
     "Sum": ("a + b", "0", "0"),
     "Mean": ("a + b", "0", "0"),
     "Prod": ("a * b", "1", "1"),
     "Max": ("((a > b || a != a) ? a : b)", "-INFINITY", "{min}"),
     "Min": ("((a < b || a != a) ? a : b)", "INFINITY", "{max}"),
-    "All": ("a && b", "1", "1"),
-    "Any": ("a || b", "0", "0"),
+    "All": ("a & b", "1", "1"),  # bools are 0 or 1
+    "Any": ("a | b", "0", "0"),
+    "ArgMax": (None, "-INFINITY", "{min}"),
+    "ArgMin": (None, "INFINITY", "{max}"),
 }
 _INT_LIMITS = {"int": ("INT_MIN", "INT_MAX"), "long": ("LONG_MIN", "LONG_MAX"),
                "uchar": ("0", "1")}
-_LONG_EXTENT = 1 << 13  # reduce in chunks above this many elements per output ...
-_FEW_OUTPUTS = 16       # ... when there are fewer outputs than this
-_MAX_GROUP = 128
+_VECTOR = 16       # elements per vector load
+_LANES = 64        # adjacent outputs per work-item of the lanes kernel (4 vectors)
+_PARALLEL = 8      # work-items wanted at least (a few per core) ...
+_MIN_PART = 1 << 14  # ... each reading this many elements at least
 
 
-def _coordinates(prefix, rank, itype, source_index):
-    """C lines turning flat `source_index` into an offset over dims {prefix}dim*/stride*."""
-    lines = [f"{itype} {prefix}rest = {source_index}; {itype} {prefix}at = 0;"]
-    for d in range(rank - 1, -1, -1):
-        lines.append(f"{prefix}at += ({prefix}rest % {prefix}dim{d}) * {prefix}stride{d}; "
-                     f"{prefix}rest /= {prefix}dim{d};")
-    return lines
-
-
-@functools.lru_cache(maxsize=None)
-def _source(op, in_type, acc_type, out_type, kept_rank, reduced_rank, itype, with_index):
-    combine, float_neutral, int_neutral = _COMBINE.get(op, _COMBINE["Max"])
+def _preamble(op, in_type, acc_type, out_type):
+    """Macros the kernels are written in: COMBINE, BETTER (arg-reductions), NEUTRAL, LOAD,
+    LOADV (16 elements from p + k), STORE and FINISH (Mean divides by `count`)."""
+    combine, float_neutral, int_neutral = _COMBINE[op]
     low, high = _INT_LIMITS.get(acc_type, ("0", "0"))
     neutral = float_neutral if acc_type in ("float", "double") else int_neutral.format(
         min=low, max=high)
-    params = [f"__global const {in_type}* x", f"{itype} x_offset", f"__global {out_type}* out",
-              f"{itype} chunk_size", f"{itype} chunks", f"{itype} reduce_size",
-              f"{acc_type} count"]
-    params += [f"{itype} k{kind}{d}" for kind in ("dim", "stride") for d in range(kept_rank)]
-    params += [f"{itype} r{kind}{d}" for kind in ("dim", "stride") for d in range(reduced_rank)]
-    params += [f"__local {acc_type}* scratch"]
-    lines = [f"{itype} group = get_group_id(0), lane = get_local_id(0), "
-             f"width = get_local_size(0);",
-             f"{itype} chunk = group % chunks;"]
-    lines += _coordinates("k", kept_rank, itype, "group / chunks")
-    lines += [f"{acc_type} acc = {neutral};",
-              f"{itype} end = min(reduce_size, (chunk + 1) * chunk_size);"]
-    if with_index:  # arg-reductions carry the flat index of the best value beside it
-        params.insert(-1, "__local int* scratch_index")
-        lines += ["int best = 0;", "int found = 0;"]
-    lines.append(f"for ({itype} r = chunk * chunk_size + lane; r < end; r += width) {{")
-    lines += ["    " + line for line in _coordinates("r", reduced_rank, itype, "r")]
-    lines.append(f"    {acc_type} b = ({acc_type})x[x_offset + kat + rat];")
-    if with_index:
-        lines += [f"    if (!found || {_better('b', 'acc', op)}) {{ acc = b; best = r; }}",
-                  "    found = 1;"]
+    compare = "<" if op == "ArgMin" else ">"
+    if in_type == "half":
+        loads = ["#define LOAD(k, p) vload_half(k, p)", "#define LOADV(k, p) vload_half16(0, (p) + (k))"]
     else:
-        lines.append(f"    {acc_type} a = acc; acc = {combine};")
-    lines += ["}", "scratch[lane] = acc;"]
-    if with_index:
-        lines.append("scratch_index[lane] = found ? best : -1;")
-    lines += ["barrier(CLK_LOCAL_MEM_FENCE);",
-              f"for ({itype} step = width / 2; step > 0; step /= 2) {{",
-              "    if (lane < step) {"]
-    if with_index:  # the first index wins ties; lanes that saw nothing have index -1
-        lines += ["        int i = scratch_index[lane], j = scratch_index[lane + step];",
-                  f"        {acc_type} a = scratch[lane], b = scratch[lane + step];",
-                  f"        if (j >= 0 && (i < 0 || {_better('b', 'a', op)} || "
-                  f"(!({_better('a', 'b', op)}) && j < i))) {{",
-                  "            scratch[lane] = b; scratch_index[lane] = j; }"]
+        loads = ["#define LOAD(k, p) (p)[k]", "#define LOADV(k, p) vload16(0, (p) + (k))"]
+    store = ("vstore_half(v, i, out)" if out_type == "half" else f"out[i] = ({out_type})(v)")
+    return "\n".join([
+        f"#define COMBINE(a, b) ({combine})",
+        f"#define BETTER(b, a) ((b {compare} a) || (b != b && a == a))",
+        f"#define NEUTRAL ({acc_type})({neutral})",
+        *loads,
+        f"#define STORE(v, i) {store}",
+        "#define FINISH(a) ((a) / count)" if op == "Mean" else "#define FINISH(a) (a)",
+        f"typedef {acc_type} acc_t;",
+        f"typedef {acc_type}16 accv_t;",
+        f"typedef {in_type} in_t;",
+        f"typedef {out_type} out_t;"]) + "\n"
+
+
+def _coordinates(prefix, rank, itype, flat):
+    """C lines turning the flat index `flat` into {prefix}at over dims {prefix}dim*/stride*
+    (and {prefix}out_at over {prefix}ostride* when out_strides); the outermost needs no %."""
+    lines = [f"{itype} {prefix}rest = {flat}, {prefix}at = 0;"]
+    for d in range(rank - 1, -1, -1):
+        index = f"({prefix}rest % {prefix}dim{d})" if d else f"{prefix}rest"
+        lines.append(f"{itype} {prefix}i{d} = {index}; {prefix}at += {prefix}i{d} * "
+                     f"{prefix}stride{d};" + (f" {prefix}rest /= {prefix}dim{d};" if d else ""))
+    return lines
+
+
+def _dims(prefix, rank, itype, out_strides=False):
+    kinds = ("dim", "stride", "ostride") if out_strides else ("dim", "stride")
+    return [f"{itype} {prefix}{kind}{d}" for kind in kinds for d in range(rank)]
+
+
+@functools.lru_cache(maxsize=None)
+def _run_source(op, in_type, acc_type, out_type, kept_rank, outer_rank, itype):
+    """A work-item per (output, part): vector loads along the stride-1 run, the outer reduced
+    dims looped around it in units of (row, segment of the run)."""
+    params = ["__global const in_t* x", f"{itype} x_offset", "__global out_t* out",
+              f"{itype} outputs", f"{itype} parts", f"{itype} units", f"{itype} unit_chunk",
+              f"{itype} segments", f"{itype} segment", f"{itype} run", "acc_t count"]
+    params += _dims("k", kept_rank, itype) + _dims("r", outer_rank, itype)
+    lines = [f"{itype} id = get_global_id(0);",
+             "if (id >= outputs * parts) return;",
+             f"{itype} o = id / parts, part = id % parts;"]
+    lines += _coordinates("k", kept_rank, itype, "o")
+    lines += ["__global const in_t* start = x + x_offset + kat;", "acc_t acc = NEUTRAL;"]
+    if op in ("ArgMax", "ArgMin"):  # one axis, no parts: a scalar walk keeps the first best
+        lines += ["int best = 0;",
+                  f"for ({itype} k = 0; k < run; ++k) {{",
+                  "    acc_t b = LOAD(k, start);",
+                  "    if (BETTER(b, acc)) { acc = b; best = k; }",
+                  "}",
+                  "out[o] = best;"]
     else:
-        lines += [f"        {acc_type} a = scratch[lane], b = scratch[lane + step];",
-                  f"        scratch[lane] = {combine};"]
-    lines += ["    }", "    barrier(CLK_LOCAL_MEM_FENCE);", "}"]
-    if with_index:
-        lines.append("if (lane == 0) out[group] = scratch_index[0] < 0 ? 0 : scratch_index[0];")
-    elif op == "Mean":
-        lines.append(f"if (lane == 0) out[group] = ({out_type})(scratch[0] / count);")
-    else:
-        lines.append(f"if (lane == 0) out[group] = ({out_type})scratch[0];")
-    return ("__kernel void reduce(" + ", ".join(params) + ")\n{\n    "
+        lines += ["accv_t vacc = (accv_t)(NEUTRAL);",
+                  f"{itype} last = min(units, (part + 1) * unit_chunk);",
+                  f"for ({itype} u = part * unit_chunk; u < last; ++u) {{",
+                  f"    {itype} begin = (u % segments) * segment;",
+                  f"    {itype} end = min(run, begin + segment), k = begin;"]
+        lines += ["    " + line for line in _coordinates("r", outer_rank, itype, "u / segments")]
+        lines += ["    __global const in_t* p = start + rat;",
+                  f"    for (; k + {_VECTOR} <= end; k += {_VECTOR}) "
+                  "vacc = COMBINE(vacc, LOADV(k, p));",
+                  "    for (; k < end; ++k) acc = COMBINE(acc, LOAD(k, p));",
+                  "}"]
+        width = _VECTOR
+        vector = "vacc"
+        while width > 1:  # fold the vector's halves together
+            width //= 2
+            half = f"h{width}"
+            kind = f"{acc_type}{width}" if width > 1 else "acc_t"
+            lines.append(f"{kind} {half} = COMBINE({vector}.lo, {vector}.hi);")
+            vector = half
+        lines += ["acc = COMBINE(acc, h1);", "STORE(FINISH(acc), part * outputs + o);"]
+    return ("__kernel void reduce_run(" + ", ".join(params) + ")\n{\n    "
             + "\n    ".join(lines) + "\n}\n")
 
 
-def _better(a, b, op):
-    """C condition: value a beats value b (NaN beats everything, as NumPy's argmax)."""
-    compare = ">" if op == "ArgMax" else "<"
-    return f"(({a} {compare} {b}) || ({a} != {a} && {b} == {b}))"
+@functools.lru_cache(maxsize=None)
+def _lanes_source(op, in_type, acc_type, out_type, kept_rank, reduced_rank, itype):
+    """A work-item per (64 adjacent outputs along the stride-1 kept axis, part): four vector
+    accumulators walk the reduced elements; a last partial block goes output by output."""
+    with_index = op in ("ArgMax", "ArgMin")
+    params = ["__global const in_t* x", f"{itype} x_offset", "__global out_t* out",
+              f"{itype} outputs", f"{itype} parts", f"{itype} work", f"{itype} lane_size",
+              f"{itype} lane_blocks", f"{itype} lane_ostride", f"{itype} reduce_size",
+              f"{itype} chunk", "acc_t count"]
+    params += _dims("k", kept_rank, itype, out_strides=True) + _dims("r", reduced_rank, itype)
+    vectors = _LANES // _VECTOR
+    lines = [f"{itype} id = get_global_id(0);",
+             "if (id >= work) return;",
+             f"{itype} part = id % parts, rest = id / parts;",
+             f"{itype} lane0 = (rest % lane_blocks) * {_LANES};"]
+    lines += _coordinates("k", kept_rank, itype, "rest / lane_blocks")
+    lines += [f"{itype} kout = 0;"] + [f"kout += ki{d} * kostride{d};" for d in range(kept_rank)]
+    lines += ["__global const in_t* start = x + x_offset + kat + lane0;",
+              f"{itype} o0 = part * outputs + kout + lane0 * lane_ostride;",
+              f"{itype} first = part * chunk, last = min(reduce_size, first + chunk);",
+              f"if (lane0 + {_LANES} <= lane_size) {{"]
+    body = []
+    for v in range(vectors):
+        body.append(f"accv_t a{v} = (accv_t)(NEUTRAL);")
+        if with_index:
+            body.append(f"int16 b{v} = (int16)(0);")
+    body.append(f"for ({itype} r = first; r < last; ++r) {{")
+    body += ["    " + line for line in _coordinates("r", reduced_rank, itype, "r")]
+    for v in range(vectors):
+        if with_index:
+            body += [f"    accv_t v{v} = LOADV({v * _VECTOR}, start + rat);",
+                     f"    b{v} = select(b{v}, (int16)((int)r), convert_int16(BETTER(v{v}, a{v})));",
+                     f"    a{v} = select(a{v}, v{v}, BETTER(v{v}, a{v}));"]
+        else:
+            body.append(f"    a{v} = COMBINE(a{v}, LOADV({v * _VECTOR}, start + rat));")
+    body.append("}")
+    kept = "int" if with_index else "acc_t"
+    body.append(f"{kept} lanes[{_LANES}];")
+    body += [f"vstore16({'b' if with_index else 'a'}{v}, {v}, lanes);" for v in range(vectors)]
+    body.append(f"for (int j = 0; j < {_LANES}; ++j) "
+                + ("out[o0 + j * lane_ostride] = lanes[j];" if with_index else
+                   "STORE(FINISH(lanes[j]), o0 + j * lane_ostride);"))
+    lines += ["    " + line for line in body]
+    lines += ["} else {",
+              f"    for ({itype} j = 0; lane0 + j < lane_size; ++j) {{",
+              "        acc_t acc = NEUTRAL;"]
+    if with_index:
+        lines.append("        int best = 0;")
+    lines.append(f"        for ({itype} r = first; r < last; ++r) {{")
+    lines += ["            " + line for line in _coordinates("r", reduced_rank, itype, "r")]
+    if with_index:
+        lines += ["            acc_t b = LOAD(rat + j, start);",
+                  "            if (BETTER(b, acc)) { acc = b; best = r; }"]
+    else:
+        lines.append("            acc = COMBINE(acc, LOAD(rat + j, start));")
+    lines += ["        }",
+              "        " + ("out[o0 + j * lane_ostride] = best;" if with_index else
+                           "STORE(FINISH(acc), o0 + j * lane_ostride);"),
+              "    }", "}"]
+    return ("__kernel void reduce_lanes(" + ", ".join(params) + ")\n{\n    "
+            + "\n    ".join(lines) + "\n}\n")
 
 
-def _group_size(extent):
-    size = 1
-    while size < min(extent, _MAX_GROUP):
-        size *= 2
-    return size
+def _merge(dims):
+    """(size, stride) dims without size-1 ones, neighbours merged where one stride spans both."""
+    merged = []
+    for n, s in dims:
+        if n == 1:
+            continue
+        if merged and merged[-1][1] == s * n:
+            merged[-1] = (merged[-1][0] * n, s)
+        else:
+            merged.append((n, s))
+    return merged
+
+
+def _launch(name, code, work, args):
+    """Enqueue `work` work-items in groups of 16 (1 when few, so both cores get some)."""
+    local = 16 if work >= 512 else 1
+    program.launch(program.kernel(code, name), (-(-work // local) * local,), (local,), *args)
+
+
+def _parts(work_items, elements_each, with_index):
+    """How many parts to split each output's reduction into, so that the cores have work."""
+    if with_index or not work_items or work_items >= _PARALLEL:
+        return 1
+    return max(1, min(-(-_PARALLEL // work_items), elements_each // _MIN_PART))
 
 
 def _reduce_view(op, source, kept_axes, reduced_axes, out_shape, out_dtype, count=None):
     """Reduce `source` (any view) over reduced_axes; returns a contiguous array of out_shape."""
-    kept = [(source.shape[d], source.strides[d]) for d in kept_axes]
-    reduced = [(source.shape[d], source.strides[d]) for d in reduced_axes]
+    kept = _merge([(source.shape[d], source.strides[d]) for d in kept_axes])
+    reduced = _merge([(source.shape[d], source.strides[d]) for d in reduced_axes])
     outputs = int(np.prod([n for n, _ in kept], dtype=np.int64))
     reduce_size = int(np.prod([n for n, _ in reduced], dtype=np.int64))
-    with_index = op in ("ArgMax", "ArgMin")
-    chunks = 1
-    if outputs < _FEW_OUTPUTS and reduce_size > _LONG_EXTENT and not with_index:
-        chunks = min(64, reduce_size // _LONG_EXTENT)
-    chunk_size = -(-reduce_size // chunks)
+    if reduce_size == 0 or (source.size == 1 and not reduced):
+        reduced = [(reduce_size, 1)]  # no elements to read, or a run of one
+    run = [d for d, (_, s) in enumerate(reduced) if s == 1]
+    lane = [d for d, (_, s) in enumerate(kept) if s == 1]
+    if not run and not lane:
+        return _reduce_view(op, strided.copy(source), kept_axes, reduced_axes, out_shape,
+                            out_dtype, count)
     in_type = program.c_type(source.dtype)
-    acc_type = "float" if in_type == "half" else in_type
-    stage_type = out_dtype if chunks == 1 else np.dtype(source.dtype)
-    out = program.empty((outputs * chunks,), stage_type)
-    extents = [outputs * chunks, reduce_size,
-               source.offset + sum(abs(s) * n for n, s in kept + reduced)]
-    itype = program.index_type(*extents)
-    int_type = np.int32 if itype == "int" else np.int64
-    stage_op = "Sum" if (op == "Mean" and chunks > 1) else op
-    code = _source(stage_op, in_type, acc_type, program.c_type(stage_type), len(kept),
-                   len(reduced), itype, with_index)
-    group = _group_size(-(-reduce_size // chunks))
-    acc_size = np.dtype(acc_type if acc_type != "uchar" else "uint8").itemsize
-    args = [source.data, int_type(source.offset), out.data, int_type(chunk_size),
-            int_type(chunks), int_type(reduce_size),
-            np.dtype(program.NUMPY_TYPES[acc_type]).type(
-                (count or reduce_size) if op == "Mean" else 0)]
-    args += [int_type(n) for n, _ in kept] + [int_type(s) for _, s in kept]
-    args += [int_type(n) for n, _ in reduced] + [int_type(s) for _, s in reduced]
-    if with_index:
-        args.append(program.cl.LocalMemory(4 * group))
-    args.append(program.cl.LocalMemory(acc_size * group))
-    program.launch(program.kernel(code, "reduce"), (outputs * chunks * group,), (group,), *args)
-    if chunks > 1:
-        partial = out.reshape(outputs, chunks)
-        out = _reduce_view(op, partial, (0,), (1,), (outputs,), out_dtype, reduce_size)
+    acc_type = program.compute_type(source.dtype)
+    span = sum(abs(s) * (n - 1) for n, s in kept + reduced)
+    itype = program.index_type(outputs * _PARALLEL, reduce_size, source.offset + span + 1)
+    index = np.int32 if itype == "int" else np.int64
+    with_index = op in ("ArgMax", "ArgMin")
+    count = program.scalar(source.dtype, (count or reduce_size) if op == "Mean" else 0)
+    if run:
+        run_size, _ = reduced.pop(run[0])
+        outer = int(np.prod([n for n, _ in reduced], dtype=np.int64))
+        parts = _parts(outputs, reduce_size, with_index)
+        segments = -(-parts // outer) if outer < parts else 1
+        segment = -(-run_size // segments // _VECTOR) * _VECTOR if segments > 1 else run_size
+        segments = -(-run_size // segment) if segment else 1
+        unit_chunk = -(-outer * segments // parts)
+    else:
+        out_strides = [int(np.prod([n for n, _ in kept[d + 1:]], dtype=np.int64))
+                       for d in range(len(kept))]
+        lane_ostride = out_strides.pop(lane[0])
+        lane_size, _ = kept.pop(lane[0])
+        lane_blocks = -(-lane_size // _LANES)
+        others = outputs // lane_size
+        parts = _parts(others * lane_blocks, reduce_size * min(lane_size, _LANES), with_index)
+        chunk = -(-reduce_size // parts)
+    stage_op = "Sum" if (op == "Mean" and parts > 1) else op
+    stage_dtype = out_dtype if parts == 1 else np.dtype(program.NUMPY_TYPES[acc_type])
+    out = program.empty((parts * outputs,), stage_dtype)
+    code = _preamble(stage_op, in_type, acc_type, program.c_type(stage_dtype))
+    dims = [index(n) for n, _ in kept] + [index(s) for _, s in kept]
+    if run:
+        code += _run_source(stage_op, in_type, acc_type, program.c_type(stage_dtype),
+                            len(kept), len(reduced), itype)
+        args = [index(v) for v in (outputs, parts, outer * segments, unit_chunk, segments,
+                                   segment, run_size)]
+        dims += [index(n) for n, _ in reduced] + [index(s) for _, s in reduced]
+        _launch("reduce_run", code, outputs * parts,
+                [source.data, index(source.offset), out.data, *args, count, *dims])
+    else:
+        code += _lanes_source(stage_op, in_type, acc_type, program.c_type(stage_dtype),
+                              len(kept), len(reduced), itype)
+        work = others * lane_blocks * parts
+        args = [index(v) for v in (outputs, parts, work, lane_size, lane_blocks, lane_ostride,
+                                   reduce_size, chunk)]
+        dims += [index(s) for s in out_strides]
+        dims += [index(n) for n, _ in reduced] + [index(s) for _, s in reduced]
+        _launch("reduce_lanes", code, work,
+                [source.data, index(source.offset), out.data, *args, count, *dims])
+    if parts > 1:
+        partial = out.reshape(parts, outputs)
+        out = _reduce_view(op, partial, (1,), (0,), (outputs,), out_dtype, reduce_size)
     return out.reshape(out_shape)
 
 
@@ -160,7 +295,7 @@ def _register(op):
         return reduce_axes(op, x, tuple(axis), keepdims)
 
 
-for _op in _COMBINE:
+for _op in REDUCTIONS:
     _register(_op)
 
 
