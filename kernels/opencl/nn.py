@@ -1,6 +1,7 @@
 """OpenCL softmax, cross-entropies, batch norm and one-hot.
 
-Softmax rows run one per work-item over strided rows (any axis, no transpose); batch norm and
+Softmax rows along the last axis run one per work-item with vector loads; along an earlier
+axis, 16 adjacent rows per work-item as vector lanes (nn.cl; no transpose). Batch norm and
 one-hot are expressions of the strided template, broadcasting their small operands.
 """
 import numpy as np
@@ -8,6 +9,7 @@ import numpy as np
 from engine.kernels.opencl import program, strided
 from engine.kernels.opencl.creation import range_
 from engine.kernels.opencl.elementwise import map_arrays
+from engine.kernels.opencl.reduce import launch_items
 from engine.registry import register_kernel
 
 
@@ -21,9 +23,18 @@ def _softmax(logits, axis, take_log):
     out = program.empty(logits.shape, logits.dtype)
     length = logits.shape[axis]
     inner = int(np.prod(logits.shape[axis + 1:], dtype=np.int64))
-    rows = logits.size // length if length else 0
-    program.launch(_kernel("softmax", logits.dtype), (rows,), None, logits.data, out.data,
-                   np.int32(length), np.int32(inner), np.int32(take_log))
+    if not logits.size:
+        return out
+    rows = logits.size // length
+    if inner == 1:
+        launch_items(_kernel("softmax_rows", logits.dtype), rows, logits.data, out.data,
+                     np.int32(length), np.int32(rows), np.int32(take_log))
+    else:
+        blocks = -(-inner // 16)
+        work = rows // inner * blocks
+        launch_items(_kernel("softmax_lanes", logits.dtype), work, logits.data, out.data,
+                     np.int32(length), np.int32(inner), np.int32(blocks), np.int32(work),
+                     np.int32(take_log))
     return out
 
 
@@ -40,8 +51,8 @@ def log_softmax(logits, axis):
 def _cross_entropy(name, logits, labels):
     logits, labels = strided.dense(logits), strided.dense(labels)
     loss = program.empty(logits.shape[:-1], logits.dtype)
-    program.launch(_kernel(name, logits.dtype), (loss.size,), None, logits.data, labels.data,
-                   loss.data, np.int32(logits.shape[-1]))
+    launch_items(_kernel(name, logits.dtype), loss.size, logits.data, labels.data, loss.data,
+                 np.int32(logits.shape[-1]), np.int32(loss.size))
     return loss
 
 

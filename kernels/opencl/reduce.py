@@ -201,10 +201,11 @@ def _merge(dims):
     return merged
 
 
-def _launch(name, code, work, args):
-    """Enqueue `work` work-items in groups of 16 (1 when few, so both cores get some)."""
+def launch_items(kernel, work, *args):
+    """Enqueue `work` work-items (the kernel returns for ids past `work`) in groups of 16, or of
+    1 when there are few, so that every core gets some."""
     local = 16 if work >= 512 else 1
-    program.launch(program.kernel(code, name), (-(-work // local) * local,), (local,), *args)
+    program.launch(kernel, (-(-work // local) * local,), (local,), *args)
 
 
 def _parts(work_items, elements_each, with_index):
@@ -262,8 +263,8 @@ def _reduce_view(op, source, kept_axes, reduced_axes, out_shape, out_dtype, coun
         args = [index(v) for v in (outputs, parts, outer * segments, unit_chunk, segments,
                                    segment, run_size)]
         dims += [index(n) for n, _ in reduced] + [index(s) for _, s in reduced]
-        _launch("reduce_run", code, outputs * parts,
-                [source.data, index(source.offset), out.data, *args, count, *dims])
+        launch_items(program.kernel(code, "reduce_run"), outputs * parts, source.data,
+                     index(source.offset), out.data, *args, count, *dims)
     else:
         code += _lanes_source(stage_op, in_type, acc_type, program.c_type(stage_dtype),
                               len(kept), len(reduced), itype)
@@ -272,8 +273,8 @@ def _reduce_view(op, source, kept_axes, reduced_axes, out_shape, out_dtype, coun
                                    reduce_size, chunk)]
         dims += [index(s) for s in out_strides]
         dims += [index(n) for n, _ in reduced] + [index(s) for _, s in reduced]
-        _launch("reduce_lanes", code, work,
-                [source.data, index(source.offset), out.data, *args, count, *dims])
+        launch_items(program.kernel(code, "reduce_lanes"), work, source.data,
+                     index(source.offset), out.data, *args, count, *dims)
     if parts > 1:
         partial = out.reshape(parts, outputs)
         out = _reduce_view(op, partial, (1,), (0,), (outputs,), out_dtype, reduce_size)
