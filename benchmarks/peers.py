@@ -4,6 +4,7 @@ Each implementation has a `family` (which setup of a workload it uses), turns ho
 into its own arrays, and can wait for its queued device work. A peer that cannot start raises
 NotAvailable with the reason; the report lists it instead of failing the run.
 """
+import contextlib
 import os
 import tempfile
 
@@ -143,6 +144,62 @@ class Torch(Implementation):
         return f"torch {self.torch.__version__} ({self.device}{threads})"
 
 
+class KerasJax(Implementation):
+    """Keras 3 on JAX (KERAS_BACKEND=jax), on JAX's CPU device.
+
+    KERAS_BACKEND and JAX_PLATFORMS are set only while keras is first imported, then restored,
+    so other code in the process sees the environment it started with. Keras already imported
+    with another backend, or JAX already started on another device, makes the peer unavailable.
+    """
+
+    family = "keras"
+    name = "keras-jax"
+
+    def __init__(self):
+        try:
+            with _environment(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu"):
+                import jax
+                import keras
+        except ImportError as error:
+            raise NotAvailable(f"keras or jax not installed ({error})") from error
+        if keras.backend.backend() != "jax":
+            raise NotAvailable(f"keras was already imported with the {keras.backend.backend()} "
+                               "backend (it reads KERAS_BACKEND once, at its first import)")
+        if jax.default_backend() != "cpu":
+            raise NotAvailable(f"JAX was started on {jax.default_backend()}, not the CPU")
+        self.keras = keras
+        self.jax = jax
+
+    def array(self, host):
+        return self.jax.device_put(np.ascontiguousarray(host))
+
+    def synchronize(self):
+        """Nothing queued: train_on_batch returns its loss as a Python float, so it waits."""
+
+    def describe(self):
+        # XLA's CPU client sizes its intra-op (Eigen) pool to the cores this process may run on
+        # (its 'tf_XLAEigen' threads); torch-cpu's describe() gives torch's own thread count.
+        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+            else os.cpu_count()
+        return (f"keras {self.keras.__version__} on jax {self.jax.__version__} "
+                f"(cpu, XLA intra-op pool of {threads} threads)")
+
+
+@contextlib.contextmanager
+def _environment(**values):
+    """Environment variables set inside the with-block and restored after it."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def _opencl_queue():
     """One PyOpenCL context and queue for the OpenCL peers (PYOPENCL_CTX picks the device)."""
     try:
@@ -268,6 +325,7 @@ def _point_icd_loader_at_pyopencl_pocl():
 PEERS = {
     "numpy": ("cpu", lambda: ArrayModule("numpy")),
     "torch-cpu": ("cpu", lambda: Torch("cpu")),
+    "keras-jax": ("cpu", KerasJax),
     "pyopencl": ("opencl", RawOpenCL),
     "clblast": ("opencl", CLBlast),
     "tinygrad": ("opencl", Tinygrad),

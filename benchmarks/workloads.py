@@ -3,7 +3,7 @@
 A setup takes (implementation, inputs) and returns a zero-argument callable that does the work
 once. Inputs are fresh float32 random numbers (never zeros), the same for every implementation
 of a workload. Families: engine (the public API on any backend), xp (raw NumPy or CuPy),
-torch (CPU or CUDA), pyopencl (hand-written kernels), clblast, tinygrad.
+torch (CPU or CUDA), keras (Keras 3 on JAX), pyopencl (hand-written kernels), clblast, tinygrad.
 """
 from dataclasses import dataclass, field
 
@@ -305,6 +305,17 @@ def _engine_train_step(impl, d, layers_of):
     return lambda: model.train_on_batch(x, y)
 
 
+def _keras_train_step(impl, d, layers_of):
+    """_engine_train_step's model built from keras.layers (the engine's layers take the same
+    arguments), with the engine's Adam defaults, stepping on arrays already on JAX's device."""
+    keras = impl.keras
+    model = keras.Sequential([keras.Input(d["x"].shape[1:]), *layers_of(keras.layers)])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3, epsilon=1e-7),
+                  loss="sparse_categorical_crossentropy")
+    x, y = impl.array(d["x"]), impl.array(d["y"])
+    return lambda: model.train_on_batch(x, y)
+
+
 def _torch_train_step(impl, d, modules, x):
     model = modules.to(impl.device)
     optimizer = impl.torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
@@ -320,6 +331,12 @@ def _torch_train_step(impl, d, modules, x):
     return step
 
 
+def _train_step_setups(layers_of):
+    """The engine and Keras setups of one model, given as layers_of(layers module)."""
+    return {"engine": lambda impl, d: _engine_train_step(impl, d, layers_of),
+            "keras": lambda impl, d: _keras_train_step(impl, d, layers_of)}
+
+
 def _xp_train_step(impl, d, step, shapes):
     rng = np.random.default_rng(1)
     params = [impl.array(_normal(rng, *shape) * 0.1) for shape in shapes]
@@ -329,10 +346,9 @@ def _xp_train_step(impl, d, step, shapes):
 
 
 def cnn_train_step(batch=64):
-    def engine(impl, d):
-        return _engine_train_step(impl, d, lambda L: [
-            L.Conv2D(8, 3, activation="relu"), L.MaxPooling2D(2), L.Flatten(),
-            L.Dense(10, activation="softmax")])
+    def layers_of(L):
+        return [L.Conv2D(8, 3, activation="relu"), L.MaxPooling2D(2), L.Flatten(),
+                L.Dense(10, activation="softmax")]
 
     def torch(impl, d):
         nn = impl.torch.nn
@@ -347,13 +363,12 @@ def cnn_train_step(batch=64):
     return Workload(f"CNN train step, batch {batch}", "train",
                     lambda rng: {"x": rng.random((batch, 28, 28, 1), dtype=np.float32),
                                  "y": _labels(rng, batch)},
-                    {"engine": engine, "xp": xp, "torch": torch}, quick=True)
+                    {**_train_step_setups(layers_of), "xp": xp, "torch": torch}, quick=True)
 
 
 def mlp_train_step(batch=128):
-    def engine(impl, d):
-        return _engine_train_step(impl, d, lambda L: [
-            L.Dense(128, activation="relu"), L.Dense(10, activation="softmax")])
+    def layers_of(L):
+        return [L.Dense(128, activation="relu"), L.Dense(10, activation="softmax")]
 
     def torch(impl, d):
         nn = impl.torch.nn
@@ -367,7 +382,7 @@ def mlp_train_step(batch=128):
     return Workload(f"MLP train step, batch {batch}", "train",
                     lambda rng: {"x": rng.random((batch, 784), dtype=np.float32),
                                  "y": _labels(rng, batch)},
-                    {"engine": engine, "xp": xp, "torch": torch},
+                    {**_train_step_setups(layers_of), "xp": xp, "torch": torch},
                     flops=2.0 * batch * (2 * 784 * 128 + 3 * 128 * 10))  # no input gradient
 
 

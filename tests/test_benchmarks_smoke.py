@@ -8,12 +8,13 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # benchmarks/ is a folder of the checkout, not an installed package
 
 from benchmarks import runner  # noqa: E402
-from benchmarks.peers import EngineBackend  # noqa: E402
+from benchmarks.peers import EngineBackend, start_peers  # noqa: E402
 from benchmarks.workloads import Workload, _engine  # noqa: E402
 
 
@@ -61,3 +62,29 @@ def test_inputs_are_fresh_random_numbers_not_zeros():
     for workload in WORKLOADS:
         for name, array in workload.make_inputs(np.random.default_rng(0)).items():
             assert np.count_nonzero(array) > 0.5 * array.size, (workload.name, name)
+
+
+def test_keras_jax_runs_by_default_with_numpy_only_on_the_training_steps(tmp_path):
+    done = _run_cli("--quick", "--backend", "numpy", "--workloads", "CNN", "dispatch",
+                    "--output-dir", str(tmp_path), "--name", "keras")
+    assert done.returncode == 0, done.stderr
+    run = json.loads((tmp_path / "keras.json").read_text())
+    if "keras-jax" in run["machine"]["not_available"]:
+        pytest.skip(run["machine"]["not_available"]["keras-jax"])
+    keras_rows = [r for r in run["results"] if r["implementation"] == "keras-jax"]
+    assert [r["workload"] for r in keras_rows] == ["CNN train step, batch 64"]
+    assert keras_rows[0]["status"] == "ok" and keras_rows[0]["first_call_s"] > 0
+    engine_row, = (r for r in run["results"]
+                   if r["implementation"] == "engine:numpy" and r["workload"].startswith("CNN"))
+    assert np.isclose(engine_row["vs"]["keras-jax"],
+                      keras_rows[0]["median_s"] / engine_row["median_s"])
+    assert "XLA intra-op pool of" in run["machine"]["implementations"]["keras-jax"]
+
+
+def test_keras_jax_is_listed_as_not_available_when_keras_cannot_be_imported(monkeypatch):
+    monkeypatch.setitem(sys.modules, "keras", None)  # makes `import keras` raise ImportError
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    started, missing = start_peers(set(), ["keras-jax"])
+    assert started == []
+    assert missing["keras-jax"].startswith("keras or jax not installed")
+    assert "KERAS_BACKEND" not in os.environ  # set only while importing, then restored
