@@ -82,8 +82,8 @@ def _dims(prefix, rank, itype, out_strides=False):
 
 @functools.lru_cache(maxsize=None)
 def _run_source(op, in_type, acc_type, out_type, kept_rank, outer_rank, itype):
-    """A work-item per (output, part): vector loads along the stride-1 run, the outer reduced
-    dims looped around it in units of (row, segment of the run)."""
+    """A work-item per (output, part): vector loads along the stride-1 run into two
+    accumulators, the outer reduced dims looped around it in units of (row, segment of the run)."""
     params = ["__global const in_t* x", f"{itype} x_offset", "__global out_t* out",
               f"{itype} outputs", f"{itype} parts", f"{itype} units", f"{itype} unit_chunk",
               f"{itype} segments", f"{itype} segment", f"{itype} run", "acc_t count"]
@@ -101,17 +101,22 @@ def _run_source(op, in_type, acc_type, out_type, kept_rank, outer_rank, itype):
                   "}",
                   "out[o] = best;"]
     else:
-        lines += ["accv_t vacc = (accv_t)(NEUTRAL);",
+        lines += ["accv_t vacc = (accv_t)(NEUTRAL), vacc2 = vacc;  // two loads in flight",
                   f"{itype} last = min(units, (part + 1) * unit_chunk);",
                   f"for ({itype} u = part * unit_chunk; u < last; ++u) {{",
                   f"    {itype} begin = (u % segments) * segment;",
                   f"    {itype} end = min(run, begin + segment), k = begin;"]
         lines += ["    " + line for line in _coordinates("r", outer_rank, itype, "u / segments")]
         lines += ["    __global const in_t* p = start + rat;",
+                  f"    for (; k + {2 * _VECTOR} <= end; k += {2 * _VECTOR}) {{",
+                  "        vacc = COMBINE(vacc, LOADV(k, p));",
+                  f"        vacc2 = COMBINE(vacc2, LOADV(k + {_VECTOR}, p));",
+                  "    }",
                   f"    for (; k + {_VECTOR} <= end; k += {_VECTOR}) "
                   "vacc = COMBINE(vacc, LOADV(k, p));",
                   "    for (; k < end; ++k) acc = COMBINE(acc, LOAD(k, p));",
-                  "}"]
+                  "}",
+                  "vacc = COMBINE(vacc, vacc2);"]
         width = _VECTOR
         vector = "vacc"
         while width > 1:  # fold the vector's halves together
