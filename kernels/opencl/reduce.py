@@ -18,7 +18,8 @@ from engine.kernel_names import REDUCTIONS
 from engine.kernels.opencl import program, strided
 from engine.registry import register_kernel
 
-# op: (combine of accumulators a and b, neutral element for floats, for ints)
+# op: (combine of accumulators a and b (None: arg-reductions compare instead), neutral element
+# for floats, for ints)
 _COMBINE = {
     "Sum": ("a + b", "0", "0"),
     "Mean": ("a + b", "0", "0"),
@@ -52,7 +53,7 @@ def _preamble(op, in_type, acc_type, out_type):
         loads = ["#define LOAD(k, p) (p)[k]", "#define LOADV(k, p) vload16(0, (p) + (k))"]
     store = ("vstore_half(v, i, out)" if out_type == "half" else f"out[i] = ({out_type})(v)")
     return "\n".join([
-        f"#define COMBINE(a, b) ({combine})",
+        f"#define COMBINE(a, b) ({combine})" if combine else "",
         f"#define BETTER(b, a) ((b {compare} a) || (b != b && a == a))",
         f"#define NEUTRAL ({acc_type})({neutral})",
         *loads,
