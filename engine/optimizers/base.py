@@ -149,7 +149,7 @@ class Optimizer:
         value and its slots' new values, assigned in the kernel's output order."""
         targets = (variable, *slots)
         for target, value in zip(targets, run_kernel(op, (variable, gradient, *slots), **attrs)):
-            target.assign(value)
+            target.native = value.native  # the kernel keeps each input's shape and dtype
 
     def _clip(self, grads):
         if self.clipnorm:
