@@ -72,7 +72,7 @@ class GradientTape:
     def _is_watched(self, tensor):
         if id(tensor) in self._watched:
             return True
-        return self._watch_variables and getattr(tensor, "trainable", False)
+        return self._watch_variables and tensor.trainable
 
     def gradient(self, target, sources, output_gradients=None):
         """Gradients of `target` with respect to `sources` (a tensor or a list of them)."""

@@ -13,6 +13,7 @@ class Tensor:
 
     __slots__ = ("native", "_backend")
     __array_priority__ = 100  # numpy_array + tensor calls Tensor.__radd__
+    trainable = False  # only a Variable can be (its slot overrides this)
 
     # No __init__: `Tensor()` with none runs in C (40 ns; a Python __init__ costs 110 ns per
     # kernel result). Tensors are made by `wrap`, or inline by dispatch.

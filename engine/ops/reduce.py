@@ -53,6 +53,8 @@ def normalize_axis(op_name, axis, rank):
 
 
 def _is_int(value):
+    if type(value) is int:  # the common case; hasattr on a tuple raises and catches inside
+        return True
     return hasattr(value, "__index__") and not isinstance(value, bool)
 
 
