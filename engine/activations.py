@@ -108,6 +108,12 @@ def get(identifier):
                      f"{', '.join(sorted(_BY_NAME))}")
 
 
+def fused_name(activation):
+    """'linear' or 'relu' when `activation` is one a fused op applies itself (fused_matmul,
+    fused_conv2d), else None."""
+    return {linear: "linear", relu: "relu", engine.relu: "relu"}.get(activation)
+
+
 def serialize(activation):
     """The Keras name of an activation function (for get_config)."""
     return getattr(activation, "__name__", str(activation))

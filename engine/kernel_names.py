@@ -26,6 +26,7 @@ _POOL = ("pool_size", "strides", "padding")
 OPS = {
     **{op: Spec(("x",), (), "elementwise; same dtype out (bool for LogicalNot/IsNan/IsFinite); "
                             "Round rounds half to even") for op in UNARY},
+    "ReluGrad": Spec(("dy", "y"), (), "TF's ReluGrad: dy where y > 0 else 0, dy's dtype"),
     "LeakyRelu": Spec(("x",), ("alpha",), "x if x >= 0 else alpha * x"),
     "Gelu": Spec(("x",), ("approximate",), "x * Phi(x); tanh formula when approximate"),
     "Cast": Spec(("x",), ("dtype",), "convert to dtype (float->int truncates toward zero)"),
@@ -43,11 +44,17 @@ OPS = {
                         "rank-3 a (Ba, M, K) and b (Bb, K, N) before transposes; Ba == Bb or "
                         "one of them is 1 and broadcasts; out (max(Ba, Bb), M, N); or both "
                         "rank 2, (M, K) and (K, N): out (M, N)"),
+    "FusedMatMul": Spec(("a", "b", "bias"), ("transpose_a", "transpose_b", "activation"),
+                        "TF.js's fusedMatMul: BatchMatMul of two matrices (rank 2), plus bias "
+                        "(N,) on every row, then activation 'linear' or 'relu'"),
     "Conv2D": Spec(("x", "filter"), _CONV, "x NHWC, filter HWIO; padding ((t, b), (l, r))"),
     "Conv2DBackpropInput": Spec(("dy", "filter"), ("input_shape",) + _CONV,
                                 "gradient of Conv2D with respect to x (also conv2d_transpose)"),
     "Conv2DBackpropFilter": Spec(("x", "dy"), ("filter_shape",) + _CONV,
                                  "gradient of Conv2D with respect to the filter"),
+    "FusedConv2D": Spec(("x", "filter", "bias"), _CONV + ("activation",),
+                        "TF.js's fusedConv2d: Conv2D, plus bias (out channels,) on every cell, "
+                        "then activation 'linear' or 'relu'"),
     "DepthwiseConv2dNative": Spec(("x", "filter"), _CONV,
                                   "filter (kh, kw, C, M); out channels C*M ordered c*M + m"),
     "DepthwiseConv2dNativeBackpropInput": Spec(("dy", "filter"), ("input_shape",) + _CONV,

@@ -192,6 +192,11 @@ INPUTS = {
                              dict(learning_rate=0.1, momentum=0.9, nesterov=True)),
     "ApplyRMSProp": lambda: ([_normal(7), _normal(7), _positive(7)],
                             dict(learning_rate=0.01, rho=0.9, epsilon=1e-7)),
+    "FusedMatMul": lambda: ([_normal(9, 5), _normal(7, 9), _normal(7)],
+                            dict(transpose_a=True, transpose_b=True, activation="relu")),
+    "FusedConv2D": lambda: ([_X, _normal(3, 2, 3, 4), _normal(4)],
+                            dict(activation="relu", **_CONV)),
+    "ReluGrad": lambda: ([_normal(3, 4), np.maximum(_normal(3, 4), 0)], {}),
 }
 _BOOLEAN = {"LogicalNot", "LogicalAnd", "LogicalOr"}
 _NEEDS_POSITIVE = {"Log", "Log1p", "Sqrt", "Rsqrt", "Pow"}

@@ -48,12 +48,16 @@ class Dense(Layer):
         leading = inputs.shape[:-1]
         if inputs.ndim > 2:  # (..., features) as one matrix of rows
             inputs = engine.reshape(inputs, (math.prod(leading), inputs.shape[-1]))
-        outputs = engine.matmul(inputs, self.kernel)
-        if self.use_bias:
-            outputs = outputs + self.bias
+        fused = activations.fused_name(self.activation)
+        if fused is not None:  # one kernel: matmul, bias and activation
+            outputs = engine.fused_matmul(inputs, self.kernel, self.bias, fused)
+        else:
+            outputs = engine.matmul(inputs, self.kernel)
+            if self.use_bias:
+                outputs = outputs + self.bias
         if len(leading) > 1:
             outputs = engine.reshape(outputs, leading + (self.units,))
-        return self.activation(outputs)
+        return outputs if fused is not None else self.activation(outputs)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)

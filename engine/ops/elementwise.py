@@ -311,7 +311,7 @@ def _register_unary_gradients():
         "Cos": lambda dy, x, y: neg(mul(dy, sin(x))),
         "Tanh": lambda dy, x, y: mul(dy, sub(1.0, square(y))),
         "Sigmoid": lambda dy, x, y: mul(dy, mul(y, sub(1.0, y))),
-        "Relu": lambda dy, x, y: mul(dy, cast(greater(x, 0.0), dy.dtype)),
+        "Relu": lambda dy, x, y: run_kernel("ReluGrad", (dy, y)),
         "Relu6": lambda dy, x, y: mul(dy, cast(logical_and(greater(x, 0.0), less(x, 6.0)),
                                                dy.dtype)),
         "Elu": lambda dy, x, y: where(greater(x, 0.0), dy, mul(dy, add(y, 1.0))),

@@ -25,19 +25,13 @@ def matmul(a, b, transpose_a=False, transpose_b=False):
     from engine.ops.shape import broadcast_to, reshape
 
     a, b = convert_to_tensor(a), convert_to_tensor(b)
-    _check_operands(a, b)
+    check_operands("matmul", a, b)
     if a.dtype != b.dtype:
         common = dtypes.promote(a.dtype, b.dtype)
         a, b = cast(a, common), cast(b, common)
     a_mat = _as_matrix(a, transpose_a, vector_as_row=True)
     b_mat = _as_matrix(b, transpose_b, vector_as_row=False)
-    m, inner_a = (a_mat[-1], a_mat[-2]) if transpose_a else (a_mat[-2], a_mat[-1])
-    inner_b, n = (b_mat[-1], b_mat[-2]) if transpose_b else (b_mat[-2], b_mat[-1])
-    if inner_a != inner_b:
-        flags = (f" with transpose_a={transpose_a} and transpose_b={transpose_b}"
-                 if transpose_a or transpose_b else "")
-        raise ValueError(f"Error in matmul: inner shapes ({inner_a}) and ({inner_b}) of tensors "
-                         f"with shapes {a.shape} and {b.shape}{flags} must match")
+    m, inner_a, n = product_shape("matmul", a, b, a_mat, b_mat, transpose_a, transpose_b)
     try:
         batch = broadcast_shapes("matmul", a_mat[:-2], b_mat[:-2])
     except ValueError:
@@ -62,14 +56,27 @@ def matmul(a, b, transpose_a=False, transpose_b=False):
     return reshape(out, out_shape)
 
 
-def _check_operands(a, b):
+def check_operands(op_name, a, b):
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"Error in matmul: inputs must have rank >= 1, got tensors with shapes "
-                         f"{a.shape} and {b.shape}")
+        raise ValueError(f"Error in {op_name}: inputs must have rank >= 1, got tensors with "
+                         f"shapes {a.shape} and {b.shape}")
     for t in (a, b):
         if t.dtype == dtypes.bool_:
-            raise TypeError(f"Error in matmul: expected numeric tensors, got {a.dtype} and "
+            raise TypeError(f"Error in {op_name}: expected numeric tensors, got {a.dtype} and "
                             f"{b.dtype}")
+
+
+def product_shape(op_name, a, b, a_mat, b_mat, transpose_a, transpose_b):
+    """(M, K, N) of op(a) @ op(b) from a's and b's matrix shapes, or a ValueError naming the op
+    when their inner shapes differ."""
+    m, inner_a = (a_mat[-1], a_mat[-2]) if transpose_a else (a_mat[-2], a_mat[-1])
+    inner_b, n = (b_mat[-1], b_mat[-2]) if transpose_b else (b_mat[-2], b_mat[-1])
+    if inner_a != inner_b:
+        flags = (f" with transpose_a={transpose_a} and transpose_b={transpose_b}"
+                 if transpose_a or transpose_b else "")
+        raise ValueError(f"Error in {op_name}: inner shapes ({inner_a}) and ({inner_b}) of "
+                         f"tensors with shapes {a.shape} and {b.shape}{flags} must match")
+    return m, inner_a, n
 
 
 def _as_matrix(x, transposed, vector_as_row):

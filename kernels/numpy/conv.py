@@ -133,11 +133,16 @@ def _im2col_rows(x, kernel_hw, strides, padding, dilations, pixels):
 
 
 @register_kernel("Conv2D", "numpy")
-def conv2d(x, filter, strides, padding, dilations):  # noqa: A002
+def conv2d(x, filter, strides, padding, dilations, epilogue=None):  # noqa: A002
+    """`epilogue`, when given, runs in place on each batch chunk's fresh output (N, OH, OW, OC)
+    right after its GEMM, while it is in cache (FusedConv2D's bias and activation)."""
     kh, kw, in_channels, out_channels = filter.shape
     if _is_pointwise((kh, kw), strides, padding):
         matrix = filter.reshape(-1, out_channels)
-        return (x.reshape(-1, in_channels) @ matrix).reshape(x.shape[:3] + (out_channels,))
+        y = (x.reshape(-1, in_channels) @ matrix).reshape(x.shape[:3] + (out_channels,))
+        if epilogue is not None:
+            epilogue(y)
+        return y
     out_hw = output_size(x.shape[1:3], (kh, kw), strides, padding, dilations)
     y = np.empty((x.shape[0],) + out_hw + (out_channels,), dtype=np.result_type(x, filter))
     pixels = _pixels_per_row(in_channels, out_hw[1], strides, dilations)
@@ -146,6 +151,8 @@ def conv2d(x, filter, strides, padding, dilations):  # noqa: A002
     def gemm(rows):
         rows_in = _im2col_rows(x[rows], (kh, kw), strides, padding, dilations, pixels)
         small_gemms.matmul(rows_in, matrix, out=y[rows].reshape(-1, matrix.shape[1]))
+        if epilogue is not None:
+            epilogue(y[rows])
 
     over_batch(gemm, x.shape[0], out_hw[0] * out_hw[1], filter.size)
     return y
