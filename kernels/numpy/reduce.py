@@ -23,16 +23,22 @@ def reduce_last_axis(ufunc, x, keepdims):
 
 @register_kernel("Sum", "numpy")
 def reduce_sum(x, axis, keepdims):
-    lead = len(axis) if axis is not None else 0
-    if 0 < lead < x.ndim and x.dtype.type in _BLAS_FLOATS and axis[-1] == lead - 1 \
-            and x.flags.c_contiguous and x.size:
-        # Axes 0..lead-1 (sorted and distinct, so the last one decides): a BLAS ones-vector
-        # product. NumPy adds such rows one short row at a time (a (43264, 8) bias gradient:
-        # 550 -> 35 us); both accumulate in x's dtype.
-        trailing = x.shape[lead:]
-        rows = x.size // math.prod(trailing)
-        total = np.ones(rows, dtype=x.dtype) @ x.reshape(rows, -1)
-        return total.reshape((1,) * lead + trailing if keepdims else trailing)
+    """Sums over the leading or the trailing axes of a contiguous float array are BLAS
+    products with a ones vector: NumPy adds short rows one at a time and long ones with
+    pairwise sums on one core (a (43264, 8) bias gradient: 550 -> 35 us; the rows of a
+    1024x1024: 195 -> 38 us). Both accumulate in x's dtype."""
+    count = len(axis) if axis is not None else 0
+    if 0 < count < x.ndim and x.dtype.type in _BLAS_FLOATS and x.flags.c_contiguous and x.size:
+        # The axes are sorted and distinct, so the first or last one decides.
+        if axis[-1] == count - 1:  # leading axes
+            kept = x.shape[count:]
+            rows = x.reshape(-1, math.prod(kept))
+            total = np.ones(len(rows), dtype=x.dtype) @ rows
+            return total.reshape((1,) * count + kept if keepdims else kept)
+        if axis[0] == x.ndim - count:  # trailing axes
+            kept = x.shape[:-count]
+            total = x.reshape(math.prod(kept), -1) @ np.ones(x.size // math.prod(kept), x.dtype)
+            return total.reshape(kept + (1,) * count if keepdims else kept)
     return np.asarray(np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=x.dtype))
 
 
