@@ -184,7 +184,7 @@ def test_keras2_and_keras3_configs_normalise_to_the_same_thing():
 # ---------------------------------------------------------------------------- optimizer state
 
 
-@pytest.mark.parametrize("path", ["m.engine", "m.keras", "m.h5"])
+@pytest.mark.parametrize("path", ["m.engine", "m.keras", "m.h5", "web_model"])
 def test_training_resumes_exactly_after_save_and_load(tmp_path, path):
     rng = np.random.default_rng(3)
     x, y = rng.normal(size=(16, 8)).astype("float32"), rng.normal(size=(16, 4)).astype("float32")
@@ -215,6 +215,136 @@ def test_compile_false_skips_the_optimizer(tmp_path):
     model.compile(optimizer="adam", loss="mse")
     model.save(str(tmp_path / "m.keras"))
     assert engine.models.load_model(str(tmp_path / "m.keras"), compile=False).optimizer is None
+
+
+# ---------------------------------------------------------------------------- TF.js optimizer state
+
+_OPTIMIZERS = {
+    "adam": lambda: engine.optimizers.Adam(0.01),
+    "sgd": lambda: engine.optimizers.SGD(0.1),
+    "nesterov": lambda: engine.optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+    "rmsprop": lambda: engine.optimizers.RMSprop(0.01),
+    "rmsprop_centered": lambda: engine.optimizers.RMSprop(0.01, momentum=0.5, centered=True),
+    "adagrad": lambda: engine.optimizers.Adagrad(0.1),
+    "adadelta": lambda: engine.optimizers.Adadelta(1.0),
+}
+
+
+def _trained_mlp(optimizer, steps=2):
+    model, x = io_models.build("mlp")
+    model.compile(optimizer=optimizer, loss="mse", metrics=["accuracy"])
+    for _ in range(steps):
+        model.train_on_batch(x, np.asarray(model.predict(x, verbose=0)) + 1)
+    return model
+
+
+@pytest.mark.parametrize("name", sorted(_OPTIMIZERS))
+def test_tfjs_files_restore_iterations_slots_and_compile_settings(tmp_path, name):
+    """SGD's momentum is stored as TF.js's -m / lr (float32 rounding); the rest bit for bit."""
+    model = _trained_mlp(_OPTIMIZERS[name]())
+    model.save(str(tmp_path / "web"))
+    loaded = engine.models.load_model(str(tmp_path / "web"))
+    assert type(loaded.optimizer) is type(model.optimizer)
+    assert loaded.optimizer.get_config() == model.optimizer.get_config()
+    assert int(loaded.optimizer.iterations.numpy()) == 2
+    assert [type(loss).__name__ for loss in loaded._losses] == ["MeanSquaredError"]
+    assert [metric.name for metric in loaded._metrics[0]] == ["accuracy"]
+    saved, restored = model.optimizer.variables(), loaded.optimizer.variables()
+    assert len(saved) == len(restored)
+    for want, got in zip(saved, restored):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6 if name == "nesterov"
+                                   else 0, atol=0, err_msg=want.name)
+
+
+def test_tfjs_optimizer_layout_is_tfjs_s(tmp_path):
+    """What LayersModel.save(..., {includeOptimizer: true}) writes: trainingConfig, then "iter"
+    and every weight's /m before every /v, in the manifest with group "optimizer"."""
+    _trained_mlp(engine.optimizers.Adam(0.01)).save(str(tmp_path / "web"))
+    document = json.loads((tmp_path / "web" / "model.json").read_text())
+    assert document["trainingConfig"] == {
+        "loss": "mean_squared_error", "metrics": ["accuracy"],
+        "optimizer_config": {"class_name": "Adam", "config": {
+            "learningRate": pytest.approx(0.01), "beta1": 0.9, "beta2": 0.999,
+            "epsilon": 1e-7}}}
+    specs = document["weightsManifest"][0]["weights"]
+    names = [f"{layer}/{weight}" for layer in ("hidden", "gate", "probs")
+             for weight in ("kernel", "bias")]
+    assert [spec["name"] for spec in specs] == names + ["iter"] + [
+        f"{name}/{slot}" for slot in ("m", "v") for name in names]
+    assert [spec.get("group") for spec in specs] == [None] * 6 + ["optimizer"] * 13
+    assert specs[6] == {"name": "iter", "shape": [], "dtype": "int32", "group": "optimizer"}
+
+
+def test_tfjs_save_without_the_optimizer(tmp_path):
+    model = _trained_mlp(engine.optimizers.Adam(0.01))
+    model.save(str(tmp_path / "web"), include_optimizer=False)
+    document = json.loads((tmp_path / "web" / "model.json").read_text())
+    assert "trainingConfig" not in document
+    assert all("group" not in spec for spec in document["weightsManifest"][0]["weights"])
+    assert engine.models.load_model(str(tmp_path / "web")).optimizer is None
+    model.save(str(tmp_path / "with"))
+    assert engine.models.load_model(str(tmp_path / "with"), compile=False).optimizer is None
+
+
+@pytest.mark.parametrize("optimizer,loss,problem", [
+    (engine.optimizers.AdamW(0.01), "mse", "AdamW.s state"),
+    (engine.optimizers.Adam(0.01, clipnorm=1.0), "mse", "clipnorm=1.0"),
+    (engine.optimizers.Adam(0.01, amsgrad=True), "mse", "amsgrad=True"),
+    (engine.optimizers.Adamax(0.01), "mse", "Adamax.s state"),
+    (engine.optimizers.SGD(engine.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)), "mse",
+     "schedule"),
+    (engine.optimizers.Adam(0.01), "huber", "loss"),
+    (engine.optimizers.Adam(0.01), engine.losses.CategoricalCrossentropy(from_logits=True),
+     "loss"),
+], ids=["adamw", "clipnorm", "amsgrad", "adamax", "schedule", "huber", "from_logits"])
+def test_tfjs_save_refuses_what_tfjs_cannot_hold(tmp_path, optimizer, loss, problem):
+    model, _ = io_models.build("mlp")
+    model.compile(optimizer=optimizer, loss=loss)
+    with pytest.raises(ValueError, match=f"(?s){problem}.*include_optimizer=False"):
+        model.save(str(tmp_path / "web"))
+    assert not (tmp_path / "web").exists()
+    model.save(str(tmp_path / "web"), include_optimizer=False)
+
+
+def _rewrite_tfjs(folder, change_state=None, change_document=None):
+    """Rewrite a saved TF.js model with its optimizer weights or model.json changed."""
+    document, arrays, state = tfjs.read(str(folder))
+    state = change_state(state) if change_state else state
+    specs, data = tfjs.encode_weights(list(arrays.items()))
+    optimizer_specs, optimizer_data = tfjs.encode_weights(state)
+    document["weightsManifest"] = [{"paths": ["group1-shard1of1.bin"], "weights": specs + [
+        {**spec, "group": "optimizer"} for spec in optimizer_specs]}]
+    if change_document:
+        change_document(document)
+    (folder / "group1-shard1of1.bin").write_bytes(data + optimizer_data)
+    (folder / "model.json").write_text(json.dumps(document))
+
+
+def _swap_m_and_v(state):
+    half = (len(state) - 1) // 2
+    return state[:1] + state[1 + half:] + state[1:1 + half]
+
+
+@pytest.mark.parametrize("change_state,change_document,problem", [
+    (lambda state: state[:-1], None, "11 optimizer slot weights for 6 trainable weights; "
+                                     "TF.js's Adam keeps 12"),
+    (lambda state: state[1:], None, "must start with the scalar 'iter'"),
+    (_swap_m_and_v, None, "'m' slot of 'hidden/kernel'"),
+    (lambda state: state[:1] + [(state[1][0], state[1][1][:3])] + state[2:], None,
+     "has shape \\(3, 16\\) in the file"),
+    (None, lambda d: d["trainingConfig"]["optimizer_config"].update(class_name="Nadam"),
+     "unknown TF.js optimizer 'Nadam'"),
+    (None, lambda d: d["trainingConfig"].pop("optimizer_config"), "no 'optimizer_config'"),
+    (None, lambda d: d["trainingConfig"].update(loss="no_such_loss"), "no_such_loss"),
+], ids=["slot_missing", "iter_missing", "m_v_swapped", "wrong_shape", "unknown_optimizer",
+        "no_optimizer_config", "unknown_loss"])
+def test_malformed_tfjs_optimizer_state_names_the_file(tmp_path, change_state, change_document,
+                                                       problem):
+    _trained_mlp(engine.optimizers.Adam(0.01)).save(str(tmp_path / "web"))
+    _rewrite_tfjs(tmp_path / "web", change_state, change_document)
+    with pytest.raises(model_io.ModelFileError, match=f"web.*{problem}"):
+        engine.models.load_model(str(tmp_path / "web"))
+    assert engine.models.load_model(str(tmp_path / "web"), compile=False).optimizer is None
 
 
 # ---------------------------------------------------------------------------- converter

@@ -1,5 +1,6 @@
 """Files this engine writes, opened by the real frameworks: TF.js (pure JavaScript, via
-node tests/fixtures/check_tfjs_models.js) and Keras 3 (JAX backend); predictions agree."""
+node tests/fixtures/check_tfjs_models.js and train_tfjs_models.js) and Keras 3 (JAX backend);
+predictions agree, and training resumes in either direction with the same weights."""
 import json
 import os
 import pathlib
@@ -14,6 +15,7 @@ from tests import io_models
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 CHECK_SCRIPT = FIXTURES / "check_tfjs_models.js"
+TRAIN_SCRIPT = FIXTURES / "train_tfjs_models.js"
 
 
 def _node_with_tfjs():
@@ -57,6 +59,66 @@ def test_tfjs_loads_models_this_engine_saved(tmp_path):
     assert sorted(outputs) == sorted(expected)
     for name, want in expected.items():
         np.testing.assert_allclose(outputs[name], want.ravel(), atol=1e-5, err_msg=name)
+
+
+# Adam's epsilon is tiny because TF.js adds it to sqrt(v / (1 - beta_2^t)) and Keras to sqrt(v):
+# at 1e-7 the two rules part by ~1e-3 on weights whose gradient is ~1e-6 (the states agree).
+_RESUMED = {
+    "adam": lambda: engine.optimizers.Adam(0.01, epsilon=1e-12),
+    "momentum": lambda: engine.optimizers.SGD(0.1, momentum=0.9),
+    "nesterov": lambda: engine.optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+    "rmsprop": lambda: engine.optimizers.RMSprop(0.01, momentum=0.5),
+    "adagrad": lambda: engine.optimizers.Adagrad(0.1),
+}
+
+
+@pytest.fixture(scope="module")
+def tfjs_resumed(tmp_path_factory):
+    """Each optimizer: a model trained one step here and saved with its optimizer, resumed in
+    real TF.js (one step, saved to <name>_tfjs/, one more step). Returns (folder, {name: (x,
+    y, this engine's weights after its own second step)}, TF.js's report)."""
+    node = _node_with_tfjs()
+    root = tmp_path_factory.mktemp("resumed")
+    cases = {}
+    for name, optimizer in _RESUMED.items():
+        model, x = io_models.build("mlp")
+        y = np.random.default_rng(5).normal(size=(x.shape[0], 4)).astype("float32")
+        model.compile(optimizer=optimizer(), loss="mse")
+        model.train_on_batch(x, y)
+        model.save(str(root / name))
+        (root / name / "batch.json").write_text(json.dumps(
+            {"x": x.ravel().tolist(), "x_shape": list(x.shape),
+             "y": y.ravel().tolist(), "y_shape": list(y.shape)}))
+        model.train_on_batch(x, y)
+        cases[name] = (x, y, model.get_weights())
+    result = subprocess.run([node, str(TRAIN_SCRIPT), str(root)], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return root, cases, json.loads(result.stdout)
+
+
+def test_tfjs_resumes_training_from_files_this_engine_saved(tfjs_resumed):
+    """TF.js's second step (from the file's trainingConfig, iteration and slots) equals ours; a
+    misplaced or mis-signed slot, or a wrong iteration, is off by ~1e-3."""
+    _, cases, report = tfjs_resumed
+    assert sorted(report) == sorted(cases)
+    for name, (_, _, want) in cases.items():
+        assert report[name]["iterations"] == 3, name
+        for expected, got in zip(want, report[name]["saved"]):
+            np.testing.assert_allclose(got, expected.ravel(), rtol=0, atol=1e-5, err_msg=name)
+
+
+def test_engine_resumes_training_from_files_tfjs_saved(tfjs_resumed):
+    """Files TF.js saved with includeOptimizer load compiled here, and our next step equals
+    TF.js's."""
+    root, cases, report = tfjs_resumed
+    for name, (x, y, _) in cases.items():
+        model = engine.models.load_model(str(root / f"{name}_tfjs"))
+        assert type(model.optimizer).__name__ == type(_RESUMED[name]()).__name__, name
+        assert int(model.optimizer.iterations.numpy()) == 2, name
+        model.train_on_batch(x, y)
+        for got, expected in zip(model.get_weights(), report[name]["next"]):
+            np.testing.assert_allclose(got.ravel(), expected, rtol=0, atol=1e-5, err_msg=name)
 
 
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])

@@ -1,5 +1,6 @@
-"""The TF.js Layers format: model.json (Keras-2-style topology + weights manifest) and the
-little-endian weight stream cut into group1-shardKofN.bin files of at most 4 MiB."""
+"""The TF.js Layers format: model.json (Keras-2-style topology + weights manifest, and with the
+optimizer a trainingConfig) and the little-endian weight stream (model weights, then optimizer
+weights: see tfjs_training) cut into group1-shardKofN.bin files of at most 4 MiB."""
 import json
 import os
 import re
@@ -9,7 +10,7 @@ import urllib.request
 import numpy as np
 
 import engine
-from engine.io import config_normalize, safety, serialize, weights
+from engine.io import config_normalize, safety, serialize, tfjs_training, weights
 from engine.io.safety import ModelFileError
 
 SHARD_BYTES = 4 * 1024 * 1024
@@ -97,8 +98,9 @@ def shard(data, shard_bytes=SHARD_BYTES):
 # ---------------------------------------------------------------------------- writing
 
 
-def model_json(model, specs, paths):
-    """The model.json object TF.js's loadLayersModel parses."""
+def model_json(model, specs, paths, training=None):
+    """The model.json object TF.js's loadLayersModel parses (with `training`, a
+    trainingConfig)."""
     topology = config_normalize.to_keras2(serialize.model_config(model))
     for layer in topology["config"]["layers"]:
         if layer["class_name"] in _NOT_IN_TFJS:
@@ -108,19 +110,28 @@ def model_json(model, specs, paths):
             raise ValueError(f"Layer '{layer['config']['name']}': TF.js has no GRU with "
                              f"reset_after=True; use GRU(..., reset_after=False) for TF.js")
     topology.update({"keras_version": f"engine {engine.__version__}", "backend": "engine"})
-    return {"format": "layers-model", "generatedBy": f"engine {engine.__version__}",
-            "convertedBy": None, "modelTopology": topology,
-            "weightsManifest": [{"paths": paths, "weights": specs}]}
+    document = {"format": "layers-model", "generatedBy": f"engine {engine.__version__}",
+                "convertedBy": None, "modelTopology": topology,
+                "weightsManifest": [{"paths": paths, "weights": specs}]}
+    if training is not None:
+        document["trainingConfig"] = training
+    return document
 
 
 def save(model, path, include_optimizer=True, shard_bytes=SHARD_BYTES):
-    """Write `path` (a folder, or a .../model.json path) atomically."""
+    """Write `path` (a folder, or a .../model.json path) atomically; with `include_optimizer`
+    a compiled model's trainingConfig and optimizer weights go in too, as TF.js writes them."""
     folder = os.path.dirname(path) if path.endswith("model.json") else path
     specs, data = encode_weights([(name, weights.to_numpy(variable))
                                   for name, variable in weights.named_weights(model)])
+    training = tfjs_training.training_config(model) if include_optimizer else None
+    if training is not None:
+        optimizer_specs, optimizer_data = encode_weights(tfjs_training.optimizer_weights(model))
+        specs += [{**spec, "group": tfjs_training.OPTIMIZER_GROUP} for spec in optimizer_specs]
+        data += optimizer_data
     pieces = shard(data, shard_bytes)
     paths = [f"group1-shard{i + 1}of{len(pieces)}.bin" for i in range(len(pieces))]
-    document = model_json(model, specs, paths)
+    document = model_json(model, specs, paths, training)
     with safety.atomic_directory(folder, _is_model_file) as temporary:
         for name, piece in zip(paths, pieces):
             with open(os.path.join(temporary, name), "wb") as handle:
@@ -137,15 +148,15 @@ def _is_model_file(name):
 
 
 def read(location):
-    """(model.json object, {weight name: array}) from a folder, a model.json path or an
-    http(s):// URL of a model.json."""
+    """(model.json object, {weight name: array}, [(optimizer weight name, array)]) from a
+    folder, a model.json path or an http(s):// URL of a model.json."""
     if re.match(r"https?://", location):
         return _read_url(location)
     path = os.path.join(location, "model.json") if os.path.isdir(location) else location
     document = safety.parse_json(safety.read_file(path, max_bytes=_MAX_JSON_BYTES), path)
     folder = os.path.dirname(os.path.abspath(path))
-    return document, _read_weights(document, path, lambda p: safety.read_file(
-        safety.resolve_inside(folder, p, path), path))
+    return (document, *_read_weights(document, path, lambda p: safety.read_file(
+        safety.resolve_inside(folder, p, path), path)))
 
 
 def _read_url(url):
@@ -154,7 +165,7 @@ def _read_url(url):
     def fetch_relative(relative):
         return _fetch(urllib.parse.urljoin(url, safety.check_relative(relative, url)), url)
 
-    return document, _read_weights(document, url, fetch_relative)
+    return (document, *_read_weights(document, url, fetch_relative))
 
 
 def _fetch(url, source):
@@ -176,23 +187,32 @@ def _read_weights(document, source, read_path):
             isinstance(group, dict) and isinstance(group.get("paths"), list)
             and isinstance(group.get("weights"), list) for group in manifest):
         raise ModelFileError(source, "malformed 'weightsManifest'")
+    names = set()
     for group in manifest:  # every path and spec checked before any shard is read
         for relative in group["paths"]:
             safety.check_relative(relative, source)
         for spec in group["weights"]:
             spec_layout(spec, source)
-    arrays = {}
+            if spec["name"] in names:
+                raise ModelFileError(source, f"the manifest lists weight '{spec['name']}' "
+                                             f"twice")
+            names.add(spec["name"])
+    arrays, optimizer_state = {}, []
     for group in manifest:
         data = b"".join(read_path(relative) for relative in group["paths"])
         decoded = decode_weights(group["weights"], data, source)
-        arrays.update({spec["name"]: decoded[spec["name"]] for spec in group["weights"]
-                       if spec.get("group") != "optimizer"})
-    return arrays
+        for spec in group["weights"]:
+            if spec.get("group") == tfjs_training.OPTIMIZER_GROUP:
+                optimizer_state.append((spec["name"], decoded[spec["name"]]))
+            else:
+                arrays[spec["name"]] = decoded[spec["name"]]
+    return arrays, optimizer_state
 
 
 def load(location, custom_objects=None, compile=True):
-    """A model built from a TF.js model.json and its weights."""
-    document, arrays = read(location)
+    """A model built from a TF.js model.json and its weights; with `compile`, compiled from its
+    trainingConfig (if any) with the optimizer state restored, as tf.loadLayersModel does."""
+    document, arrays, optimizer_state = read(location)
     try:
         canonical = config_normalize.normalize(document["modelTopology"],
                                                style=config_normalize.KERAS2)
@@ -200,4 +220,9 @@ def load(location, custom_objects=None, compile=True):
         raise ModelFileError(location, str(error)) from None
     model = serialize.model_from_config(canonical, custom_objects)
     weights.assign(weights.match_by_name(model, arrays, location), location)
+    training = document.get("trainingConfig") if compile else None
+    if training is not None:
+        tfjs_training.compile_from_training_config(model, training, location)
+        if optimizer_state:
+            tfjs_training.restore_optimizer(model, optimizer_state, location)
     return model
