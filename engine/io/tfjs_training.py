@@ -31,6 +31,7 @@ from engine.optimizers import SGD, Adadelta, Adagrad, Adam, Adamax, RMSprop
 ITERATIONS = "iter"
 OPTIMIZER_GROUP = "optimizer"
 _TFJS_EPSILON = 1e-7  # the epsilon TF.js's Adagrad uses (its CPU backend's)
+SAVE_WITHOUT = "save with include_optimizer=False (python -m engine.convert: --no-optimizer)"
 
 # TF.js optimizer class -> (engine class, {TF.js config key: engine argument})
 _FROM_TFJS = {
@@ -71,7 +72,7 @@ def tfjs_optimizer(optimizer):
     if type(optimizer) not in (SGD, Adam, RMSprop, Adagrad, Adadelta):
         raise ValueError(f"Cannot save {kind}'s state for TF.js (the TF.js optimizers that "
                          f"save state are SGD, Momentum, Adam, RMSProp, Adagrad and Adadelta); "
-                         f"save with include_optimizer=False")
+                         f"{SAVE_WITHOUT}")
     unsupported = [f"{option}={getattr(optimizer, option)}" for option in (
         "weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "amsgrad")
         if getattr(optimizer, option, None)]
@@ -81,14 +82,15 @@ def tfjs_optimizer(optimizer):
         unsupported.append(f"epsilon={optimizer.epsilon} (TF.js's Adagrad uses 1e-7)")
     if unsupported:
         raise ValueError(f"Cannot save {kind} with {', '.join(unsupported)} for TF.js (its "
-                         f"optimizers have no such option); save with include_optimizer=False")
+                         f"optimizers have no such option); {SAVE_WITHOUT}")
     rate = optimizer.learning_rate
     if isinstance(optimizer, SGD) and optimizer.momentum == 0:
         return "SGD", {"learningRate": rate}, []
     if isinstance(optimizer, SGD):
         if rate == 0:
             raise ValueError("Cannot save SGD with momentum for TF.js at learning rate 0: "
-                             "TF.js's momentum slot is Keras's divided by -learning_rate")
+                             "TF.js's momentum slot is Keras's divided by -learning_rate; "
+                             + SAVE_WITHOUT)
         return ("Momentum", {"learningRate": rate, "momentum": optimizer.momentum,
                              "useNesterov": optimizer.nesterov}, [("momentum", "momentum",
                                                                    -1.0 / rate)])
@@ -178,7 +180,7 @@ def training_config(model):
     class_name, config, _ = tfjs_optimizer(model.optimizer)
     if any(weight != 1.0 for weight in model._loss_weights):
         raise ValueError("Cannot save loss_weights for TF.js (its loadLayersModel refuses "
-                         "them); save with include_optimizer=False")
+                         "them); " + SAVE_WITHOUT)
     losses = [_tfjs_loss(loss) for loss in model._losses]
     metrics = ([_METRICS[m.name.lower()] for m in model._metrics[0]
                 if m.name.lower() in _METRICS] if len(model._metrics) == 1 else {})
@@ -192,7 +194,7 @@ def _tfjs_loss(loss):
     if name is None or options != {**type(loss)().get_config(), "name": None}:
         raise ValueError(f"Cannot save the loss {getattr(loss, 'name', loss)!r} for TF.js: "
                          f"TF.js has only {', '.join(sorted(_LOSSES.values()))} (with default "
-                         f"options); save with include_optimizer=False")
+                         f"options); {SAVE_WITHOUT}")
     return name
 
 
