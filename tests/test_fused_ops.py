@@ -256,3 +256,17 @@ def test_other_activations_keep_the_unfused_path(backend):
         y = layer(x)
     assert "FusedMatMul" not in calls
     np.testing.assert_array_equal(y.numpy(), _composed_dense(x, layer, engine.sigmoid).numpy())
+
+
+@pytest.mark.parametrize("rows, channels", [(1, 3), (31, 8), (33, 8), (100, 1), (5, 300)])
+def test_numpy_bias_epilogue_adds_in_long_runs_exactly(rows, channels):
+    # The NumPy epilogue adds the bias repeated across several rows at once, the leftover rows
+    # one by one: the same float32 additions as a broadcast add.
+    from engine.kernels.numpy.fused import bias_and_activation
+
+    rng = np.random.default_rng(rows + channels)
+    out = rng.standard_normal((rows, channels)).astype(np.float32)
+    bias = rng.standard_normal(channels).astype(np.float32)
+    want = np.maximum(out + bias, 0)
+    bias_and_activation(bias, "relu")(out)
+    np.testing.assert_array_equal(out, want)
