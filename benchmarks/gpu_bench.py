@@ -178,7 +178,68 @@ def bench_cnn(peer, repeats, rng):
              median_ms(theirs, peer.sync, repeats), "PyTorch eager")]
 
 
-BENCHMARKS = (bench_gemm, bench_conv, bench_bandwidth, bench_cnn)
+def bench_cnn_model(peer, repeats, rng):
+    """The same CNN as a Keras-style Sequential through train_on_batch (fused conv+bias+relu,
+    fused Adam), as a user would train it; train_on_batch returns the loss as a float, so
+    each step ends with one device read."""
+    c = CNN
+    x = rng.standard_normal((c["batch"], c["size"], c["size"], 1), dtype=np.float32)
+    labels = rng.integers(0, c["classes"], size=c["batch"]).astype(np.int32)
+    layers = engine.layers
+    model = engine.Sequential([layers.Input((c["size"], c["size"], 1)),
+                               layers.Conv2D(c["filters"], 3, activation="relu"),
+                               layers.MaxPooling2D(2), layers.Flatten(),
+                               layers.Dense(c["classes"], activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    ex, elabels = engine.tensor(x), engine.tensor(labels)
+    flat = ((c["size"] - 2) // 2) ** 2 * c["filters"]
+    torch = peer.torch
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, c["filters"], 3), torch.nn.ReLU(),
+                              torch.nn.MaxPool2d(2), torch.nn.Flatten(),
+                              torch.nn.Linear(flat, c["classes"])).to(peer.device)
+    torch_opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7)
+    tx, tlabels = peer.tensor(x.transpose(0, 3, 1, 2)), peer.tensor(labels.astype(np.int64))
+
+    def theirs():
+        torch_opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(net(tx), tlabels)
+        loss.backward()
+        torch_opt.step()
+        return loss.item()  # the float train_on_batch returns
+
+    return [("CNN train step, Sequential.train_on_batch (same CNN)",
+             median_ms(lambda: model.train_on_batch(ex, elabels), _engine_sync, repeats),
+             median_ms(theirs, peer.sync, repeats), "PyTorch eager, loss.item() each step")]
+
+
+def bench_dispatch(peer, repeats, rng, calls=1000):
+    """Per-op cost of a tiny add, `calls` in a row then one synchronize: launch overhead."""
+    host = [rng.standard_normal(8, dtype=np.float32) for _ in range(2)]
+    ea, eb = (engine.tensor(v) for v in host)
+    ta, tb = (peer.tensor(v) for v in host)
+
+    def ours():
+        for _ in range(calls):
+            engine.add(ea, eb)
+
+    def theirs():
+        for _ in range(calls):
+            peer.torch.add(ta, tb)
+
+    def raw():
+        for _ in range(calls):
+            ea.native + eb.native  # the array library's own add (CuPy on the GPU)
+
+    library = type(ea.native).__module__.split(".")[0]
+    raw_us = median_ms(raw, _engine_sync, repeats) * 1e3 / calls
+    return [("dispatch: add of 8 floats, per op (us, not ms)",
+             median_ms(ours, _engine_sync, repeats) * 1e3 / calls,
+             median_ms(theirs, peer.sync, repeats) * 1e3 / calls,
+             f"raw {library} add {raw_us:.1f} us")]
+
+
+BENCHMARKS = (bench_gemm, bench_conv, bench_bandwidth, bench_cnn, bench_cnn_model,
+              bench_dispatch)
 
 
 def run(repeats):
