@@ -87,8 +87,31 @@ def embedding():
     return engine.Model(tokens, difference, name="embedding"), (2, 4)
 
 
+def transfer():
+    """A Sequential used as a layer of a functional model (the transfer-learning shape), with
+    a BatchNormalization so trainable and non-trainable weights interleave."""
+    base = engine.Sequential([layers.Input((8,)), layers.Dense(6, activation="relu", name="d1"),
+                              layers.BatchNormalization(name="bn"), layers.Dense(4, name="d2")],
+                             name="base")
+    features = layers.Input((8,), name="features")
+    return engine.Model(features, layers.Dense(3, name="head")(base(features)),
+                        name="transfer"), (4, 8)
+
+
+def nested_functional():
+    """A functional model used as a layer of a functional model, beside a plain branch."""
+    inner_input = layers.Input((8,), name="inner_in")
+    hidden = layers.Dense(5, activation="tanh", name="inner_dense")(inner_input)
+    inner = engine.Model(inner_input, layers.BatchNormalization(name="inner_bn")(hidden),
+                         name="encoder")
+    values = layers.Input((8,), name="values")
+    joined = layers.Concatenate(name="join")([inner(values), layers.Dense(2, name="skip")(values)])
+    return engine.Model(values, layers.Dense(3, name="head")(joined), name="outer"), (4, 8)
+
+
 BUILDERS = {"mlp": mlp, "cnn": cnn, "residual": residual, "rnn": rnn, "zoo": zoo,
-            "embedding": embedding}
+            "embedding": embedding, "transfer": transfer, "nested_functional": nested_functional}
+NESTED = ("transfer", "nested_functional")  # models with a model as a layer
 
 
 def build(name, seed=0):

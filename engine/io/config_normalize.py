@@ -122,17 +122,23 @@ def _strip(value):
 def _normalize_node(node):
     """Keras 2 [[name, node, tensor, kwargs], ...] or Keras 3 {"args", "kwargs"} -> the former."""
     if isinstance(node, list):
-        return [[entry[0], int(entry[1]), int(entry[2]), entry[3] if len(entry) > 3 else {}]
-                for entry in node]
+        return [[entry[0], int(entry[1]), int(entry[2]),
+                 _call_kwargs(entry[3] if len(entry) > 3 else {})] for entry in node]
     if not isinstance(node, dict):
         raise ValueError(f"Malformed inbound node: {node!r}")
-    kwargs = {key: value for key, value in (node.get("kwargs") or {}).items()}
+    kwargs = _call_kwargs(node.get("kwargs"))
     tensors = []
     for argument in node.get("args") or []:
         tensors.extend(_keras_tensors(argument))
     if not tensors:
         raise ValueError(f"Inbound node without input tensors: {node!r}")
     return [[name, index, tensor, kwargs] for name, index, tensor in tensors]
+
+
+def _call_kwargs(kwargs):
+    """A node's call kwargs without Keras's `mask=None` (written for calls of nested models)."""
+    return {key: value for key, value in (kwargs or {}).items()
+            if not (key == "mask" and value is None)}
 
 
 def _keras_tensors(argument):

@@ -38,8 +38,8 @@ def _write_layers(root, model):
     root.attrs["layer_names"] = [layer.name.encode() for layer, _ in layers]
     for layer, variables in layers:
         group = root.create_group(layer.name)
-        names = [f"{model.name}/{layer.name}/{serialize.short_name(layer, v)}"
-                 for v in variables]
+        relative = serialize.relative_weight_names(layer)
+        names = [f"{model.name}/{relative[id(v)]}" for v in variables]
         group.attrs["weight_names"] = [name.encode() for name in names]
         for name, variable in zip(names, variables):
             group.create_dataset(name, data=weights.to_numpy(variable))
@@ -90,20 +90,20 @@ def load(path, custom_objects=None, compile=True):
 def _read_layers(store, model, source):
     root = store.get("model_weights", store)
     saved = [_text(name) for name in root.attrs.get("layer_names", [])]
-    layers = [(layer, variables) for layer, variables in weights.layer_weights(model)]
+    layers = weights.layer_weights(model)
     with_weights = [name for name in saved if len(root[name].attrs.get("weight_names", []))]
-    expected = [layer for layer, variables in layers if variables]
+    expected = [(layer, variables) for layer, variables in layers if variables]
     if len(with_weights) != len(expected):
         raise ModelFileError(source, f"the file has weights for {len(with_weights)} layers "
                                      f"({with_weights}); the model has {len(expected)}")
     pairs = []
-    for name, layer in zip(with_weights, expected):
+    for name, (layer, variables) in zip(with_weights, expected):
         arrays = _read_list(root[name], source)
-        if len(arrays) != len(layer.weights):
+        if len(arrays) != len(variables):
             raise ModelFileError(source, f"layer '{name}' has {len(arrays)} weights in the "
                                          f"file; layer '{layer.name}' expects "
-                                         f"{len(layer.weights)}")
-        pairs.extend(zip(layer.weights, arrays))
+                                         f"{len(variables)}")
+        pairs.extend(zip(variables, arrays))
     return pairs
 
 

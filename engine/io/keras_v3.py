@@ -1,6 +1,7 @@
 """Keras 3's native format: a .keras zip (or the same files in a folder) holding config.json,
 metadata.json and model.weights.h5 in Keras's layout: layers/<snake_class>[_n]/vars/<i>
-(recurrent layers: .../cell/vars/<i>) and optimizer/vars/<i>."""
+(recurrent layers: .../cell/vars/<i>; a nested model's layers: layers/sequential/layers/...)
+and optimizer/vars/<i>."""
 import datetime
 import io
 import json
@@ -52,16 +53,21 @@ def _config_json(model, include_optimizer):
     return json.dumps(config).encode()
 
 
-def _h5_paths(model):
-    """[(layer, "layers/<snake_class>[_n]")] in Keras's walk order over model.layers (which,
-    as in Keras, holds a functional model's InputLayers but not a Sequential's)."""
+def _h5_paths(model, prefix="layers"):
+    """[(layer, "layers/<snake_class>[_n]", own weights)] in Keras's walk order over
+    model.layers (which, as in Keras, holds a functional model's InputLayers but not a
+    Sequential's). A nested model owns no weights: its layers follow it, under
+    "<its path>/layers/"."""
     counts, result = {}, []
     for layer in model.layers:
         base = to_snake_case(type(layer).__name__)
         count = counts.get(base, 0)
         counts[base] = count + 1
-        path = f"layers/{base}" + (f"_{count}" if count else "")
-        result.append((layer, path))
+        path = f"{prefix}/{base}" + (f"_{count}" if count else "")
+        nested = serialize.is_model(layer)
+        result.append((layer, path, [] if nested else list(layer.weights)))
+        if nested:
+            result.extend(_h5_paths(layer, f"{path}/layers"))
     return result
 
 
@@ -70,7 +76,7 @@ def weights_h5(model, include_optimizer=True):
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as store:
         store.create_group("vars").attrs["name"] = model.name
-        for layer, path in _h5_paths(model):
+        for layer, path, variables in _h5_paths(model):
             group = store.create_group(path)
             if type(layer).__name__ in _CELL_LAYERS:
                 group.create_group("vars").attrs["name"] = layer.name
@@ -79,7 +85,7 @@ def weights_h5(model, include_optimizer=True):
                 group.create_group("vars").attrs["name"] = cell_name
             else:
                 group.create_group("vars").attrs["name"] = layer.name
-            for index, variable in enumerate(layer.weights):
+            for index, variable in enumerate(variables):
                 group["vars"].create_dataset(str(index), data=weights.to_numpy(variable))
         optimizer = getattr(model, "optimizer", None)
         if include_optimizer and optimizer is not None:
@@ -137,11 +143,11 @@ def load_weights_h5(model, data, source, optimizer=True):
     pairs = []
     try:
         with h5py.File(io.BytesIO(data), "r") as store:
-            for layer, path in _h5_paths(model):
+            for layer, path, variables in _h5_paths(model):
                 group_path = f"{path}/cell/vars" if type(layer).__name__ in _CELL_LAYERS \
                     else f"{path}/vars"
-                pairs.extend(zip(layer.weights, _read_vars(store, group_path, len(layer.weights),
-                                                           source)))
+                pairs.extend(zip(variables, _read_vars(store, group_path, len(variables),
+                                                       source)))
             saved = store.get("optimizer/vars")
             state = (_read_vars(store, "optimizer/vars", len(saved), source)
                      if optimizer and saved is not None and model.optimizer is not None else None)

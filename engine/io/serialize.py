@@ -62,7 +62,9 @@ def _json_kwargs(kwargs):
 
 def tensor_spec(model):
     """A function (layer name, node, tensor) -> (shape, dtype) of that output in `model`."""
-    by_name = {layer.name: layer for layer in _all_layers(model)}
+    by_name = {}
+    for layer in _all_layers(model):
+        by_name.setdefault(layer.name, layer)
 
     def spec(history):
         name, node_index, tensor_index = history
@@ -73,8 +75,12 @@ def tensor_spec(model):
 
 
 def _all_layers(model):
+    """The model's layers with a Sequential's InputLayer, then those of nested models (the
+    outer layer first where names repeat)."""
     input_layer = getattr(model, "_input_layer", None)
-    return ([input_layer] if input_layer is not None else []) + list(model.layers)
+    layers = ([input_layer] if input_layer is not None else []) + list(model.layers)
+    return layers + [inner for layer in layers if is_model(layer)
+                     for inner in _all_layers(layer)]
 
 
 # ---------------------------------------------------------------------------- config -> model
@@ -204,14 +210,26 @@ def short_name(layer, variable):
     return variable.name[len(prefix):] if variable.name.startswith(prefix) else variable.name
 
 
-def weight_layers(model):
-    """The model's layers in order, with nested models' layers in place of the model."""
+def is_model(layer):
+    """Whether `layer` is a Sequential or functional model (used as a layer, it is nested)."""
     from engine.models import Functional, Sequential
 
+    return isinstance(layer, (Sequential, Functional))
+
+
+def weight_layers(model):
+    """The model's layers in order, with nested models' layers in place of the model."""
     result = []
     for layer in model.layers:
-        if isinstance(layer, (Sequential, Functional)):
-            result.extend(weight_layers(layer))
-        else:
-            result.append(layer)
+        result.extend(weight_layers(layer) if is_model(layer) else [layer])
     return result
+
+
+def relative_weight_names(layer):
+    """{id(variable): "<layer>/<weight>"} for a layer, "<model>/<layer>/<weight>" through
+    nested models (the names Keras gives a nested model's weights in .h5 files)."""
+    if not is_model(layer):
+        return {id(variable): f"{layer.name}/{short_name(layer, variable)}"
+                for variable in layer.weights}
+    return {key: f"{layer.name}/{name}" for sub_layer in layer.layers
+            for key, name in relative_weight_names(sub_layer).items()}

@@ -103,6 +103,10 @@ def model_json(model, specs, paths, training=None):
     trainingConfig)."""
     topology = config_normalize.to_keras2(serialize.model_config(model))
     for layer in topology["config"]["layers"]:
+        if layer["class_name"] in ("Sequential", "Model"):
+            raise ValueError(f"Layer '{layer['config']['name']}' is a model nested in the "
+                             f"model: this engine does not write TF.js files of nested "
+                             f"models (save as .keras or .h5)")
         if layer["class_name"] in _NOT_IN_TFJS:
             raise ValueError(f"Layer '{layer['config']['name']}': TF.js has no "
                              f"{layer['class_name']} layer")

@@ -14,8 +14,10 @@ def named_weights(model):
 
 
 def layer_weights(model):
-    """[(layer, [variables])] in model order (the per-layer lists of .h5 and .keras files)."""
-    return [(layer, list(layer.weights)) for layer in weight_layers(model)]
+    """[(layer, [variables])] for model.layers in Keras's legacy .h5 order: each layer's (a
+    nested model's as a whole) trainable then non-trainable weights."""
+    return [(layer, layer.trainable_weights + layer.non_trainable_weights)
+            for layer in model.layers]
 
 
 def to_numpy(variable):
