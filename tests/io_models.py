@@ -109,8 +109,21 @@ def nested_functional():
     return engine.Model(values, layers.Dense(3, name="head")(joined), name="outer"), (4, 8)
 
 
+def shared_outside():
+    """A layer called outside the model before its call inside: in the config its node index
+    counts only its calls in the model (Keras 3), so the call inside is node 0, not 1."""
+    shared = layers.Dense(4, activation="relu", name="shared")
+    shared(layers.Input((8,), name="elsewhere"))
+    values = layers.Input((8,), name="values")
+    hidden = shared(values)
+    joined = layers.Concatenate(name="join")([hidden, layers.Dense(2, name="skip")(hidden)])
+    return engine.Model(values, layers.Dense(3, name="head")(joined), name="shared_outside"), \
+        (4, 8)
+
+
 BUILDERS = {"mlp": mlp, "cnn": cnn, "residual": residual, "rnn": rnn, "zoo": zoo,
-            "embedding": embedding, "transfer": transfer, "nested_functional": nested_functional}
+            "embedding": embedding, "transfer": transfer, "nested_functional": nested_functional,
+            "shared_outside": shared_outside}
 NESTED = ("transfer", "nested_functional")  # models with a model as a layer
 
 

@@ -38,7 +38,7 @@ def _keras():
 def test_tfjs_loads_models_this_engine_saved(tmp_path):
     node = _node_with_tfjs()
     expected = {}
-    for name in ("mlp", "cnn", "residual", "rnn", "zoo"):
+    for name in ("mlp", "cnn", "residual", "rnn", "zoo", "shared_outside"):
         model, x = io_models.build(name)
         model.save(str(tmp_path / name))
         expected[name] = np.asarray(model.predict(x, verbose=0))
@@ -124,7 +124,8 @@ def test_engine_resumes_training_from_files_tfjs_saved(tfjs_resumed):
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
 def test_keras_opens_files_this_engine_saved(tmp_path, suffix):
     keras = _keras()
-    for name in ("mlp", "cnn", "residual", "rnn", "zoo", "embedding") + io_models.NESTED:
+    for name in ("mlp", "cnn", "residual", "rnn", "zoo", "embedding",
+                 "shared_outside") + io_models.NESTED:
         model, x = io_models.build(name)
         model.compile(optimizer=engine.optimizers.Adam(0.01), loss="mse")
         model.train_on_batch(x, np.asarray(model.predict(x, verbose=0)) + 1)
@@ -135,6 +136,38 @@ def test_keras_opens_files_this_engine_saved(tmp_path, suffix):
                                    np.asarray(model.predict(x, verbose=0)), atol=1e-5,
                                    err_msg=name)
         assert int(loaded.optimizer.iterations.numpy()) == 1, name
+
+
+def _node_references(config):
+    """{layer name: the (layer, node, tensor) of each input of each of its inbound nodes}."""
+    def references(argument):
+        if isinstance(argument, (list, tuple)):
+            return [r for item in argument for r in references(item)]
+        return [tuple(argument["config"]["keras_history"])]
+
+    return {layer["name"]: [references(node["args"]) for node in layer["inbound_nodes"]]
+            for layer in config["layers"]}
+
+
+def test_node_indices_count_only_the_calls_in_the_model_as_keras_does():
+    """A layer called outside the model first: Keras 3 numbers its call inside the model 0 in
+    the config; get_config agrees, and from_config rebuilds the same predictions."""
+    keras = _keras()
+    model, x = io_models.build("shared_outside")
+    shared = keras.layers.Dense(4, activation="relu", name="shared")
+    shared(keras.Input((8,), name="elsewhere"))
+    values = keras.Input((8,), name="values")
+    hidden = shared(values)
+    joined = keras.layers.Concatenate(name="join")(
+        [hidden, keras.layers.Dense(2, name="skip")(hidden)])
+    reference = keras.Model(values, keras.layers.Dense(3, name="head")(joined)).get_config()
+    config = json.loads(json.dumps(model.get_config()))
+    assert _node_references(config) == _node_references(reference)
+    assert config["output_layers"] == [reference["output_layers"]]
+    rebuilt = engine.Model.from_config(config)
+    rebuilt.set_weights(model.get_weights())
+    np.testing.assert_array_equal(np.asarray(rebuilt.predict(x, verbose=0)),
+                                  np.asarray(model.predict(x, verbose=0)))
 
 
 @pytest.mark.parametrize("name", ("mlp",) + io_models.NESTED)

@@ -142,7 +142,8 @@ def _call_kwargs(kwargs):
 
 
 def _keras_tensors(argument):
-    if isinstance(argument, list):
+    """The (name, node, tensor) entries of a call argument, in engine.layers flatten's order."""
+    if isinstance(argument, (list, tuple)):
         return [t for item in argument for t in _keras_tensors(item)]
     if isinstance(argument, dict) and argument.get("class_name") == "__keras_tensor__":
         name, index, tensor = argument["config"]["keras_history"]

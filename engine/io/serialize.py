@@ -3,6 +3,7 @@ import inspect
 
 from engine.io import config_normalize
 from engine.io.config_normalize import KERAS3
+from engine.models.functional_config import nodes_in_model
 
 # Config keys that only steer how Keras computes (not what): dropped when our layer lacks them.
 _HINTS = {"implementation", "unroll", "zero_output_for_mask", "sparse", "ragged", "optional",
@@ -20,67 +21,38 @@ class UnknownLayerError(ValueError):
 
 
 def model_config(model):
-    """The canonical config of a Sequential or Functional model."""
-    from engine.models import Functional, Sequential
-
-    if isinstance(model, Sequential):
-        config = model.get_config()
-    elif isinstance(model, Functional):
-        config = _functional_config(model)
-    else:
+    """The canonical config of a Sequential or Functional model (from its get_config)."""
+    if not is_model(model):
         raise TypeError(f"Only Sequential and functional models can be saved with their "
                         f"architecture; got {type(model).__name__} (use save_weights)")
-    return config_normalize.normalize({"class_name": type(model).__name__, "config": config},
-                                      style=KERAS3)
-
-
-def _functional_config(model):
-    from engine.layers import serialize
-
-    layers = []
-    for layer in model.layers:
-        entry = serialize(layer)
-        entry["name"] = layer.name
-        entry["inbound_nodes"] = [
-            [[t.history[0].name, t.history[1], t.history[2], _json_kwargs(node.call_kwargs)]
-             for t in node.input_tensors] for node in layer._inbound_nodes if node.input_tensors]
-        layers.append(entry)
-    return {"name": model.name, "trainable": model.trainable, "layers": layers,
-            "input_layers": [_history(t) for t in model.inputs],
-            "output_layers": [_history(t) for t in model.outputs]}
-
-
-def _history(tensor):
-    layer, node_index, tensor_index = tensor.history
-    return [layer.name, node_index, tensor_index]
-
-
-def _json_kwargs(kwargs):
-    return {key: value for key, value in kwargs.items()
-            if isinstance(value, (bool, int, float, str, type(None)))}
+    return config_normalize.normalize({"class_name": type(model).__name__,
+                                       "config": model.get_config()}, style=KERAS3)
 
 
 def tensor_spec(model):
-    """A function (layer name, node, tensor) -> (shape, dtype) of that output in `model`."""
-    by_name = {}
-    for layer in _all_layers(model):
-        by_name.setdefault(layer.name, layer)
+    """A function (layer name, node, tensor) -> (shape, dtype) of that output, the node counted
+    among the layer's calls in the functional model whose config names it (`model` or one
+    nested in it; the outer one first where names repeat)."""
+    from engine.models import Functional
+
+    nodes = {}
+    for owner in _models(model):
+        if isinstance(owner, Functional):
+            for layer, layer_nodes in nodes_in_model(owner).items():
+                nodes.setdefault(layer.name, layer_nodes)
 
     def spec(history):
         name, node_index, tensor_index = history
-        tensor = by_name[name]._inbound_nodes[node_index].output_tensors[tensor_index]
+        tensor = nodes[name][node_index].output_tensors[tensor_index]
         return tensor.shape, tensor.dtype
 
     return spec
 
 
-def _all_layers(model):
-    """The model's layers with a Sequential's InputLayer, then those of nested models (the
-    outer layer first where names repeat)."""
-    input_layer = getattr(model, "_input_layer", None)
-    layers = ([input_layer] if input_layer is not None else []) + list(model.layers)
-    return layers + [inner for layer in layers if is_model(layer)
-                     for inner in _all_layers(layer)]
+def _models(model):
+    """`model`, then the models nested in it, outer ones first."""
+    return [model] + [inner for layer in model.layers if is_model(layer)
+                      for inner in _models(layer)]
 
 
 # ---------------------------------------------------------------------------- config -> model

@@ -5,15 +5,11 @@ from engine.layers.keras_tensor import map_structure
 
 def functional_config(model):
     """Keras 3's Functional config: layers, their inbound nodes, input and output layers."""
-    node_ids = {id(node) for nodes in model._nodes_by_depth.values() for node in nodes}
-
-    def model_nodes(layer):
-        return [node for node in layer._inbound_nodes if id(node) in node_ids]
+    own_nodes = nodes_in_model(model)
 
     def node_index(tensor):
         layer, index, _ = tensor.history
-        node = layer._inbound_nodes[index]
-        return next(i for i, n in enumerate(model_nodes(layer)) if n is node)
+        return own_nodes[layer].index(layer._inbound_nodes[index])
 
     def tensor_config(tensor):
         return {"class_name": "__keras_tensor__",
@@ -30,7 +26,7 @@ def functional_config(model):
         entry["inbound_nodes"] = [
             {"args": [map_structure(tensor_config, node.inputs)],
              "kwargs": {k: v for k, v in node.call_kwargs.items() if k != "args"}}
-            for node in model_nodes(layer) if node.inputs != []]
+            for node in own_nodes[layer] if node.inputs != []]
         layers.append(entry)
 
     def endpoint(tensor):
@@ -39,6 +35,14 @@ def functional_config(model):
     return {"name": model.name, "trainable": model.trainable, "layers": layers,
             "input_layers": [endpoint(t) for t in model.inputs],
             "output_layers": [endpoint(t) for t in model.outputs]}
+
+
+def nodes_in_model(model):
+    """{layer: its calls that belong to `model`, in call order}. A node's index in `model`'s
+    config is its position here (Keras 3 skips the layer's calls outside the model)."""
+    own = {id(node) for nodes in model._nodes_by_depth.values() for node in nodes}
+    return {layer: [node for node in layer._inbound_nodes if id(node) in own]
+            for layer in model.layers}
 
 
 def functional_from_config(cls, config):
