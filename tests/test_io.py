@@ -187,6 +187,19 @@ def test_keras2_and_keras3_configs_normalise_to_the_same_thing():
     assert conv["config"]["dtype"] == "float32" and "module" not in conv
 
 
+def test_a_config_naming_a_missing_layer_is_refused_alike_by_file_and_get_config_readers():
+    """model_from_config (files) and Model.from_config (get_config) share one rebuild."""
+    model, _ = io_models.build("residual")
+    canonical = model_io.serialize.model_config(model)
+    del canonical["config"]["layers"][1]  # "stem", which "dw" and "residual" read
+    config = model.get_config()
+    del config["layers"][1]
+    for rebuild in (lambda: model_io.serialize.model_from_config(canonical),
+                    lambda: engine.Model.from_config(config)):
+        with pytest.raises(ValueError, match=r"'dw': \[\('stem', 0, 0\)\]"):
+            rebuild()
+
+
 # ---------------------------------------------------------------------------- optimizer state
 
 

@@ -3,7 +3,7 @@ import inspect
 
 from engine.io import config_normalize
 from engine.io.config_normalize import KERAS3
-from engine.models.functional_config import nodes_in_model
+from engine.models.functional_config import functional_from_config, nodes_in_model
 
 # Config keys that only steer how Keras computes (not what): dropped when our layer lacks them.
 _HINTS = {"implementation", "unroll", "zero_output_for_mask", "sparse", "ragged", "optional",
@@ -60,7 +60,7 @@ def _models(model):
 
 def model_from_config(canonical, custom_objects=None):
     """A new model (weights freshly initialised) from a canonical config."""
-    from engine.models import Sequential
+    from engine.models import Functional, Sequential
 
     classes = _classes(custom_objects)
     config = canonical["config"]
@@ -69,55 +69,8 @@ def model_from_config(canonical, custom_objects=None):
         for entry in config["layers"]:
             model.add(_layer(entry, classes, custom_objects))
         return model
-    return _functional_from_config(config, classes, custom_objects)
-
-
-def _functional_from_config(config, classes, custom_objects):
-    from engine.models import Model
-
-    layers, pending, outputs = {}, [], {}
-    for entry in config["layers"]:
-        layer = _layer(entry, classes, custom_objects)
-        name = entry.get("name") or layer.name
-        layers[name] = layer
-        if entry["class_name"] == "InputLayer":
-            outputs[(name, 0)] = [layer.output]
-        else:
-            pending.append([name, layer, list(entry.get("inbound_nodes") or [])])
-    while any(nodes for _, _, nodes in pending):
-        progressed = False
-        for item in pending:
-            name, layer, nodes = item
-            while nodes and all((src, index) in outputs for src, index, *_ in nodes[0]):
-                node = nodes.pop(0)
-                inputs = [_output(outputs, src, index, tensor, name)
-                          for src, index, tensor, *_ in node]
-                kwargs = node[0][3] if len(node[0]) > 3 else {}
-                result = layer(inputs[0] if len(inputs) == 1 else inputs, **kwargs)
-                count = sum(1 for key in outputs if key[0] == name)
-                outputs[(name, count)] = result if isinstance(result, list) else [result]
-                progressed = True
-        if not progressed:
-            missing = sorted({src for _, _, nodes in pending if nodes for src, *_ in nodes[0]
-                              if src not in layers})
-            raise ValueError(f"The functional config cannot be rebuilt: inbound layers "
-                             f"{missing or 'in a cycle'} are never produced")
-
-    def tensors(entries):
-        found = [_output(outputs, name, index, tensor, "model")
-                 for name, index, tensor in entries]
-        return found[0] if len(found) == 1 else found
-
-    return Model(inputs=tensors(config["input_layers"]),
-                 outputs=tensors(config["output_layers"]), name=config.get("name"))
-
-
-def _output(outputs, name, node_index, tensor_index, consumer):
-    produced = outputs.get((name, node_index))
-    if produced is None or tensor_index >= len(produced):
-        raise ValueError(f"Layer '{consumer}' needs output {tensor_index} of node {node_index} "
-                         f"of layer '{name}', which the config never produces")
-    return produced[tensor_index]
+    return functional_from_config(Functional, config,
+                                  lambda entry: _layer(entry, classes, custom_objects))
 
 
 def _classes(custom_objects):

@@ -45,45 +45,55 @@ def nodes_in_model(model):
             for layer in model.layers}
 
 
-def functional_from_config(cls, config):
-    """Rebuild the layers, replay their calls in dependency order, and wire the model."""
+def functional_from_config(cls, config, make_layer=None):
+    """Rebuild the layers (`make_layer(entry)`, engine.layers.deserialize by default), replay
+    each layer's calls in order once their inputs exist, and wire the model. Node indices
+    count a layer's calls in this config, as functional_config writes them."""
     from engine.layers import InputLayer, deserialize
 
     outputs = {}  # (layer name, node index, tensor index) -> KerasTensor
-    pending = []  # (layer, node index, argument keys, kwargs)
+    pending = []  # (layer, [(node index, argument keys, kwargs) of calls not yet replayed])
     for entry in config["layers"]:
-        layer = deserialize(entry)
+        layer = (make_layer or deserialize)(entry)
         if isinstance(layer, InputLayer):
             outputs[(layer.name, 0, 0)] = layer.output
-        for position, node in enumerate(entry.get("inbound_nodes", [])):
-            pending.append((layer, position) + _node_arguments(node))
-    while pending:
-        ready = [item for item in pending if _available(item[2], outputs)]
-        if not ready:
-            raise ValueError("Cannot rebuild the model: the inputs of layer(s) "
-                             f"{sorted({item[0].name for item in pending})} are never produced")
-        for item in ready:
-            layer, position, keys, kwargs = item
-            result = layer(_resolve(keys, outputs), **kwargs)
-            for index, tensor in enumerate(result if isinstance(result, list) else [result]):
-                outputs[(layer.name, position, index)] = tensor
-            pending.remove(item)
+        pending.append((layer, [(position,) + _node_arguments(node) for position, node
+                                in enumerate(entry.get("inbound_nodes") or [])]))
+    while any(calls for _, calls in pending):
+        replayed = False
+        for layer, calls in pending:
+            while calls and not _missing(calls[0][1], outputs):
+                position, keys, kwargs = calls.pop(0)
+                result = layer(_resolve(keys, outputs), **kwargs)
+                for index, tensor in enumerate(result if isinstance(result, list) else [result]):
+                    outputs[(layer.name, position, index)] = tensor
+                replayed = True
+        if not replayed:
+            waiting = {layer.name: _missing(calls[0][1], outputs) for layer, calls in pending
+                       if calls}
+            raise ValueError(f"Cannot rebuild the model: these layers wait for (layer, node, "
+                             f"tensor) outputs that nothing in the config produces: {waiting}")
 
-    def endpoints(entries):
-        entries = [entries] if entries and isinstance(entries[0], str) else entries
-        return [outputs[tuple(entry[:3])] for entry in entries]
+    def endpoints(key):
+        entries = [config[key]] if config[key] and isinstance(config[key][0], str) \
+            else config[key]
+        keys = [tuple(entry[:3]) for entry in entries]
+        missing = _missing(keys, outputs)
+        if missing:
+            raise ValueError(f"Cannot rebuild the model: its {key} {missing} are never produced")
+        return [outputs[k] for k in keys]
 
-    inputs = endpoints(config["input_layers"])
-    model_outputs = endpoints(config["output_layers"])
+    inputs, model_outputs = endpoints("input_layers"), endpoints("output_layers")
     return cls(inputs if len(inputs) > 1 else inputs[0],
                model_outputs if len(model_outputs) > 1 else model_outputs[0],
                name=config.get("name"), trainable=config.get("trainable", True))
 
 
-def _available(keys, outputs):
+def _missing(keys, outputs):
+    """The (layer, node, tensor) keys in `keys` (a key or nested lists of them) not produced."""
     if isinstance(keys, list):
-        return all(_available(key, outputs) for key in keys)
-    return keys in outputs
+        return [key for item in keys for key in _missing(item, outputs)]
+    return [] if keys in outputs else [keys]
 
 
 def _resolve(keys, outputs):
