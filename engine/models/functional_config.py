@@ -1,5 +1,6 @@
-"""get_config / from_config of Functional models: layers with their inbound nodes (Keras 3
-`__keras_tensor__` form written; Keras 2 list form also read)."""
+"""The one Functional model config, for get_config / from_config and every model file format:
+layers with their inbound nodes (Keras 3 `__keras_tensor__` form written; Keras 2 list form
+also read)."""
 from engine.layers.keras_tensor import map_structure
 
 
