@@ -38,7 +38,7 @@ def _keras():
 def test_tfjs_loads_models_this_engine_saved(tmp_path):
     node = _node_with_tfjs()
     expected = {}
-    for name in ("mlp", "cnn", "residual", "rnn", "zoo", "shared_outside"):
+    for name in ("mlp", "cnn", "residual", "rnn", "zoo", "shared_outside") + io_models.NESTED:
         model, x = io_models.build(name)
         model.save(str(tmp_path / name))
         expected[name] = np.asarray(model.predict(x, verbose=0))

@@ -11,6 +11,10 @@ Where the two Keras generations give one name two meanings, the canonical config
 meaning explicit: Keras 2 / TF.js "hard_sigmoid" (clip(0.2x + 0.5, 0, 1)) becomes
 "legacy_hard_sigmoid"; Keras 3's (relu6(x + 3) / 6) stays "hard_sigmoid". A GRU config without
 `reset_after` is Keras 1 / TF.js's reset_after=False in a Keras 2 file.
+
+Node indices of a nested model differ too: Keras 2 and TF.js count the model's own first node
+(its inputs to its outputs, made when it was built) among its nodes, so the first call of it
+in the outer model is node 1 there; Keras 3 and ours count only the calls in the model (0).
 """
 import copy
 
@@ -68,6 +72,8 @@ def normalize(model_config, style=None):
     if functional:
         result["input_layers"] = _tensor_list(config.get("input_layers"))
         result["output_layers"] = _tensor_list(config.get("output_layers"))
+        if style == KERAS2:
+            result = _shift_nested_nodes(result, -1)
     return {"class_name": class_name, "config": result}
 
 
@@ -151,6 +157,36 @@ def _keras_tensors(argument):
     raise ValueError(f"Unsupported inbound node argument: {argument!r}")
 
 
+def _shift_nested_nodes(config, step):
+    """A copy of a canonical functional config with `step` added to every node index naming a
+    nested model that has its own first node (a functional model, or a Sequential with an
+    input shape): -1 reads Keras 2 / TF.js numbering, +1 writes it."""
+    nested = {layer["name"] for layer in config["layers"] if _has_own_node(layer)}
+
+    def shifted(entry):
+        if entry[0] not in nested:
+            return entry
+        if entry[1] + step < 0:
+            raise ValueError(f"Node {entry[1]} of nested model '{entry[0]}' is its own "
+                             f"inputs-to-outputs node, not a call of it in the model")
+        return [entry[0], entry[1] + step, *entry[2:]]
+
+    layers = [{**layer, "inbound_nodes": [[shifted(entry) for entry in node]
+                                          for node in layer["inbound_nodes"]]}
+              for layer in config["layers"]]
+    return {**config, "layers": layers,
+            "output_layers": [shifted(entry) for entry in config["output_layers"]]}
+
+
+def _has_own_node(layer):
+    if layer["class_name"] == "Functional":
+        return True
+    if layer["class_name"] != "Sequential" or not layer["config"]["layers"]:
+        return False
+    first = layer["config"]["layers"][0]
+    return first["class_name"] == "InputLayer" or "batch_input_shape" in first["config"]
+
+
 def _tensor_list(value):
     """[[name, node, tensor], ...] from that or Keras 3's flattened single ["x", 0, 0]."""
     if not value:
@@ -168,6 +204,8 @@ def to_keras2(canonical):
     layer names beside configs). Raises for Keras 3 meanings Keras 2 cannot express."""
     class_name, config = canonical["class_name"], canonical["config"]
     functional = class_name == "Functional"
+    if functional:
+        config = _shift_nested_nodes(config, 1)
     layers = []
     for layer in config["layers"]:
         if layer["class_name"] in _MODEL_CLASSES:

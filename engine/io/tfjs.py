@@ -102,11 +102,7 @@ def model_json(model, specs, paths, training=None):
     """The model.json object TF.js's loadLayersModel parses (with `training`, a
     trainingConfig)."""
     topology = config_normalize.to_keras2(serialize.model_config(model))
-    for layer in topology["config"]["layers"]:
-        if layer["class_name"] in ("Sequential", "Model"):
-            raise ValueError(f"Layer '{layer['config']['name']}' is a model nested in the "
-                             f"model: this engine does not write TF.js files of nested "
-                             f"models (save as .keras or .h5)")
+    for layer in _layers(topology):
         if layer["class_name"] in _NOT_IN_TFJS:
             raise ValueError(f"Layer '{layer['config']['name']}': TF.js has no "
                              f"{layer['class_name']} layer")
@@ -122,12 +118,32 @@ def model_json(model, specs, paths, training=None):
     return document
 
 
+def _layers(topology):
+    """The layer entries of a Keras-2-style model config, nested models' layers included."""
+    for layer in topology["config"]["layers"]:
+        yield layer
+        if layer["class_name"] in ("Sequential", "Model"):
+            yield from _layers(layer)
+
+
+def _unique_names(named_arrays):
+    """`named_arrays`, refused where two weights share a name (TF.js matches weights by name,
+    and a nested model's weights are named without the model's name, as TF.js names them)."""
+    seen = set()
+    for name, _ in named_arrays:
+        if name in seen:
+            raise ValueError(f"Two weights are named '{name}' (layers of nested models share a "
+                             f"name); TF.js matches weights by name: rename one layer")
+        seen.add(name)
+    return named_arrays
+
+
 def save(model, path, include_optimizer=True, shard_bytes=SHARD_BYTES):
     """Write `path` (a folder, or a .../model.json path) atomically; with `include_optimizer`
     a compiled model's trainingConfig and optimizer weights go in too, as TF.js writes them."""
     folder = os.path.dirname(path) if path.endswith("model.json") else path
-    specs, data = encode_weights([(name, weights.to_numpy(variable))
-                                  for name, variable in weights.named_weights(model)])
+    specs, data = encode_weights(_unique_names([(name, weights.to_numpy(variable)) for name,
+                                                variable in weights.named_weights(model)]))
     training = tfjs_training.training_config(model) if include_optimizer else None
     if training is not None:
         optimizer_specs, optimizer_data = encode_weights(tfjs_training.optimizer_weights(model))
