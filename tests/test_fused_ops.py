@@ -258,7 +258,8 @@ def test_other_activations_keep_the_unfused_path(backend):
     np.testing.assert_array_equal(y.numpy(), _composed_dense(x, layer, engine.sigmoid).numpy())
 
 
-@pytest.mark.parametrize("rows, channels", [(1, 3), (31, 8), (33, 8), (100, 1), (5, 300)])
+@pytest.mark.parametrize("rows, channels", [(1, 3), (31, 8), (33, 8), (100, 1), (5, 300),
+                                           (1000, 8), (1000, 3), (600, 1)])
 def test_numpy_bias_epilogue_adds_in_long_runs_exactly(rows, channels):
     # The NumPy epilogue adds the bias repeated across several rows at once, the leftover rows
     # one by one: the same float32 additions as a broadcast add.

@@ -4,6 +4,7 @@ An empty `axis` reduces nothing: the result is x itself (in the reduction's dtyp
 here so no CuPy version's treatment of `axis=()` matters.
 """
 from engine.backends import cupy_backend
+from engine.kernels.numpy.reduce import running_sum
 from engine.registry import register_kernel
 
 
@@ -63,17 +64,4 @@ def arg_min(x, axis):
 
 @register_kernel("Cumsum", "cupy")
 def cumsum(x, axis, exclusive, reverse):
-    cp = cupy_backend.cp
-    if reverse:
-        x = cp.flip(x, axis)
-    out = cp.cumsum(x, axis=axis, dtype=x.dtype)
-    if exclusive:
-        # Shift by one along the axis, so element i holds the sum of the elements before it.
-        shifted = cp.zeros_like(out)
-        lead = [slice(None)] * x.ndim
-        lead[axis] = slice(1, None)
-        tail = [slice(None)] * x.ndim
-        tail[axis] = slice(None, -1)
-        shifted[tuple(lead)] = out[tuple(tail)]
-        out = shifted
-    return cp.ascontiguousarray(cp.flip(out, axis) if reverse else out)
+    return running_sum(cupy_backend.cp, x, axis, exclusive, reverse)

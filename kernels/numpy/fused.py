@@ -12,27 +12,31 @@ from engine.kernels.numpy.linalg import batch_matmul
 from engine.registry import register_kernel
 
 
-LONG_RUN = 256  # a bias is repeated to about this length so NumPy adds it in long runs
+LONG_RUN = 256  # a short bias is repeated to about this length so NumPy adds it in long runs
+
+
+def add_bias(out, bias):
+    """out += bias along out's last axis. NumPy adds a short broadcast bias one short row at a
+    time (a (43264, 8) conv output: 200 us); on a C-contiguous output, LONG_RUN // C rows side
+    by side take the bias repeated that often (49 us): the same float32 additions."""
+    rows = out.reshape(-1, bias.size) if out.flags.c_contiguous else None
+    per_row = LONG_RUN // max(1, bias.size)
+    if rows is None or per_row < 2 or len(rows) < 2 * per_row:
+        np.add(out, bias, out=out)
+        return
+    whole = len(rows) - len(rows) % per_row
+    runs = rows[:whole].reshape(-1, per_row * bias.size)
+    np.add(runs, np.tile(bias, per_row), out=runs)
+    np.add(rows[whole:], bias, out=rows[whole:])
 
 
 def bias_and_activation(bias, activation):
-    """A function adding `bias` along the last axis of a C-contiguous output and applying
-    `activation` ('linear' or 'relu'), both in place."""
+    """A function adding `bias` along the last axis of an output and applying `activation`
+    ('linear' or 'relu'), both in place."""
     relu = activation == "relu"
-    per_row = max(1, LONG_RUN // max(1, bias.size))
-    repeated = np.tile(bias, per_row)
 
     def apply(out):
-        if out.flags.c_contiguous:
-            # NumPy adds a short broadcast bias one short row at a time (a (43264, 8) conv
-            # output: 200 us); `per_row` rows side by side take the repeated bias (49 us).
-            rows = out.reshape(-1, bias.size)  # views, as out is contiguous
-            whole = len(rows) - len(rows) % per_row
-            runs = rows[:whole].reshape(-1, repeated.size)
-            np.add(runs, repeated, out=runs)
-            np.add(rows[whole:], bias, out=rows[whole:])
-        else:
-            np.add(out, bias, out=out)
+        add_bias(out, bias)
         if relu:
             np.maximum(out, 0, out=out)  # a Python scalar never widens out's dtype
 

@@ -54,11 +54,12 @@ def sparse_softmax_cross_entropy(logits, labels):
     shifted = _shifted(logits, logits.ndim - 1).reshape(-1, depth)
     labels = labels.reshape(-1)
     inside = (labels >= 0) & (labels < depth)
-    if not inside.all():
+    all_inside = inside.all()
+    if not all_inside:
         labels = np.where(inside, labels, 0)
     picked = shifted[np.arange(len(labels)), labels]
     losses = np.log(np.add.reduce(np.exp(shifted), axis=-1))
     losses -= picked
-    if not inside.all():
+    if not all_inside:
         losses[~inside] = np.nan
     return losses.reshape(logits.shape[:-1])

@@ -93,21 +93,26 @@ def arg_min(x, axis):
     return np.argmin(x, axis=axis).astype(np.int32)
 
 
-@register_kernel("Cumsum", "numpy")
-def cumsum(x, axis, exclusive, reverse):
+def running_sum(xp, x, axis, exclusive, reverse):
+    """Cumsum with the array module `xp` (NumPy here, CuPy for the cupy backend)."""
     if reverse:
-        x = np.flip(x, axis)
-    out = np.cumsum(x, axis=axis, dtype=x.dtype)
+        x = xp.flip(x, axis)
+    out = xp.cumsum(x, axis=axis, dtype=x.dtype)
     if exclusive:
-        # Shift by one along the axis, so element i holds the sum of elements before it.
-        shifted = np.zeros_like(out)
+        # Shift by one along the axis, so element i holds the sum of the elements before it.
+        shifted = xp.zeros_like(out)
         lead = [slice(None)] * x.ndim
         lead[axis] = slice(1, None)
         tail = [slice(None)] * x.ndim
         tail[axis] = slice(None, -1)
         shifted[tuple(lead)] = out[tuple(tail)]
         out = shifted
-    return np.ascontiguousarray(np.flip(out, axis) if reverse else out)
+    return xp.ascontiguousarray(xp.flip(out, axis) if reverse else out)
+
+
+@register_kernel("Cumsum", "numpy")
+def cumsum(x, axis, exclusive, reverse):
+    return running_sum(np, x, axis, exclusive, reverse)
 
 
 def _reduced_shape(shape, axis, keepdims):
