@@ -429,6 +429,28 @@ def test_numpy_conv_gemm_kernels_threaded_or_not(monkeypatch, min_parallel_macs)
                                rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("dilations, padding", [((1, 1), [[1, 1], [1, 1]]),
+                                                ((2, 1), [[1, 2], [0, 1]])])
+def test_numpy_filter_gradient_on_the_grid_in_row_blocks(monkeypatch, dilations, padding):
+    """The stride-1 filter gradient's GEMMs over the padded grid, cut into many row blocks (the
+    last one past the grid's end) and batch chunks: the tap-loop reference's gradient."""
+    from engine.kernels.numpy import gemm, parallel
+
+    monkeypatch.setattr(gemm, "SMALL_GEMM_MACS", 17 * 5 * 4)  # 17 grid cells a block
+    monkeypatch.setattr(gemm, "MIN_BLOCK_ROWS", 1)
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_MACS", 0)
+    monkeypatch.setattr(parallel, "CHUNK_CELLS", 50)
+    x, w = random_array((3, 7, 6, 5)), random_array((3, 2, 5, 4), seed=1)
+    y = reference_conv2d(x, w, 1, padding, dilations)
+    dy = random_array(y.shape, seed=2)
+    dw = get_kernel("Conv2DBackpropFilter", "numpy")(
+        x, dy, w.shape, strides=(1, 1), padding=tuple(map(tuple, padding)), dilations=dilations)
+    taps = reference_conv2d(x.astype(np.float64), np.eye(30).reshape(3, 2, 5, 30), 1, padding,
+                            dilations)
+    np.testing.assert_allclose(dw, np.einsum("nhwk,nhwo->ko", taps, dy).reshape(w.shape),
+                               rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("batch, cells_per_image", [(5, 36), (32, 10), (7, 10), (2, 10)])
 def test_numpy_conv_batch_chunks_cover_the_batch_once(monkeypatch, batch, cells_per_image):
     """Consecutive chunks of at most CHUNK_CELLS cells, or one image where that is larger."""

@@ -1,13 +1,15 @@
 """NumPy convolution kernels: im2col through a strided window view, then BLAS GEMMs run as
 stacks of small row blocks (gemm.py).
 
-Gradients reuse the same pieces: the filter gradient is im2col(x)^T @ dy; the input gradient is,
-at stride 1, a convolution of dy with the flipped filter, otherwise dy @ W^T scattered back with
-one vectorised add per kernel tap (col2im). Depthwise convolutions are per-tap multiply-adds.
+Gradients reuse the same pieces: the filter gradient is, at stride 1, one GEMM per kernel tap
+over the padded input's grid (no im2col; its K, the cells, is long), otherwise im2col(x)^T @ dy;
+the input gradient is, at stride 1, a convolution of dy with the flipped filter, otherwise
+dy @ W^T scattered back with one vectorised add per kernel tap (col2im). Depthwise convolutions are per-tap multiply-adds.
 Each runs per batch chunk, the chunks on every core (parallel.over_batch).
 
 Measured and left out (one core, 8 images of 32x32x16 -> 3x3x32): per-tap GEMMs on the padded
-grid without im2col (forward 820 -> 1360 us, input gradient 1170 -> 1100 us); im2col along W
+grid for the forward and input gradient, whose K is only C (forward 820 -> 1360 us, input
+gradient 1170 -> 1100 us, outputs added up per tap); im2col along W
 only with one GEMM per kernel row (input gradient 1170 -> 1230 us); two output cells per GEMM
 row at 16+ channels (+-4%); Winograd F(2x2, 3x3), whose 16 GEMMs of K = 16 alone take 410 us
 against the forward's 520 us GEMM, before its transforms.
@@ -105,7 +107,7 @@ def _pixels_per_row(in_channels, out_width, strides, dilations):
     """GEMM rows that hold two horizontally adjacent output cells each (windows one column
     wider, at twice the stride, and a filter matrix twice as wide) keep BLAS's vectors full for
     a single-channel input and few filters: MNIST's 64x28x28x1 into 3x3x8, forward 243 -> 221
-    us, filter gradient 276 -> 216 us. For more channels it does not pay (16 -> 32: +-2%)."""
+    us. For more channels it does not pay (16 -> 32: +-2%)."""
     plain = in_channels != 1 or out_width % 2 or tuple(strides) != (1, 1)
     return 1 if plain or tuple(dilations) != (1, 1) else 2
 
@@ -117,13 +119,6 @@ def _widened_filter(filter, pixels):  # noqa: A002
     for p in range(pixels):
         wide[:, p:p + kw, :, p] = filter
     return wide.reshape(-1, pixels * out_channels)
-
-
-def _narrowed_gradient(wide, filter_shape, pixels):
-    """The filter gradient from the widened filter's: the sum of its shifted column blocks."""
-    kh, kw, in_channels, out_channels = filter_shape
-    wide = wide.reshape(kh, kw + pixels - 1, in_channels, pixels, out_channels)
-    return sum(wide[:, p:p + kw, :, p] for p in range(pixels))
 
 
 def _im2col_rows(x, kernel_hw, strides, padding, dilations, pixels):
@@ -158,20 +153,52 @@ def conv2d(x, filter, strides, padding, dilations, epilogue=None):  # noqa: A002
     return y
 
 
+def _filter_gradient_on_grid(x, dy, kernel_hw, padding, dilations):
+    """The stride-1 filter gradient without im2col, as (KH, KW, C, OC).
+
+    On the padded input flattened to a grid of cells (C values each), the cells that tap (i, j)
+    reads for every output cell are the grid itself shifted by i*DH*Wp + j*DW cells: a plain
+    (cells, C) matrix, no copy. With dy laid on the same grid (zeros where no output cell is),
+    the tap's gradient is one GEMM, shifted_grid^T @ dy_grid, run in row blocks as in gemm.py;
+    all taps and blocks are one stacked matmul. One core, 8 images 32x32x16 -> 3x3x32: 890 ->
+    650 us; 64 -> 128 channels 1260 -> 820 us; 1 -> 8 channels 52 -> 29 us.
+    """
+    n, h, w, c = x.shape
+    out_h, out_w, out_channels = dy.shape[1:]
+    (top, bottom), (left, right) = padding
+    grid_h, grid_w = h + top + bottom, w + left + right
+    cells = n * grid_h * grid_w
+    rows = small_gemms.block_rows(c, out_channels, cells)
+    blocks = -(-cells // rows)
+    reach = (kernel_hw[0] - 1) * dilations[0] * grid_w + (kernel_hw[1] - 1) * dilations[1]
+    grid = np.zeros((blocks * rows + reach, c), x.dtype)  # taps read up to `reach` cells on
+    grid[:cells].reshape(n, grid_h, grid_w, c)[:, top:top + h, left:left + w] = x
+    dy_grid = np.zeros((blocks * rows, out_channels), dy.dtype)
+    dy_grid[:cells].reshape(n, grid_h, grid_w, out_channels)[:, :out_h, :out_w] = dy
+    cell, value = grid.strides
+    shifted = as_strided(grid, tuple(kernel_hw) + (blocks, c, rows),
+                         (dilations[0] * grid_w * cell, dilations[1] * cell, rows * cell, value,
+                          cell), writeable=False)
+    return np.matmul(shifted, dy_grid.reshape(blocks, rows, out_channels)).sum(
+        axis=2, dtype=dy.dtype)
+
+
 @register_kernel("Conv2DBackpropFilter", "numpy")
 def conv2d_backprop_filter(x, dy, filter_shape, strides, padding, dilations):
     kh, kw, in_channels, out_channels = filter_shape
     if _is_pointwise((kh, kw), strides, padding):  # small GEMMs: 1 BLAS call 2.2 ms -> 0.34 ms
         return small_gemms.transposed_matmul(x.reshape(-1, in_channels),
                                              dy.reshape(-1, out_channels)).reshape(filter_shape)
-    pixels = _pixels_per_row(in_channels, dy.shape[2], strides, dilations)
 
-    def gemm(rows):
-        rows_in = _im2col_rows(x[rows], (kh, kw), strides, padding, dilations, pixels)
-        return small_gemms.transposed_matmul(rows_in, dy[rows].reshape(-1, pixels * out_channels))
+    def gradient(rows):
+        if tuple(strides) == (1, 1):
+            return _filter_gradient_on_grid(x[rows], dy[rows], (kh, kw), padding, dilations)
+        rows_in = _im2col(x[rows], (kh, kw), strides, padding, dilations)
+        return small_gemms.transposed_matmul(rows_in, dy[rows].reshape(-1, out_channels))
 
-    partials = over_batch(gemm, x.shape[0], dy.shape[1] * dy.shape[2], math.prod(filter_shape))
-    return _narrowed_gradient(np.sum(partials, axis=0, dtype=dy.dtype), filter_shape, pixels)
+    partials = over_batch(gradient, x.shape[0], dy.shape[1] * dy.shape[2],
+                          math.prod(filter_shape))
+    return np.sum(partials, axis=0, dtype=dy.dtype).reshape(filter_shape)
 
 
 def _correlation_geometry(dy, kernel_hw, dilations, padding):
