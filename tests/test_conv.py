@@ -436,16 +436,16 @@ def test_numpy_filter_gradient_on_the_grid_in_row_blocks(monkeypatch, dilations,
     last one past the grid's end) and batch chunks: the tap-loop reference's gradient."""
     from engine.kernels.numpy import gemm, parallel
 
-    monkeypatch.setattr(gemm, "SMALL_GEMM_MACS", 17 * 5 * 4)  # 17 grid cells a block
+    monkeypatch.setattr(gemm, "SMALL_GEMM_MACS", 17 * 8 * 4)  # 17 grid cells a block
     monkeypatch.setattr(gemm, "MIN_BLOCK_ROWS", 1)
     monkeypatch.setattr(parallel, "MIN_PARALLEL_MACS", 0)
     monkeypatch.setattr(parallel, "CHUNK_CELLS", 50)
-    x, w = random_array((3, 7, 6, 5)), random_array((3, 2, 5, 4), seed=1)
+    x, w = random_array((3, 7, 6, 8)), random_array((3, 2, 8, 4), seed=1)
     y = reference_conv2d(x, w, 1, padding, dilations)
     dy = random_array(y.shape, seed=2)
     dw = get_kernel("Conv2DBackpropFilter", "numpy")(
         x, dy, w.shape, strides=(1, 1), padding=tuple(map(tuple, padding)), dilations=dilations)
-    taps = reference_conv2d(x.astype(np.float64), np.eye(30).reshape(3, 2, 5, 30), 1, padding,
+    taps = reference_conv2d(x.astype(np.float64), np.eye(48).reshape(3, 2, 8, 48), 1, padding,
                             dilations)
     np.testing.assert_allclose(dw, np.einsum("nhwk,nhwo->ko", taps, dy).reshape(w.shape),
                                rtol=1e-4, atol=1e-4)

@@ -1,17 +1,20 @@
 """NumPy convolution kernels: im2col through a strided window view, then BLAS GEMMs run as
 stacks of small row blocks (gemm.py).
 
-Gradients reuse the same pieces: the filter gradient is, at stride 1, one GEMM per kernel tap
-over the padded input's grid (no im2col; its K, the cells, is long), otherwise im2col(x)^T @ dy;
-the input gradient is, at stride 1, a convolution of dy with the flipped filter, otherwise
-dy @ W^T scattered back with one vectorised add per kernel tap (col2im). Depthwise convolutions are per-tap multiply-adds.
-Each runs per batch chunk, the chunks on every core (parallel.over_batch).
+Gradients reuse the same pieces: the filter gradient is, at stride 1 and 8+ input channels, one
+GEMM per kernel tap over the padded input's grid (no im2col; its K, the cells, is long),
+otherwise im2col(x)^T @ dy; the input gradient is, at stride 1, a convolution of dy with the
+flipped filter, otherwise dy @ W^T scattered back with one vectorised add per kernel tap
+(col2im). Depthwise convolutions are per-tap multiply-adds. Each runs per batch chunk, the
+chunks on every core (parallel.over_batch).
 
 Measured and left out (one core, 8 images of 32x32x16 -> 3x3x32): per-tap GEMMs on the padded
 grid for the forward and input gradient, whose K is only C (forward 820 -> 1360 us, input
-gradient 1170 -> 1100 us, outputs added up per tap); im2col along W
-only with one GEMM per kernel row (input gradient 1170 -> 1230 us); two output cells per GEMM
-row at 16+ channels (+-4%); Winograd F(2x2, 3x3), whose 16 GEMMs of K = 16 alone take 410 us
+gradient 1170 -> 1100 us, outputs added up per tap); im2col along W only with one GEMM per
+kernel row (input gradient 1170 -> 1230 us); two output cells per GEMM row at 16+ channels
+(+-4%); im2col in blocks of ~1024 rows into one reused buffer that stays in cache (one core
+828 -> 730 us, but on two cores the extra GIL hand-offs between the blocks' calls cost more);
+Winograd F(2x2, 3x3), whose 16 GEMMs of K = 16 alone take 410 us
 against the forward's 520 us GEMM, before its transforms.
 """
 import itertools
@@ -107,7 +110,7 @@ def _pixels_per_row(in_channels, out_width, strides, dilations):
     """GEMM rows that hold two horizontally adjacent output cells each (windows one column
     wider, at twice the stride, and a filter matrix twice as wide) keep BLAS's vectors full for
     a single-channel input and few filters: MNIST's 64x28x28x1 into 3x3x8, forward 243 -> 221
-    us. For more channels it does not pay (16 -> 32: +-2%)."""
+    us, filter gradient 276 -> 216 us. For more channels it does not pay (16 -> 32: +-2%)."""
     plain = in_channels != 1 or out_width % 2 or tuple(strides) != (1, 1)
     return 1 if plain or tuple(dilations) != (1, 1) else 2
 
@@ -119,6 +122,13 @@ def _widened_filter(filter, pixels):  # noqa: A002
     for p in range(pixels):
         wide[:, p:p + kw, :, p] = filter
     return wide.reshape(-1, pixels * out_channels)
+
+
+def _narrowed_gradient(wide, filter_shape, pixels):
+    """The filter gradient from the widened filter's: the sum of its shifted column blocks."""
+    kh, kw, in_channels, out_channels = filter_shape
+    wide = wide.reshape(kh, kw + pixels - 1, in_channels, pixels, out_channels)
+    return sum(wide[:, p:p + kw, :, p] for p in range(pixels))
 
 
 def _im2col_rows(x, kernel_hw, strides, padding, dilations, pixels):
@@ -153,6 +163,12 @@ def conv2d(x, filter, strides, padding, dilations, epilogue=None):  # noqa: A002
     return y
 
 
+# Input channels from which the stride-1 filter gradient runs on the grid: each tap's GEMM has
+# only C rows, so for fewer channels im2col's one wide GEMM wins (2 cores, 64x28x28x1 -> 3x3x8:
+# im2col 272 us, grid 475; 32x32x32x3 -> 16: 710 against 1156; 8 -> 8: 1158 against 997).
+GRID_MIN_CHANNELS = 8
+
+
 def _filter_gradient_on_grid(x, dy, kernel_hw, padding, dilations):
     """The stride-1 filter gradient without im2col, as (KH, KW, C, OC).
 
@@ -161,7 +177,7 @@ def _filter_gradient_on_grid(x, dy, kernel_hw, padding, dilations):
     (cells, C) matrix, no copy. With dy laid on the same grid (zeros where no output cell is),
     the tap's gradient is one GEMM, shifted_grid^T @ dy_grid, run in row blocks as in gemm.py;
     all taps and blocks are one stacked matmul. One core, 8 images 32x32x16 -> 3x3x32: 890 ->
-    650 us; 64 -> 128 channels 1260 -> 820 us; 1 -> 8 channels 52 -> 29 us.
+    650 us; 64 -> 128 channels 1260 -> 820 us.
     """
     n, h, w, c = x.shape
     out_h, out_w, out_channels = dy.shape[1:]
@@ -190,15 +206,20 @@ def conv2d_backprop_filter(x, dy, filter_shape, strides, padding, dilations):
         return small_gemms.transposed_matmul(x.reshape(-1, in_channels),
                                              dy.reshape(-1, out_channels)).reshape(filter_shape)
 
-    def gradient(rows):
-        if tuple(strides) == (1, 1):
-            return _filter_gradient_on_grid(x[rows], dy[rows], (kh, kw), padding, dilations)
-        rows_in = _im2col(x[rows], (kh, kw), strides, padding, dilations)
-        return small_gemms.transposed_matmul(rows_in, dy[rows].reshape(-1, out_channels))
+    if tuple(strides) == (1, 1) and in_channels >= GRID_MIN_CHANNELS:
+        partials = over_batch(
+            lambda rows: _filter_gradient_on_grid(x[rows], dy[rows], (kh, kw), padding,
+                                                  dilations),
+            x.shape[0], dy.shape[1] * dy.shape[2], math.prod(filter_shape))
+        return np.sum(partials, axis=0, dtype=dy.dtype)
+    pixels = _pixels_per_row(in_channels, dy.shape[2], strides, dilations)
 
-    partials = over_batch(gradient, x.shape[0], dy.shape[1] * dy.shape[2],
-                          math.prod(filter_shape))
-    return np.sum(partials, axis=0, dtype=dy.dtype).reshape(filter_shape)
+    def gemm(rows):
+        rows_in = _im2col_rows(x[rows], (kh, kw), strides, padding, dilations, pixels)
+        return small_gemms.transposed_matmul(rows_in, dy[rows].reshape(-1, pixels * out_channels))
+
+    partials = over_batch(gemm, x.shape[0], dy.shape[1] * dy.shape[2], math.prod(filter_shape))
+    return _narrowed_gradient(np.sum(partials, axis=0, dtype=dy.dtype), filter_shape, pixels)
 
 
 def _correlation_geometry(dy, kernel_hw, dilations, padding):
