@@ -16,6 +16,7 @@ import engine
 from engine import io as model_io
 from engine.io import config_normalize, tfjs
 from tests import io_models
+from tests.helpers import random_array
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 PATHS = {"tfjs": "web_model", "keras": "model.keras", "h5": "model.h5", "engine": "m.engine"}
@@ -319,16 +320,36 @@ def test_tfjs_save_refuses_what_tfjs_cannot_hold(tmp_path, optimizer, loss, prob
     model.save(str(tmp_path / "web"), include_optimizer=False)
 
 
-def test_tfjs_save_refuses_nested_layers_sharing_a_weight_name(tmp_path):
-    """TF.js names a nested model's weights without the model's name and matches by name."""
+def _twin_blocks():
+    """Two nested Sequentials whose layers share the name 'head', summed."""
     layers = engine.layers
     layers.clear_session()
-    base = engine.Sequential([layers.Input((3,)), layers.Dense(2, name="head")], name="base")
     values = layers.Input((3,), name="values")
-    model = engine.Model(values, layers.Dense(1, name="head")(base(values)))
+    branches = [engine.Sequential([layers.Input((3,)), layers.Dense(2, name="head")], name=side)
+                for side in ("left", "right")]
+    model = engine.Model(values, layers.Add()([branch(values) for branch in branches]))
+    for seed, variable in enumerate(model.weights):
+        variable.assign(random_array(variable.shape, seed=seed))
+    return model
+
+
+def test_tfjs_save_refuses_nested_layers_sharing_a_weight_name(tmp_path):
+    """TF.js names a nested model's weights without the model's name and matches by name."""
     with pytest.raises(ValueError, match="Two weights are named 'head/kernel'"):
-        model.save(str(tmp_path / "web"))
+        _twin_blocks().save(str(tmp_path / "web"))
     assert not (tmp_path / "web").exists()
+
+
+@pytest.mark.parametrize("save_format", ["engine", "keras", "h5"])
+def test_nested_layers_sharing_a_name_keep_their_own_weights(tmp_path, save_format):
+    """.engine, .keras and .h5 name weights through their nested model: each 'head' gets its own
+    kernel back (the .engine file once gave both the same one)."""
+    model, x = _twin_blocks(), random_array((4, 3), seed=9)
+    model.save(str(tmp_path / PATHS[save_format]))
+    loaded = engine.models.load_model(str(tmp_path / PATHS[save_format]))
+    for want, got in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(predict(loaded, x), predict(model, x))
 
 
 def _rewrite_tfjs(folder, change_state=None, change_document=None):

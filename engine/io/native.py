@@ -1,6 +1,7 @@
 """Our own format, a .engine zip: model.json (canonical config, compile config, weight
-manifests) and weights.bin (little-endian, model weights then optimizer state). No pickle;
-names, shapes, dtypes and byte lengths are checked before anything is built."""
+manifests) and weights.bin (little-endian, model weights then optimizer state). Weights are
+named through nested models ("<model>/<layer>/<weight>"). No pickle; names, shapes, dtypes and
+byte lengths are checked before anything is built."""
 import json
 import zipfile
 
@@ -16,7 +17,8 @@ _MAX_BYTES = 8 * 1024 ** 3
 def save(model, path, include_optimizer=True):
     """Write `path` (a .engine zip) atomically, with the optimizer state when compiled."""
     model_specs, model_data = tfjs.encode_weights(
-        [(name, weights.to_numpy(v)) for name, v in weights.named_weights(model)])
+        [(name, weights.to_numpy(v))
+         for name, v in weights.named_weights(model, through_models=True)])
     training = compile_config.compile_config(model) if include_optimizer else None
     state = weights.optimizer_variables(model) if training else []
     optimizer_specs, optimizer_data = tfjs.encode_weights(
@@ -44,7 +46,7 @@ def load(path, custom_objects=None, compile=True):
     except ValueError as error:
         raise ModelFileError(path, str(error)) from None
     model = serialize.model_from_config(canonical, custom_objects)
-    weights.assign(weights.match_by_name(model, arrays, path), path)
+    weights.assign(weights.match_by_name(model, arrays, path, through_models=True), path)
     if compile and manifest.get("compile_config"):
         compile_config.compile_from_config(model, manifest["compile_config"])
         if state:

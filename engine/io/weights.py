@@ -4,12 +4,19 @@ import numpy as np
 
 import engine
 from engine.io.safety import ModelFileError
-from engine.io.serialize import short_name, weight_layers
+from engine.io.serialize import relative_weight_names, short_name, weight_layers
 
 
-def named_weights(model):
-    """[("<layer>/<weight>", variable)] for every weight, layer by layer (Keras order)."""
-    return [(f"{layer.name}/{short_name(layer, variable)}", variable)
+def named_weights(model, through_models=False):
+    """[("<layer>/<weight>", variable)] for every weight, layer by layer (Keras order). With
+    `through_models`, a nested model's weights are named through it, "<model>/<layer>/<weight>":
+    unique even where layers of two nested models share a name (TF.js's names are not)."""
+    if not through_models:
+        return [(f"{layer.name}/{short_name(layer, variable)}", variable)
+                for layer in weight_layers(model) for variable in layer.weights]
+    names = {key: name for layer in model.layers
+             for key, name in relative_weight_names(layer).items()}
+    return [(names[id(variable)], variable)
             for layer in weight_layers(model) for variable in layer.weights]
 
 
@@ -40,13 +47,13 @@ def assign(pairs, source):
                                       dtype=variable.dtype, backend=variable.backend))
 
 
-def match_by_name(model, arrays, source):
-    """Pair the model's weights with `arrays` {name: array} the way TF.js does (by name), also
-    accepting Keras 2 RNN names 'lstm/lstm_cell/kernel'. Every weight must be matched, and
-    every array used."""
+def match_by_name(model, arrays, source, through_models=False):
+    """Pair the model's weights with `arrays` {name: array} the way TF.js does (by name, named as
+    named_weights names them), also accepting Keras 2 RNN names 'lstm/lstm_cell/kernel'. Every
+    weight must be matched, and every array used."""
     by_name = {_canonical_name(name): (name, array) for name, array in arrays.items()}
     pairs, used = [], set()
-    for name, variable in named_weights(model):
+    for name, variable in named_weights(model, through_models):
         found = by_name.get(name)
         if found is None:
             raise ModelFileError(source, f"no weight named '{name}' in the file (it has "
