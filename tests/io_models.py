@@ -121,9 +121,20 @@ def shared_outside():
         (4, 8)
 
 
+def nested_output(lib=engine, layers_module=layers):
+    """A functional model called twice, both calls outputs of the outer model: Keras 3 numbers
+    such calls from 1 in output_layers (only there). Built from `lib` (engine or keras)."""
+    inner_input = layers_module.Input((8,), name="inner_in")
+    inner = lib.Model(inner_input, layers_module.Dense(3, name="inner_dense")(inner_input),
+                      name="encoder")
+    values = layers_module.Input((8,), name="values")
+    branches = [layers_module.Dense(8, name=name)(values) for name in ("left", "right")]
+    return lib.Model(values, [inner(branch) for branch in branches], name="outer"), (4, 8)
+
+
 BUILDERS = {"mlp": mlp, "cnn": cnn, "residual": residual, "rnn": rnn, "zoo": zoo,
             "embedding": embedding, "transfer": transfer, "nested_functional": nested_functional,
-            "shared_outside": shared_outside}
+            "shared_outside": shared_outside, "nested_output": nested_output}
 NESTED = ("transfer", "nested_functional")  # models with a model as a layer
 
 

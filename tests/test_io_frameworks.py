@@ -38,7 +38,8 @@ def _keras():
 def test_tfjs_loads_models_this_engine_saved(tmp_path):
     node = _node_with_tfjs()
     expected = {}
-    for name in ("mlp", "cnn", "residual", "rnn", "zoo", "shared_outside") + io_models.NESTED:
+    for name in ("mlp", "cnn", "residual", "rnn", "zoo", "shared_outside",
+                 "nested_output") + io_models.NESTED:
         model, x = io_models.build(name)
         model.save(str(tmp_path / name))
         expected[name] = np.asarray(model.predict(x, verbose=0))
@@ -187,6 +188,27 @@ def test_keras_resumes_training_from_a_keras_file_this_engine_saved(tmp_path, na
     loaded.train_on_batch(x, y)
     for want, got in zip(model.get_weights(), loaded.get_weights()):
         np.testing.assert_allclose(np.asarray(got), want, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_nested_model_outputs_numbered_as_keras_numbers_them(tmp_path, suffix):
+    """A functional model called twice, both calls outputs of the outer model (Keras 3 numbers
+    them 1 and 2 in output_layers, 0 and 1 everywhere else): each side's file loads on the
+    other side, each output from its own call."""
+    keras = _keras()
+    model, x = io_models.build("nested_output")
+    theirs, _ = io_models.nested_output(keras, keras.layers)
+    theirs.set_weights(model.get_weights())
+    model.save(str(tmp_path / f"ours{suffix}"))
+    theirs.save(str(tmp_path / f"theirs{suffix}"))
+    want = [np.asarray(y) for y in model.predict(x, verbose=0)]
+    assert not np.allclose(want[0], want[1])
+    for loaded in (keras.saving.load_model(str(tmp_path / f"ours{suffix}")),
+                   engine.models.load_model(str(tmp_path / f"theirs{suffix}"))):
+        got = loaded.predict(x, verbose=0)
+        assert len(got) == 2
+        for output, expected in zip(got, want):
+            np.testing.assert_allclose(np.asarray(output), expected, atol=1e-6)
 
 
 def _keras_nested(keras, name, frozen=False):

@@ -14,11 +14,16 @@ meaning explicit: Keras 2 / TF.js "hard_sigmoid" (clip(0.2x + 0.5, 0, 1)) become
 
 Node indices of a nested model differ too: Keras 2 and TF.js count the model's own first node
 (its inputs to its outputs, made when it was built) among its nodes, so the first call of it
-in the outer model is node 1 there; Keras 3 and ours count only the calls in the model (0).
+in the outer model is node 1 there; Keras 3 and ours count only the calls in the model (0),
+except that Keras 3 counts that first node of a nested functional model in `output_layers`
+(its writer starts the model's count at 1 there, and its reader subtracts 1 back).
+
+Styles: KERAS2 (Keras 1/2 and TF.js files), KERAS3 (Keras 3 files), OURS (our get_config and
+.engine files: Keras 3's shapes with our node numbering throughout).
 """
 import copy
 
-KERAS2, KERAS3 = "keras2", "keras3"
+KERAS2, KERAS3, OURS = "keras2", "keras3", "engine"
 LEGACY_HARD_SIGMOID = "legacy_hard_sigmoid"
 _KERAS3_EXTRAS = ("module", "registered_name", "build_config", "compile_config",
                   "shared_object_id")
@@ -74,6 +79,8 @@ def normalize(model_config, style=None):
         result["output_layers"] = _tensor_list(config.get("output_layers"))
         if style == KERAS2:
             result = _shift_nested_nodes(result, -1)
+        elif style == KERAS3:
+            result["output_layers"] = _keras3_output_nodes(result, -1)
     return {"class_name": class_name, "config": result}
 
 
@@ -178,6 +185,22 @@ def _shift_nested_nodes(config, step):
             "output_layers": [shifted(entry) for entry in config["output_layers"]]}
 
 
+def _keras3_output_nodes(config, step):
+    """`output_layers` with `step` added to the node index of each nested functional model: -1
+    reads Keras 3's numbering, +1 writes it. Read as Keras 3 reads it, a node 0 there (as older
+    versions of this engine wrote) is the model's last call in the outer model."""
+    calls = {layer["name"]: len(layer["inbound_nodes"]) for layer in config["layers"]
+             if layer["class_name"] == "Functional"}
+
+    def shifted(entry):
+        if entry[0] not in calls:
+            return entry
+        node = entry[1] + step
+        return [entry[0], node if node >= 0 else calls[entry[0]] - 1, *entry[2:]]
+
+    return [shifted(entry) for entry in config["output_layers"]]
+
+
 def _has_own_node(layer):
     if layer["class_name"] == "Functional":
         return True
@@ -259,8 +282,10 @@ def to_keras3(canonical, tensor_spec):
     result = {"name": config["name"], "trainable": config.get("trainable", True),
               "layers": layers}
     if functional:  # Keras 3 flattens a single input or output to ["x", 0, 0]
-        for key in ("input_layers", "output_layers"):
-            result[key] = config[key][0] if len(config[key]) == 1 else config[key]
+        ends = {"input_layers": config["input_layers"],
+                "output_layers": _keras3_output_nodes(config, 1)}
+        for key, value in ends.items():
+            result[key] = value[0] if len(value) == 1 else value
         return {"module": "keras.src.models.functional", "class_name": "Functional",
                 "config": result, "registered_name": "Functional"}
     return {"module": "keras", "class_name": "Sequential", "config": result,

@@ -42,7 +42,7 @@ def load(path, custom_objects=None, compile=True):
     state = tfjs.decode_weights(manifest["optimizer_weights"], data[split:], path)
     try:
         canonical = config_normalize.normalize(manifest["model_config"],
-                                               style=config_normalize.KERAS3)
+                                               style=config_normalize.OURS)
     except ValueError as error:
         raise ModelFileError(path, str(error)) from None
     model = serialize.model_from_config(canonical, custom_objects)

@@ -2,7 +2,7 @@
 import inspect
 
 from engine.io import config_normalize
-from engine.io.config_normalize import KERAS3
+from engine.io.config_normalize import OURS
 from engine.models.functional_config import functional_from_config, nodes_in_model
 
 # Config keys that only steer how Keras computes (not what): dropped when our layer lacks them.
@@ -26,7 +26,7 @@ def model_config(model):
         raise TypeError(f"Only Sequential and functional models can be saved with their "
                         f"architecture; got {type(model).__name__} (use save_weights)")
     return config_normalize.normalize({"class_name": type(model).__name__,
-                                       "config": model.get_config()}, style=KERAS3)
+                                       "config": model.get_config()}, style=OURS)
 
 
 def tensor_spec(model):
