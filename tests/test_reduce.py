@@ -37,16 +37,6 @@ def test_sum_over_many_leading_rows(backend, keepdims):
                   lambda a: np.sum(a, axis=(0, 1, 2), keepdims=keepdims), [x], "reduction")
 
 
-@pytest.mark.parametrize("shape", [(20, 3, 512), (5, 4096), (4, 4, 1024)])
-@pytest.mark.parametrize("keepdims", [False, True])
-def test_whole_sum_of_a_large_array(backend, shape, keepdims):
-    """Whole sums of 30K-80K values: long rows (the NumPy backend's BLAS path), and too few rows
-    for it."""
-    x = random_array(shape, low=-1.0, high=1.0)
-    check_forward(lambda t: engine.sum(t, None, keepdims),
-                  lambda a: np.sum(a, keepdims=keepdims), [x], "reduction")
-
-
 @pytest.mark.parametrize("name", sorted(REDUCTIONS))
 def test_reduction_of_transposed_input_and_size_one_dims(backend, name):
     op, reference = REDUCTIONS[name]

@@ -9,8 +9,6 @@ from engine.registry import register_kernel
 _BLAS_FLOATS = (np.float32, np.float64)  # dtypes np.matmul hands to BLAS
 SHORT_AXIS = 32  # a last axis up to this long is reduced down the columns of a transposed copy
 LONG_ROWS = 64  # trailing runs at least this long are summed by BLAS
-WHOLE_SUM_RUN = 1024  # a whole sum is BLAS's over rows of at least this many values...
-WHOLE_SUM_ROWS = 16  # ...and at least this many rows (fewer leave BLAS's threads idle)
 
 
 def reduce_last_axis(ufunc, x, keepdims):
@@ -26,17 +24,12 @@ def reduce_last_axis(ufunc, x, keepdims):
 
 @register_kernel("Sum", "numpy")
 def reduce_sum(x, axis, keepdims):
-    """Sums over the leading or the trailing axes, or all axes (_whole_sum_rows), of a
-    contiguous float array are BLAS products with ones vectors: NumPy adds short rows one at a
-    time and long ones with pairwise sums on one core (a (43264, 8) bias gradient: 550 -> 35
-    us; the rows of a 1024x1024: 195 -> 38 us). Both accumulate in x's dtype. Short trailing
-    runs stay with NumPy, whose summation order the Keras cross-checks were written against."""
+    """Sums over the leading or the trailing axes of a contiguous float array are BLAS
+    products with a ones vector: NumPy adds short rows one at a time and long ones with
+    pairwise sums on one core (a (43264, 8) bias gradient: 550 -> 35 us; the rows of a
+    1024x1024: 195 -> 38 us). Both accumulate in x's dtype. Short trailing runs stay with
+    NumPy, whose summation order the Keras cross-checks were written against."""
     count = len(axis) if axis is not None else 0
-    if count == x.ndim and x.dtype.type in _BLAS_FLOATS and x.flags.c_contiguous:
-        rows = _whole_sum_rows(x)
-        if rows is not None:
-            total = np.ones(len(rows), x.dtype) @ (rows @ np.ones(rows.shape[1], x.dtype))
-            return total.reshape((1,) * x.ndim if keepdims else ())
     if 0 < count < x.ndim and x.dtype.type in _BLAS_FLOATS and x.flags.c_contiguous and x.size:
         # The axes are sorted and distinct, so the first or last one decides.
         if axis[-1] == count - 1:  # leading axes
@@ -50,20 +43,6 @@ def reduce_sum(x, axis, keepdims):
             total = x.reshape(-1, run) @ np.ones(run, x.dtype)
             return total.reshape(kept + (1,) * count if keepdims else kept)
     return np.asarray(np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=x.dtype))
-
-
-def _whole_sum_rows(x):
-    """x as rows of its trailing axes, at least WHOLE_SUM_RUN long, when there are at least
-    WHOLE_SUM_ROWS of them: summed as two BLAS products, on every core (a 32x32x32x32 sum:
-    pairwise 200 us, rows 47 us); else None."""
-    run = 1
-    for extent in reversed(x.shape[1:]):
-        run *= extent
-        if run >= WHOLE_SUM_RUN:
-            break
-    if run < WHOLE_SUM_RUN or x.size // run < WHOLE_SUM_ROWS:
-        return None
-    return x.reshape(-1, run)
 
 
 @register_kernel("Mean", "numpy")
