@@ -9,6 +9,7 @@
 OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, when set, slow a current NumPy; the run records whether
 they were set. For a clean run: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m benchmarks
 """
+import engine  # noqa: F401,I001  (before NumPy: engine shortens OpenBLAS's idle spin then)
 import argparse
 import datetime
 import os

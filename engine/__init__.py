@@ -1,4 +1,5 @@
 """engine: a tensor engine with swappable compute backends and a Keras-style model layer."""
+from engine import openblas_spin  # noqa: F401  (first: it must run before NumPy loads)
 from engine import dtypes
 from engine.autodiff import GradientTape, grad, value_and_grad
 from engine.dtypes import bool_, float16, float32, float64, int32, int64
