@@ -6,6 +6,8 @@ axis reduced). A Loss object weights those values by `sample_weight` and reduces
 """
 import re
 
+import numpy as np
+
 import engine
 from engine import autodiff
 
@@ -13,12 +15,32 @@ EPSILON = 1e-7  # Keras's backend epsilon: probabilities are clipped to [EPSILON
 REDUCTIONS = ("sum_over_batch_size", "sum", "none")
 
 
-def _operands(y_true, y_pred):
+def operands(name, y_true, y_pred):
+    """(y_true, y_pred) as tensors of y_pred's float dtype, their ranks matched as Keras 3
+    matches them (same_rank), checked to broadcast together (else an error naming `name`)."""
     y_pred = engine.convert_to_tensor(y_pred)
     if not engine.dtypes.is_floating(y_pred.dtype):
         y_pred = engine.cast(y_pred, "float32")
     y_true = engine.cast(engine.convert_to_tensor(y_true, like=y_pred), y_pred.dtype)
+    y_true, y_pred = same_rank(y_true, y_pred)
+    try:
+        np.broadcast_shapes(y_true.shape, y_pred.shape)
+    except ValueError:
+        raise ValueError(f"Error in {name}: y_true shape {y_true.shape} and y_pred shape "
+                         f"{y_pred.shape} do not broadcast together") from None
     return y_true, y_pred
+
+
+def same_rank(a, b):
+    """Keras 3's rule for operands whose ranks differ by one where the longer one's last axis
+    is 1: a rank-1 operand gains that axis, else the longer one loses it. So (N,) targets
+    against a Dense(1)'s (N, 1) output pair up sample by sample instead of broadcasting to
+    (N, N)."""
+    if a.ndim == b.ndim + 1 and a.shape[-1] == 1:
+        return (a, engine.expand_dims(b, -1)) if b.ndim == 1 else (engine.squeeze(a, -1), b)
+    if b.ndim == a.ndim + 1 and b.shape[-1] == 1:
+        return (engine.expand_dims(a, -1), b) if a.ndim == 1 else (a, engine.squeeze(b, -1))
+    return a, b
 
 
 def _check_same_shape(name, y_true, y_pred):
@@ -30,18 +52,18 @@ def _check_same_shape(name, y_true, y_pred):
 # ---------------------------------------------------------------------- per-sample functions
 
 def mean_squared_error(y_true, y_pred):
-    y_true, y_pred = _operands(y_true, y_pred)
+    y_true, y_pred = operands("mean_squared_error", y_true, y_pred)
     return engine.mean(engine.square(y_pred - y_true), axis=-1)
 
 
 def mean_absolute_error(y_true, y_pred):
-    y_true, y_pred = _operands(y_true, y_pred)
+    y_true, y_pred = operands("mean_absolute_error", y_true, y_pred)
     return engine.mean(engine.abs(y_pred - y_true), axis=-1)
 
 
 def huber(y_true, y_pred, delta=1.0):
     """0.5 e^2 where |e| <= delta, else delta (|e| - 0.5 delta); averaged over the last axis."""
-    y_true, y_pred = _operands(y_true, y_pred)
+    y_true, y_pred = operands("huber", y_true, y_pred)
     error = y_pred - y_true
     magnitude = engine.abs(error)
     quadratic = engine.square(error) * 0.5
@@ -51,7 +73,7 @@ def huber(y_true, y_pred, delta=1.0):
 
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
     """Mean over the last axis of -(z log p + (1 - z) log(1 - p))."""
-    y_true, y_pred = _operands(y_true, y_pred)
+    y_true, y_pred = operands("binary_crossentropy", y_true, y_pred)
     _check_same_shape("binary_crossentropy", y_true, y_pred)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
@@ -67,7 +89,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
 
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
     """-sum(y_true log p) over the last axis; probabilities are renormalised and clipped."""
-    y_true, y_pred = _operands(y_true, y_pred)
+    y_true, y_pred = operands("categorical_crossentropy", y_true, y_pred)
     _check_same_shape("categorical_crossentropy", y_true, y_pred)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / y_pred.shape[-1]
@@ -97,7 +119,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
 
 def kl_divergence(y_true, y_pred):
     """sum(y_true log(y_true / y_pred)) over the last axis, both clipped to [EPSILON, 1]."""
-    y_true, y_pred = _operands(y_true, y_pred)
+    y_true, y_pred = operands("kl_divergence", y_true, y_pred)
     y_true = engine.clip(y_true, EPSILON, 1.0)
     y_pred = engine.clip(y_pred, EPSILON, 1.0)
     return engine.sum(y_true * engine.log(y_true / y_pred), axis=-1)

@@ -79,13 +79,13 @@ class MeanMetricWrapper(Mean):
 # ---------------------------------------------------------------------- accuracy functions
 
 def binary_accuracy(y_true, y_pred, threshold=0.5):
-    y_true, y_pred = losses._operands(y_true, y_pred)
+    y_true, y_pred = losses.operands("binary_accuracy", y_true, y_pred)
     predicted = engine.cast(y_pred > threshold, y_true.dtype)
     return engine.mean(engine.cast(engine.equal(y_true, predicted), "float32"), axis=-1)
 
 
 def categorical_accuracy(y_true, y_pred):
-    y_true, y_pred = losses._operands(y_true, y_pred)
+    y_true, y_pred = losses.operands("categorical_accuracy", y_true, y_pred)
     return engine.cast(engine.equal(engine.argmax(y_true, axis=-1),
                                     engine.argmax(y_pred, axis=-1)), "float32")
 

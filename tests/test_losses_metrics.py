@@ -60,6 +60,45 @@ def test_regression_losses(backend, fn, reference):
            reference(REGRESSION_TRUE, REGRESSION_PRED))
 
 
+@pytest.mark.parametrize("true_shape, pred_shape", [((BATCH,), (BATCH, 1)),
+                                                    ((BATCH, 1), (BATCH,)),
+                                                    ((BATCH, 3, 1), (BATCH, 3))])
+def test_operands_one_rank_apart_pair_up_as_in_keras(backend, true_shape, pred_shape):
+    """(N,) targets against a Dense(1)'s (N, 1) output: one value per sample, not an (N, N)
+    broadcast; the same for binary cross-entropy and accuracy."""
+    cells = int(np.prod(true_shape))
+    t = (REGRESSION_TRUE.reshape(-1)[:cells] > 0).astype(np.float64)
+    p = 1 / (1 + np.exp(-REGRESSION_PRED.reshape(-1)[:cells].astype(np.float64)))
+
+    def per_sample(values):
+        return values.reshape(BATCH, -1).mean(axis=-1)
+
+    cases = {losses.mean_squared_error: per_sample((p - t) ** 2),
+             losses.mean_absolute_error: per_sample(np.abs(p - t)),
+             losses.binary_crossentropy: per_sample(-(t * np.log(p) + (1 - t) * np.log(1 - p))),
+             metrics.binary_accuracy: per_sample((p > 0.5) == t)}
+    for fn, want in cases.items():
+        got = fn(engine.tensor(t.reshape(true_shape).astype(np.float32)),
+                 engine.tensor(p.reshape(pred_shape).astype(np.float32)))
+        _close(got.numpy().reshape(-1), want, rtol=1e-5, atol=1e-6)
+
+
+def test_a_dense_1_model_evaluates_one_dimensional_targets_per_sample(backend):
+    model = engine.Sequential([engine.layers.Input((3,)), engine.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+    x, y = REGRESSION_PRED, REGRESSION_TRUE[:, 0]
+    prediction = np.asarray(model.predict(x, verbose=0), np.float64)[:, 0]
+    loss, mae = model.evaluate(x, y, verbose=0)
+    _close(loss, np.mean((prediction - y) ** 2))
+    _close(mae, np.mean(np.abs(prediction - y)))
+
+
+def test_losses_name_themselves_when_shapes_do_not_broadcast(backend):
+    with pytest.raises(ValueError, match=r"Error in mean_squared_error: y_true shape \(6, 3\) "
+                                         r"and y_pred shape \(6, 2\) do not broadcast"):
+        losses.mean_squared_error(REGRESSION_TRUE, engine.tensor(REGRESSION_PRED[:, :2]))
+
+
 def test_binary_crossentropy_on_probabilities_and_logits(backend):
     targets = RNG.integers(0, 2, size=(BATCH, 3)).astype(np.float32)
     logits = RNG.normal(0, 4, size=(BATCH, 3)).astype(np.float32)
@@ -284,6 +323,10 @@ def _keras():
     ("SparseCategoricalCrossentropy", (LABELS, _softmax(LOGITS).astype(np.float32)), {}),
     ("KLDivergence", (_softmax(LOGITS[::-1]).astype(np.float32),
                       _softmax(LOGITS).astype(np.float32)), {}),
+    # (N,) targets against an (N, 1) output, as from a Dense(1)
+    ("MeanSquaredError", (REGRESSION_TRUE[:, 0], REGRESSION_PRED[:, :1]), {}),
+    ("BinaryCrossentropy", ((REGRESSION_TRUE[:, 0] > 0).astype(np.float32),
+                            (1 / (1 + np.exp(-REGRESSION_PRED[:, :1]))).astype(np.float32)), {}),
 ])
 def test_losses_match_keras(backend, name, args, kwargs):
     keras = _keras()
