@@ -191,6 +191,48 @@ def test_class_weight_equals_matching_sample_weight(backend):
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-6)
 
 
+def _weighted_metrics_model(lib):
+    model = lib.Sequential([lib.layers.Input((3,)), lib.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=lib.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"], weighted_metrics=["accuracy"])
+    return model
+
+
+def test_metrics_ignore_sample_weight_and_weighted_metrics_use_it(backend):
+    """As in Keras 3: `metrics` are unweighted, `weighted_metrics` weighted by sample_weight,
+    logged as "weighted_<name>" where the plain name is taken."""
+    layers.clear_session()
+    model = _weighted_metrics_model(engine)
+    x, sample_weight = random_array((8, 3)), np.linspace(0.2, 2.0, 8)
+    predicted = np.argmax(model.predict(x, verbose=0), axis=-1)
+    labels = np.concatenate([predicted[:5], (predicted[5:] + 1) % 3])  # 5 of 8 right
+    logs = model.evaluate(x, labels, sample_weight=sample_weight, return_dict=True, verbose=0)
+    assert sorted(logs) == ["accuracy", "loss", "weighted_accuracy"]
+    np.testing.assert_allclose(logs["accuracy"], 5 / 8, rtol=1e-6)
+    np.testing.assert_allclose(logs["weighted_accuracy"],
+                               sample_weight[:5].sum() / sample_weight.sum(), rtol=1e-6)
+
+
+def test_weighted_training_logs_match_keras(backend):
+    """fit with sample weights and weighted validation data: the same history as Keras."""
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    rng = np.random.default_rng(2)
+    x, labels = random_array((24, 3)), rng.integers(0, 3, 24)
+    sample_weight = rng.uniform(0.1, 2.0, 24).astype(np.float32)
+    theirs = _weighted_metrics_model(keras)
+    layers.clear_session()
+    ours = _weighted_metrics_model(engine)
+    ours.set_weights([np.asarray(w) for w in theirs.get_weights()])
+    histories = [model.fit(x, labels, sample_weight=sample_weight, batch_size=8, epochs=2,
+                           shuffle=False, verbose=0,
+                           validation_data=(x[:8], labels[:8], sample_weight[:8])).history
+                 for model in (theirs, ours)]
+    assert sorted(histories[1]) == sorted(histories[0])
+    for key, values in histories[0].items():
+        np.testing.assert_allclose(histories[1][key], values, rtol=1e-5, err_msg=key)
+
+
 def test_fit_accepts_a_dataset_and_validation_data(backend):
     from engine.data import Dataset
 

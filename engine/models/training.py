@@ -25,9 +25,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ compile
 
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
+                weighted_metrics=None):
         """Choose the optimizer, the loss per output (one, a list or a dict by output name),
-        the metrics per output and the weights of the output losses in the total."""
+        the metrics per output and the weights of the output losses in the total. As in
+        Keras, `metrics` ignore sample_weight and class_weight; `weighted_metrics` use them."""
         names = self._output_names()
         self.optimizer = engine.optimizers.get(optimizer)
         self.loss = loss
@@ -35,9 +37,10 @@ class Trainer:
                         for item in _per_output(loss, names, "loss")]
         weights = _per_output(loss_weights, names, "loss_weights")
         self._loss_weights = [1.0 if w is None else float(w) for w in weights]
-        self._metrics = [[engine.metrics.get(m, loss=output_loss) for m in (group or [])]
-                         for group, output_loss in zip(
-                             _metrics_per_output(metrics, names), self._losses)]
+        self._metrics, self._weighted_metrics = (
+            [[engine.metrics.get(m, loss=output_loss) for m in (group or [])]
+             for group, output_loss in zip(_metrics_per_output(chosen, names), self._losses)]
+            for chosen in (metrics, weighted_metrics))
         self.compiled = True
 
     @property
@@ -114,9 +117,8 @@ class Trainer:
         return tracker.update(total, per_output, y, y_pred, sample_weight)
 
     def reset_metrics(self):
-        for group in getattr(self, "_metrics", []):
-            for metric in group:
-                metric.reset_state()
+        for _, metric in _named_metrics(self) if getattr(self, "compiled", False) else ():
+            metric.reset_state()
 
     # ------------------------------------------------------------------ data
 
@@ -316,6 +318,9 @@ class _Tracker:
                 a + b for a, b in zip(self.output_sums, values)]
         for group, target, prediction in zip(self.model._metrics, y_true, y_pred):
             for metric in group:
+                metric.update_state(target, prediction)
+        for group, target, prediction in zip(self.model._weighted_metrics, y_true, y_pred):
+            for metric in group:
                 metric.update_state(target, prediction, sample_weight)
         logs = {"loss": self.loss_sum / self.count}
         if len(self.model._losses) > 1:
@@ -327,11 +332,32 @@ class _Tracker:
 
 
 def _named_metrics(model):
-    """(log name, metric) pairs: multi-output models prefix the output name, as Keras does."""
-    names = model._output_names()
-    prefix = len(names) > 1
-    return [(f"{name}_{metric.name}" if prefix else metric.name, metric)
-            for name, group in zip(names, model._metrics) for metric in group]
+    """(log name, metric) pairs, metrics then weighted metrics, named as Keras 3 names them:
+    multi-output models prefix the output name; a weighted metric whose name is taken becomes
+    "weighted_<name>"; a name taken again gets "_1", "_2", ..."""
+    outputs = model._output_names()
+    counts, pairs = {}, []
+
+    def add(name, metric):
+        if name in counts:
+            counts[name] += 1
+            name = f"{name}_{counts[name] - 1}"
+        else:
+            counts[name] = 1
+        pairs.append((name, metric))
+
+    def prefixed(output, name):
+        return f"{output}_{name}" if len(outputs) > 1 else name
+
+    for output, group in zip(outputs, model._metrics):
+        for metric in group:
+            add(prefixed(output, metric.name), metric)
+    for output, group in zip(outputs, model._weighted_metrics):
+        for metric in group:
+            name = prefixed(output, metric.name)
+            add(name if name not in counts else prefixed(output, f"weighted_{metric.name}"),
+                metric)
+    return pairs
 
 
 def _per_output(value, names, argument):
