@@ -233,6 +233,76 @@ def test_weighted_training_logs_match_keras(backend):
         np.testing.assert_allclose(histories[1][key], values, rtol=1e-5, err_msg=key)
 
 
+def _two_layer(lib, outputs=2, activation=None):
+    return lib.Sequential([lib.layers.Input((6,)), lib.layers.Dense(5, activation="tanh"),
+                           lib.layers.Dense(outputs, activation=activation)])
+
+
+def _two_heads(lib):
+    values = lib.layers.Input((6,), name="values")
+    hidden = lib.layers.Dense(5, activation="relu", name="hidden")(values)
+    return lib.Model(values, [lib.layers.Dense(1, name="reg")(hidden),
+                              lib.layers.Dense(3, activation="softmax", name="cls")(hidden)])
+
+
+_DATA = np.random.default_rng(3)
+_X = _DATA.uniform(0, 1, (40, 6)).astype(np.float32)
+_Y = _DATA.uniform(0, 1, (40, 2)).astype(np.float32)
+_LABELS = _DATA.integers(0, 3, 40)
+_FIT_CASES = {  # model(lib), compile kwargs(lib), y, fit kwargs(lib)
+    "reduce_lr_on_plateau": (
+        _two_layer, lambda lib: dict(optimizer=lib.optimizers.SGD(0.5), loss="mse"), _Y,
+        lambda lib: dict(epochs=6, callbacks=[lib.callbacks.ReduceLROnPlateau(
+            monitor="loss", factor=0.5, patience=0, min_delta=0.01)])),
+    "early_stopping_restores_best": (
+        _two_layer, lambda lib: dict(optimizer=lib.optimizers.SGD(0.3, momentum=0.9),
+                                     loss="mse"), _Y,
+        lambda lib: dict(epochs=30, validation_data=(_X[:8], _Y[:8] * 3), callbacks=[
+            lib.callbacks.EarlyStopping(monitor="val_loss", patience=2,
+                                        restore_best_weights=True)])),
+    "lr_scheduler": (
+        _two_layer, lambda lib: dict(optimizer=lib.optimizers.SGD(0.1), loss="mae"), _Y,
+        lambda lib: dict(epochs=3, callbacks=[
+            lib.callbacks.LearningRateScheduler(lambda epoch, rate: rate * 0.5)])),
+    "class_weight": (
+        lambda lib: _two_layer(lib, 3, "softmax"),
+        lambda lib: dict(optimizer=lib.optimizers.Adam(0.01),
+                         loss="sparse_categorical_crossentropy", metrics=["accuracy"]),
+        _LABELS, lambda lib: dict(epochs=2, class_weight={0: 1.0, 1: 3.0, 2: 0.5})),
+    "two_heads_validation_split": (
+        _two_heads, lambda lib: dict(
+            optimizer=lib.optimizers.Adam(0.01),
+            loss={"reg": "mse", "cls": "sparse_categorical_crossentropy"},
+            loss_weights={"reg": 2.0, "cls": 0.5}, metrics={"reg": ["mae"], "cls": ["accuracy"]}),
+        {"reg": _Y[:, :1], "cls": _LABELS}, lambda lib: dict(epochs=2, validation_split=0.25)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_FIT_CASES))
+def test_fit_histories_and_weights_match_keras(backend, case):
+    """Same weights, data and settings (no shuffling): Keras's history and final weights."""
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    build, compile_kwargs, y, fit_kwargs = _FIT_CASES[case]
+    results = []
+    for lib in (keras, engine):
+        layers.clear_session()
+        model = build(lib)
+        if results:
+            model.set_weights(start)
+        else:
+            start = [np.asarray(w) for w in model.get_weights()]
+        model.compile(**compile_kwargs(lib))
+        history = model.fit(_X, y, batch_size=8, shuffle=False, verbose=0, **fit_kwargs(lib))
+        results.append((history.history, [np.asarray(w) for w in model.get_weights()]))
+    (theirs, their_weights), (ours, our_weights) = results
+    assert sorted(ours) == sorted(theirs)
+    for key, values in theirs.items():
+        np.testing.assert_allclose(ours[key], values, rtol=1e-4, atol=1e-6, err_msg=key)
+    for got, want in zip(our_weights, their_weights):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
 def test_fit_accepts_a_dataset_and_validation_data(backend):
     from engine.data import Dataset
 
