@@ -165,6 +165,22 @@ def test_conv2d_transpose_scatters_each_input_pixel(backend):
     assert layer.compute_output_shape((None, 3, 2, 4)) == (None, 7, 5, 2)
 
 
+def test_conv2d_transpose_with_a_kernel_shorter_than_its_stride(backend):
+    """Keras and TF.js: 'valid' output is size * stride, the last stride - kernel cells of each
+    window's span left at the bias."""
+    layer = layers.Conv2DTranspose(2, 2, strides=3)
+    x = random_array((1, 2, 3, 4))
+    layer.build(x.shape)
+    kernel, bias = set_random_weights(layer)
+    want = np.zeros((1, 6, 9, 2))
+    for i in range(2):
+        for j in range(3):
+            want[0, 3 * i:3 * i + 2, 3 * j:3 * j + 2, :] += np.einsum(
+                "c,hwfc->hwf", x[0, i, j].astype(np.float64), kernel)
+    np.testing.assert_allclose(run(layer, x), want + bias, **TOLERANCES["conv"])
+    assert layer.compute_output_shape((None, 2, 3, 4)) == (None, 6, 9, 2)
+
+
 def test_padding_and_upsampling(backend):
     x = random_array((2, 3, 2, 2))
     np.testing.assert_array_equal(run(layers.ZeroPadding2D(((1, 0), (2, 1))), x),

@@ -4,6 +4,7 @@ import engine
 from engine import activations, initializers, regularizers
 from engine.layers.base import InputSpec, Layer
 from engine.layers.core import no_constraint
+from engine.ops.conv import transposed_size
 
 
 def as_tuple(value, rank, name):
@@ -147,8 +148,7 @@ class Conv2DTranspose(Conv):
                                                    self.padding))
 
     def compute_output_shape(self, input_shape):
-        spatial = tuple(None if n is None else (n * s if self.padding == "same"
-                                                else (n - 1) * s + k)
+        spatial = tuple(None if n is None else transposed_size((n,), (k,), (s,), self.padding)[0]
                         for n, k, s in zip(input_shape[1:-1], self.kernel_size, self.strides))
         return (input_shape[0],) + spatial + (self.filters,)
 

@@ -187,11 +187,19 @@ def _requested_output_hw(op_name, x, filters, output_shape):
                      f"{filters.shape[2]}), got {shape}")
 
 
+def transposed_size(in_hw, kernel_hw, strides, padding):
+    """Keras's and TF.js's output size of a transposed convolution with 'same' or 'valid'
+    padding: size * stride, plus for 'valid' what the kernel reaches past the stride (a kernel
+    shorter than the stride leaves stride - kernel zero cells after the last window)."""
+    valid = padding.lower() == "valid"
+    return tuple(size * stride + (max(kernel - stride, 0) if valid else 0)
+                 for size, stride, kernel in zip(in_hw, strides, kernel_hw))
+
+
 def _transposed_size(op_name, in_hw, kernel_hw, strides, padding):
-    if isinstance(padding, str) and padding.lower() == "same":
-        return tuple(size * stride for size, stride in zip(in_hw, strides))
-    pads = ((0, 0), (0, 0)) if isinstance(padding, str) and padding.lower() == "valid" \
-        else _explicit_padding(op_name, padding)
+    if isinstance(padding, str) and padding.lower() in ("same", "valid"):
+        return transposed_size(in_hw, kernel_hw, strides, padding)
+    pads = _explicit_padding(op_name, padding)
     return tuple((size - 1) * stride + kernel - sum(pad)
                  for size, stride, kernel, pad in zip(in_hw, strides, kernel_hw, pads))
 
