@@ -78,6 +78,23 @@ def zoo():
     return engine.Model(image, layers.Dense(3, name="out")(mixed), name="zoo"), (2, 6, 6, 2)
 
 
+def sequence():
+    """1-D pooling, cropping, rescaling and the activation layers with arguments."""
+    image = layers.Input((6, 5, 2), name="image")
+    scaled = layers.Rescaling(0.5, offset=-0.25, name="rescale")(image)
+    cropped = layers.Cropping2D(((1, 0), (1, 2)), name="crop")(scaled)
+    rows = layers.Reshape((10, 2), name="rows")(cropped)
+    pooled = layers.MaxPooling1D(2, strides=1, padding="same", name="maxpool1d")(rows)
+    pooled = layers.AveragePooling1D(3, strides=2, name="avgpool1d")(pooled)
+    leaky = layers.LeakyReLU(negative_slope=0.1, name="leaky")(pooled)
+    relu = layers.ReLU(max_value=0.4, name="relu")(layers.Dense(3, name="d1")(leaky))
+    elu = layers.ELU(name="elu")(layers.Dense(3, name="d2")(relu))
+    summary = layers.Concatenate(name="cat")([layers.GlobalAveragePooling1D(name="gap")(elu),
+                                              layers.GlobalMaxPooling1D(name="gmp")(elu)])
+    return engine.Model(image, layers.Softmax(name="softmax")(layers.Dense(4, name="out")(
+        summary)), name="sequence"), (2, 6, 5, 2)
+
+
 def embedding():
     """Also the layers TF.js lacks: Subtract, and GRU with reset_after=True."""
     tokens = layers.Input((4,), dtype="int32", name="tokens")
@@ -134,7 +151,8 @@ def nested_output(lib=engine, layers_module=layers):
 
 BUILDERS = {"mlp": mlp, "cnn": cnn, "residual": residual, "rnn": rnn, "zoo": zoo,
             "embedding": embedding, "transfer": transfer, "nested_functional": nested_functional,
-            "shared_outside": shared_outside, "nested_output": nested_output}
+            "shared_outside": shared_outside, "nested_output": nested_output,
+            "sequence": sequence}
 NESTED = ("transfer", "nested_functional")  # models with a model as a layer
 
 

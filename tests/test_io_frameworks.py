@@ -39,7 +39,7 @@ def test_tfjs_loads_models_this_engine_saved(tmp_path):
     node = _node_with_tfjs()
     expected = {}
     for name in ("mlp", "cnn", "residual", "rnn", "zoo", "shared_outside",
-                 "nested_output") + io_models.NESTED:
+                 "nested_output", "sequence") + io_models.NESTED:
         model, x = io_models.build(name)
         model.save(str(tmp_path / name))
         expected[name] = np.asarray(model.predict(x, verbose=0))
@@ -143,7 +143,7 @@ def test_engine_resumes_training_from_files_tfjs_saved(tfjs_resumed):
 def test_keras_opens_files_this_engine_saved(tmp_path, suffix):
     keras = _keras()
     for name in ("mlp", "cnn", "residual", "rnn", "zoo", "embedding",
-                 "shared_outside") + io_models.NESTED:
+                 "shared_outside", "sequence") + io_models.NESTED:
         model, x = io_models.build(name)
         model.compile(optimizer=engine.optimizers.Adam(0.01), loss="mse")
         model.train_on_batch(x, np.asarray(model.predict(x, verbose=0)) + 1)

@@ -518,3 +518,88 @@ def test_unknown_arguments_and_unbuilt_counts():
         layers.Dense(2).count_params()
     with pytest.raises(ValueError, match="Unknown layer: 'Dense3D'"):
         layers.deserialize({"class_name": "Dense3D", "config": {}})
+
+
+# ------------------------------------------------- 1-D pooling, cropping, activation layers
+
+def _windows_1d(x, size, stride, padding, fill):
+    """(N, steps, size, C) windows of x (N, L, C), 'same' padded with `fill` as TF pads."""
+    length = x.shape[1]
+    steps = -(-length // stride) if padding == "same" else (length - size) // stride + 1
+    total = max((steps - 1) * stride + size - length, 0) if padding == "same" else 0
+    padded = np.pad(x.astype(np.float64), ((0, 0), (total // 2, total - total // 2), (0, 0)),
+                    constant_values=fill)
+    return np.stack([padded[:, s * stride:s * stride + size] for s in range(steps)], axis=1)
+
+
+@pytest.mark.parametrize("size, stride, padding", [(2, None, "valid"), (3, 2, "same"),
+                                                   (3, 1, "same")])
+def test_pooling_1d_matches_window_reference(backend, size, stride, padding):
+    x = random_array((2, 7, 3))
+    step = stride or size
+    for layer, reduce, fill in ((layers.MaxPooling1D(size, stride, padding), np.max, -np.inf),
+                                (layers.AveragePooling1D(size, stride, padding), np.nanmean,
+                                 np.nan)):  # the average leaves padding out
+        want = reduce(_windows_1d(x, size, step, padding, fill), axis=2)
+        np.testing.assert_allclose(run(layer, x), want, rtol=1e-6, atol=1e-6)
+        assert layer.compute_output_shape((None, 7, 3)) == (None,) + want.shape[1:]
+    pool = layers.AveragePooling1D(size, stride, padding, dtype=gradient_dtype(backend))
+    check_gradients(pool, [x], backend)
+
+
+def test_global_pooling_1d(backend):
+    x = random_array((2, 5, 3))
+    np.testing.assert_allclose(run(layers.GlobalAveragePooling1D(), x), x.mean(1), rtol=1e-6)
+    np.testing.assert_allclose(run(layers.GlobalMaxPooling1D(keepdims=True), x),
+                               x.max(1, keepdims=True))
+
+
+def test_cropping2d_cuts_each_edge_and_refuses_cutting_everything(backend):
+    x = random_array((2, 6, 5, 3))
+    layer = layers.Cropping2D(((1, 2), (0, 1)))
+    np.testing.assert_array_equal(run(layer, x), x[:, 1:4, 0:4])
+    assert layer.compute_output_shape((None, 6, 5, 3)) == (None, 3, 4, 3)
+    with pytest.raises(ValueError, match="leaves nothing"):
+        layers.Cropping2D(3)(engine.tensor(x))
+
+
+@pytest.mark.parametrize("arguments", [{}, {"max_value": 0.5}, {"negative_slope": 0.1},
+                                       {"max_value": 0.6, "negative_slope": 0.2,
+                                        "threshold": 0.25}])
+def test_relu_layer_matches_its_piecewise_formula(backend, arguments):
+    x = random_array((4, 6))
+    top = arguments.get("max_value", np.inf)
+    slope, threshold = arguments.get("negative_slope", 0.0), arguments.get("threshold", 0.0)
+    x64 = x.astype(np.float64)
+    want = np.where(x64 > threshold, np.minimum(x64, top), slope * (x64 - threshold))
+    np.testing.assert_allclose(run(layers.ReLU(**arguments), x), want, rtol=1e-6, atol=1e-7)
+    check_gradients(layers.ReLU(**arguments, dtype=gradient_dtype(backend)), [x], backend)
+
+
+def test_leaky_relu_elu_softmax_rescaling_layers(backend):
+    x = random_array((3, 4))
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(run(layers.LeakyReLU(negative_slope=0.1), x),
+                               np.where(x64 > 0, x64, 0.1 * x64), rtol=1e-6)
+    assert layers.LeakyReLU(alpha=0.2).negative_slope == 0.2  # Keras 2 / TF.js name
+    np.testing.assert_allclose(run(layers.ELU(alpha=0.5), x),
+                               np.where(x64 > 0, x64, 0.5 * np.expm1(x64)), rtol=1e-5)
+    exp = np.exp(x64 - x64.max(0))
+    np.testing.assert_allclose(run(layers.Softmax(axis=0), x), exp / exp.sum(0), rtol=1e-5)
+    pixels = np.arange(12, dtype=np.int32).reshape(3, 4)
+    scaled = run(layers.Rescaling(1 / 255, offset=-0.5), pixels)
+    assert scaled.dtype == np.float32
+    np.testing.assert_allclose(scaled, pixels / 255 - 0.5, rtol=1e-6)
+    with pytest.raises(ValueError, match="negative_slope"):
+        layers.ReLU(negative_slope=-1)
+
+
+@pytest.mark.parametrize("layer, message", [
+    (lambda: layers.ELU(alpha=0.5), "TF.js's ELU supports only alpha=1.0"),
+    (lambda: layers.ReLU(negative_slope=0.1), "TF.js's ReLU has only max_value"),
+])
+def test_tfjs_save_refuses_activation_arguments_tfjs_lacks(tmp_path, layer, message):
+    model = engine.Sequential([layers.Input((3,)), layer()])
+    with pytest.raises(ValueError, match=message):
+        model.save(str(tmp_path / "web"))
+    assert not (tmp_path / "web").exists()

@@ -258,6 +258,15 @@ def _keras2_layer_config(class_name, config):
             config[key] = "hard_sigmoid"
     if class_name == "InputLayer":
         config["batch_input_shape"] = config.pop("batch_shape")
+    if class_name == "LeakyReLU":  # Keras 3's negative_slope is Keras 2's and TF.js's alpha
+        config["alpha"] = config.pop("negative_slope")
+    if class_name == "ELU" and config.get("alpha", 1.0) != 1.0:
+        raise ValueError(f"Layer '{config.get('name')}': TF.js's ELU supports only alpha=1.0, "
+                         f"got {config['alpha']}")
+    if class_name == "ReLU" and (config.get("negative_slope") or config.get("threshold")):
+        raise ValueError(f"Layer '{config.get('name')}': TF.js's ReLU has only max_value; "
+                         f"negative_slope={config.get('negative_slope')} and threshold="
+                         f"{config.get('threshold')} cannot be saved for it")
     return config
 
 

@@ -1,20 +1,25 @@
 """Keras-style layers written with engine ops, plus (de)serialization of layer configs."""
+from engine.layers.activation import ELU, LeakyReLU, ReLU, Softmax  # noqa: F401
 from engine.layers.base import InputSpec, Layer, clear_session  # noqa: F401
-from engine.layers.conv import (Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D,  # noqa: F401
-                                SeparableConv2D, UpSampling2D, ZeroPadding2D)
+from engine.layers.conv import (Conv1D, Conv2D, Conv2DTranspose, Cropping2D,  # noqa: F401
+                                DepthwiseConv2D, SeparableConv2D, UpSampling2D, ZeroPadding2D)
 from engine.layers.core import (Activation, Dense, Dropout, Embedding, Flatten,  # noqa: F401
-                                Permute, RepeatVector, Reshape)
+                                Permute, Rescaling, RepeatVector, Reshape)
 from engine.layers.input_layer import Input, InputLayer  # noqa: F401
 from engine.layers.keras_tensor import KerasTensor  # noqa: F401
 from engine.layers.merge import (Add, Average, Concatenate, Maximum, Multiply,  # noqa: F401
                                  Subtract)
 from engine.layers.normalization import BatchNormalization, LayerNormalization  # noqa: F401
-from engine.layers.pooling import (AveragePooling2D, GlobalAveragePooling2D,  # noqa: F401
-                                   GlobalMaxPooling2D, MaxPooling2D)
+from engine.layers.pooling import (AveragePooling1D, AveragePooling2D,  # noqa: F401
+                                   GlobalAveragePooling1D, GlobalAveragePooling2D,
+                                   GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D,
+                                   MaxPooling2D)
 from engine.layers.recurrent import GRU, LSTM, SimpleRNN  # noqa: F401
 
 _ALIASES = {"MaxPool2D": MaxPooling2D, "AvgPool2D": AveragePooling2D,
             "GlobalAvgPool2D": GlobalAveragePooling2D, "GlobalMaxPool2D": GlobalMaxPooling2D,
+            "MaxPool1D": MaxPooling1D, "AvgPool1D": AveragePooling1D,
+            "GlobalAvgPool1D": GlobalAveragePooling1D, "GlobalMaxPool1D": GlobalMaxPooling1D,
             "Convolution2D": Conv2D, "Convolution1D": Conv1D}
 
 
@@ -25,9 +30,11 @@ def layer_classes():
     classes = {cls.__name__: cls for cls in (
         InputLayer, Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector,
         Embedding, Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D,
-        ZeroPadding2D, UpSampling2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
-        GlobalMaxPooling2D, BatchNormalization, LayerNormalization, SimpleRNN, LSTM, GRU, Add,
-        Subtract, Multiply, Average, Maximum, Concatenate, Sequential, Functional)}
+        ZeroPadding2D, Cropping2D, UpSampling2D, MaxPooling2D, AveragePooling2D,
+        GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling1D, AveragePooling1D,
+        GlobalAveragePooling1D, GlobalMaxPooling1D, BatchNormalization, LayerNormalization,
+        SimpleRNN, LSTM, GRU, Add, Subtract, Multiply, Average, Maximum, Concatenate, ReLU,
+        LeakyReLU, ELU, Softmax, Rescaling, Sequential, Functional)}
     classes["Model"] = Model
     return {**_ALIASES, **classes}
 

@@ -257,16 +257,21 @@ class SeparableConv2D(Conv):
                 "depthwise_constraint": None, "pointwise_constraint": None}
 
 
+def edge_pairs(value):
+    """((top, bottom), (left, right)) from an int, (rows, cols) or that form itself."""
+    if isinstance(value, int):
+        return ((value, value), (value, value))
+    if all(isinstance(v, int) for v in value):
+        return ((value[0], value[0]), (value[1], value[1]))
+    return tuple(tuple(v) for v in value)
+
+
 class ZeroPadding2D(Layer):
     """Zeros around the image: padding int, (rows, cols) or ((top, bottom), (left, right))."""
 
     def __init__(self, padding=(1, 1), data_format=None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(padding, int):
-            padding = ((padding, padding), (padding, padding))
-        elif all(isinstance(p, int) for p in padding):
-            padding = ((padding[0], padding[0]), (padding[1], padding[1]))
-        self.padding = tuple(tuple(p) for p in padding)
+        self.padding = edge_pairs(padding)
         self.data_format = _channels_last_only(data_format)
         self.input_spec = InputSpec(ndim=4)
 
@@ -280,6 +285,37 @@ class ZeroPadding2D(Layer):
 
     def get_config(self):
         return {**super().get_config(), "padding": [list(p) for p in self.padding],
+                "data_format": self.data_format}
+
+
+class Cropping2D(Layer):
+    """Cells cut from the image's edges: cropping int, (rows, cols) or ((top, bottom), (left,
+    right))."""
+
+    def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.cropping = edge_pairs(cropping)
+        self.data_format = _channels_last_only(data_format)
+        self.input_spec = InputSpec(ndim=4)
+
+    def build(self, input_shape):
+        for size, (before, after) in zip(input_shape[1:3], self.cropping):
+            if size is not None and before + after >= size:
+                raise ValueError(f"Layer '{self.name}': cropping {self.cropping} leaves nothing "
+                                 f"of an input of shape {tuple(input_shape)}")
+
+    def call(self, inputs):
+        (top, bottom), (left, right) = self.cropping
+        height, width = inputs.shape[1:3]
+        return inputs[:, top:height - bottom, left:width - right]
+
+    def compute_output_shape(self, input_shape):
+        spatial = tuple(None if n is None else n - sum(c)
+                        for n, c in zip(input_shape[1:3], self.cropping))
+        return (input_shape[0],) + spatial + (input_shape[3],)
+
+    def get_config(self):
+        return {**super().get_config(), "cropping": [list(c) for c in self.cropping],
                 "data_format": self.data_format}
 
 

@@ -1,4 +1,5 @@
-"""Core layers: Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector, Embedding."""
+"""Core layers: Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector, Embedding,
+Rescaling."""
 import math
 
 import engine
@@ -228,3 +229,25 @@ class Embedding(Layer):
                 "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
                 "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
                 "embeddings_constraint": None, "mask_zero": False}
+
+
+class Rescaling(Layer):
+    """inputs * scale + offset in float32 (Keras's preprocessing layer: 1/255 for pixels); scale
+    and offset may be per-channel lists."""
+
+    def __init__(self, scale, offset=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale, self.offset = scale, offset
+
+    def call(self, inputs):
+        if not engine.dtypes.is_floating(inputs.dtype):
+            inputs = engine.cast(inputs, "float32")
+        scale, offset = (engine.tensor(value, dtype=inputs.dtype)
+                         for value in (self.scale, self.offset))
+        return inputs * scale + offset
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale, "offset": self.offset}
