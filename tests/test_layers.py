@@ -151,34 +151,26 @@ def test_depthwise_and_separable_conv_match_per_channel_formula(backend):
         "depthwise_kernel", "pointwise_kernel", "bias"]
 
 
-def test_conv2d_transpose_scatters_each_input_pixel(backend):
-    layer = layers.Conv2DTranspose(2, 3, strides=2)
-    x = random_array((1, 3, 2, 4))
+@pytest.mark.parametrize("kernel_size, strides, x_shape, out_shape", [
+    (3, 2, (1, 3, 2, 4), (1, 7, 5, 2)),
+    # Kernel shorter than the stride: Keras's and TF.js's 'valid' output is size * stride, the
+    # last stride - kernel rows and columns left at the bias.
+    (2, 3, (1, 2, 3, 4), (1, 6, 9, 2)),
+])
+def test_conv2d_transpose_scatters_each_input_pixel(backend, kernel_size, strides, x_shape,
+                                                    out_shape):
+    layer = layers.Conv2DTranspose(2, kernel_size, strides=strides)
+    x = random_array(x_shape)
     layer.build(x.shape)
     kernel, bias = set_random_weights(layer)  # (kh, kw, filters, in)
-    want = np.zeros((1, 7, 5, 2))
-    for i in range(3):
-        for j in range(2):
-            want[0, 2 * i:2 * i + 3, 2 * j:2 * j + 3, :] += np.einsum(
+    want = np.zeros(out_shape)
+    for i in range(x_shape[1]):
+        for j in range(x_shape[2]):
+            want[0, strides * i:strides * i + kernel_size,
+                 strides * j:strides * j + kernel_size, :] += np.einsum(
                 "c,hwfc->hwf", x[0, i, j].astype(np.float64), kernel)
     np.testing.assert_allclose(run(layer, x), want + bias, **TOLERANCES["conv"])
-    assert layer.compute_output_shape((None, 3, 2, 4)) == (None, 7, 5, 2)
-
-
-def test_conv2d_transpose_with_a_kernel_shorter_than_its_stride(backend):
-    """Keras and TF.js: 'valid' output is size * stride, the last stride - kernel cells of each
-    window's span left at the bias."""
-    layer = layers.Conv2DTranspose(2, 2, strides=3)
-    x = random_array((1, 2, 3, 4))
-    layer.build(x.shape)
-    kernel, bias = set_random_weights(layer)
-    want = np.zeros((1, 6, 9, 2))
-    for i in range(2):
-        for j in range(3):
-            want[0, 3 * i:3 * i + 2, 3 * j:3 * j + 2, :] += np.einsum(
-                "c,hwfc->hwf", x[0, i, j].astype(np.float64), kernel)
-    np.testing.assert_allclose(run(layer, x), want + bias, **TOLERANCES["conv"])
-    assert layer.compute_output_shape((None, 2, 3, 4)) == (None, 6, 9, 2)
+    assert layer.compute_output_shape((None,) + x_shape[1:]) == (None,) + out_shape[1:]
 
 
 def test_padding_and_upsampling(backend):
