@@ -303,6 +303,47 @@ def test_fit_histories_and_weights_match_keras(backend, case):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
+def test_model_input_and_output_build_a_feature_extractor(backend):
+    """Keras's transfer-learning idiom: Model(base.input, base.get_layer(name).output)."""
+    layers.clear_session()
+    base = engine.Sequential([layers.Input((4,)), layers.Dense(3, activation="tanh", name="h"),
+                              layers.Dense(2, name="out")])
+    x = random_array((5, 4))
+    assert base.input.shape == (None, 4) and base.output.shape == (None, 2)
+    features = engine.Model(base.input, base.get_layer("h").output)
+    kernel, bias = base.get_layer("h").get_weights()
+    np.testing.assert_allclose(features.predict(x, verbose=0), np.tanh(x @ kernel + bias),
+                               rtol=1e-5, atol=1e-6)
+    two = engine.Model(features.input, [features.output, base.output])
+    assert isinstance(two.output, list) and len(two.output) == 2
+    with pytest.raises(ValueError, match="has no defined input yet"):
+        engine.Sequential([layers.Dense(2)]).input
+
+
+def test_to_json_model_from_json_and_clone_model_rebuild_the_architecture():
+    layers.clear_session()
+    model = _two_heads(engine)
+    for rebuilt in (engine.models.model_from_json(model.to_json()),
+                    engine.models.clone_model(model)):
+        assert rebuilt.get_config() == model.get_config()
+        assert [w.shape for w in rebuilt.get_weights()] == [w.shape for w in model.get_weights()]
+        assert not all(np.array_equal(a, b) for a, b in
+                       zip(rebuilt.get_weights(), model.get_weights()))  # fresh weights
+    assert json.loads(model.to_json())["class_name"] == "Functional"
+
+
+def test_model_json_moves_both_ways_with_keras():
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    theirs = _two_heads(keras)
+    ours = engine.models.model_from_json(theirs.to_json())
+    ours.set_weights([np.asarray(w) for w in theirs.get_weights()])
+    back = keras.models.model_from_json(ours.to_json())
+    back.set_weights(ours.get_weights())
+    for got, want in zip(back.predict(_X, verbose=0), ours.predict(_X, verbose=0)):
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-6)
+
+
 def test_fit_accepts_a_dataset_and_validation_data(backend):
     from engine.data import Dataset
 

@@ -44,9 +44,19 @@ def save(model, path, include_optimizer=True):
                 handle.write(data)
 
 
+def keras_config(model):
+    """The architecture as Keras 3 writes it (what model.to_json() holds)."""
+    return config_normalize.to_keras3(serialize.model_config(model),
+                                      serialize.tensor_spec(model))
+
+
+def model_from_keras_config(config, custom_objects=None):
+    """A new model (fresh weights) from a Keras 3, Keras 2 or TF.js architecture config."""
+    return serialize.model_from_config(config_normalize.normalize(config), custom_objects)
+
+
 def _config_json(model, include_optimizer):
-    config = config_normalize.to_keras3(serialize.model_config(model),
-                                        serialize.tensor_spec(model))
+    config = keras_config(model)
     training = compile_config.compile_config(model) if include_optimizer else None
     if training is not None:
         config["compile_config"] = training

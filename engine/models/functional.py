@@ -3,6 +3,7 @@
 `Model(inputs, outputs)` builds a Functional model; `Model()` subclassed with a `call` method
 gives a subclassed model. Both train with compile/fit (models/training.py).
 """
+import json
 import os
 
 import numpy as np
@@ -37,6 +38,22 @@ class Model(Trainer, Layer):
         if cls is Model and "input_layers" in config:
             return Functional.from_config(config)
         return super().from_config(config)
+
+    @property
+    def input(self):
+        """The symbolic input: one tensor, or a list of them (the Keras idiom
+        `Model(base.input, base.get_layer(name).output)` builds a feature extractor)."""
+        return _one_or_list(self.inputs, self.name, "input")
+
+    @property
+    def output(self):
+        return _one_or_list(self.outputs, self.name, "output")
+
+    def to_json(self, **kwargs):
+        """The architecture as Keras 3's JSON (engine.models.model_from_json reads it back)."""
+        from engine.io.keras_v3 import keras_config
+
+        return json.dumps(keras_config(self), **kwargs)
 
     def summary(self, line_length=None, positions=None, print_fn=None):
         """Print the Keras table: layers, output shapes, parameter counts and totals."""
@@ -76,6 +93,13 @@ class Model(Trainer, Layer):
                 return layer
         raise ValueError(f"No such layer: {name}. Existing layers are: "
                          f"{[layer.name for layer in self.layers]}.")
+
+
+def _one_or_list(tensors, name, what):
+    if not tensors:
+        raise ValueError(f"Model '{name}' has no defined {what} yet: build it from an Input "
+                         f"(or call it on data)")
+    return tensors[0] if len(tensors) == 1 else list(tensors)
 
 
 class Functional(Model):
