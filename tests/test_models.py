@@ -269,6 +269,10 @@ _FIT_CASES = {  # model(lib), compile kwargs(lib), y, fit kwargs(lib)
         lambda lib: dict(optimizer=lib.optimizers.Adam(0.01),
                          loss="sparse_categorical_crossentropy", metrics=["accuracy"]),
         _LABELS, lambda lib: dict(epochs=2, class_weight={0: 1.0, 1: 3.0, 2: 0.5})),
+    "validation_freq_steps_batch_size": (
+        _two_layer, lambda lib: dict(optimizer=lib.optimizers.SGD(0.2), loss="mse"), _Y,
+        lambda lib: dict(epochs=4, validation_data=(_X[:16], _Y[:16]), validation_freq=2,
+                         validation_steps=2, validation_batch_size=4)),
     "two_heads_validation_split": (
         _two_heads, lambda lib: dict(
             optimizer=lib.optimizers.Adam(0.01),

@@ -166,9 +166,14 @@ class Trainer:
 
     def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-            sample_weight=None, initial_epoch=0, steps_per_epoch=None):
-        """Train for `epochs` epochs on arrays or an engine.data.Dataset; returns History."""
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq=1):
+        """Train for `epochs` epochs on arrays or an engine.data.Dataset; returns History. The
+        validation data is evaluated after every `validation_freq`-th epoch."""
         self._require_compiled("fit")
+        if not isinstance(validation_freq, int) or validation_freq < 1:
+            raise ValueError(f"`validation_freq` must be a positive integer, got "
+                             f"{validation_freq!r}")
         verbose = 1 if verbose == "auto" else verbose
         batch_size = batch_size or 32
         if _is_dataset(x):
@@ -200,8 +205,10 @@ class Trainer:
                 if self.stop_training:
                     break
             epoch_logs = dict(logs)
-            if validation_data is not None:
-                val_logs = self._evaluate_loop(validation_data, batch_size)
+            if validation_data is not None and (epoch + 1) % validation_freq == 0:
+                val_logs = self._evaluate_loop(validation_data,
+                                               validation_batch_size or batch_size,
+                                               validation_steps)
                 epoch_logs.update({f"val_{key}": value for key, value in val_logs.items()})
             callback_list.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
