@@ -1,12 +1,12 @@
 """NumPy convolution kernels: im2col through a strided window view, then BLAS GEMMs run as
 stacks of small row blocks (gemm.py).
 
-Gradients reuse the same pieces: the filter gradient is, at stride 1 and 8+ input channels, one
-GEMM per kernel tap over the padded input's grid (no im2col; its K, the cells, is long),
-otherwise im2col(x)^T @ dy; the input gradient is, at stride 1, a convolution of dy with the
-flipped filter, otherwise dy @ W^T scattered back with one vectorised add per kernel tap
-(col2im). Depthwise convolutions are per-tap multiply-adds. Each runs per batch chunk, the
-chunks on every core (parallel.over_batch).
+Gradients reuse the same pieces: the filter gradient is, at stride 1 with 8+ input channels and
+up to 32 filters, one GEMM per kernel tap over the padded input's grid (no im2col; its K, the
+cells, is long), otherwise im2col(x)^T @ dy; the input gradient is, at stride 1, a convolution
+of dy with the flipped filter, otherwise dy @ W^T scattered back with one vectorised add per
+kernel tap (col2im). Depthwise convolutions are per-tap multiply-adds. Each runs per batch
+chunk, the chunks on every core (parallel.over_batch).
 
 Measured and left out (one core, 8 images of 32x32x16 -> 3x3x32): per-tap GEMMs on the padded
 grid for the forward and input gradient, whose K is only C (forward 820 -> 1360 us, input
@@ -163,10 +163,12 @@ def conv2d(x, filter, strides, padding, dilations, epilogue=None):  # noqa: A002
     return y
 
 
-# Input channels from which the stride-1 filter gradient runs on the grid: each tap's GEMM has
-# only C rows, so for fewer channels im2col's one wide GEMM wins (2 cores, 64x28x28x1 -> 3x3x8:
-# im2col 272 us, grid 475; 32x32x32x3 -> 16: 710 against 1156; 8 -> 8: 1158 against 997).
-GRID_MIN_CHANNELS = 8
+# Where the stride-1 filter gradient runs on the grid: from GRID_MIN_CHANNELS input channels
+# (each tap's GEMM has only C rows: 64x28x28x1 -> 3x3x8, im2col 272 us, grid 475; 3 -> 16: 710
+# against 1156) up to GRID_MAX_FILTERS filters (im2col's GEMM is N = filters wide, and from 64
+# it wins: 32x16x16x32 -> 64, grid 3.2 ms, im2col 2.2; 16 -> 32 at 32x32: grid 1.9, im2col
+# 2.2-2.5; 128 -> 16 at 16x16: grid 4.2, im2col 8.6; 2 cores).
+GRID_MIN_CHANNELS, GRID_MAX_FILTERS = 8, 32
 
 
 def _filter_gradient_on_grid(x, dy, kernel_hw, padding, dilations):
@@ -177,7 +179,7 @@ def _filter_gradient_on_grid(x, dy, kernel_hw, padding, dilations):
     (cells, C) matrix, no copy. With dy laid on the same grid (zeros where no output cell is),
     the tap's gradient is one GEMM, shifted_grid^T @ dy_grid, run in row blocks as in gemm.py;
     all taps and blocks are one stacked matmul. One core, 8 images 32x32x16 -> 3x3x32: 890 ->
-    650 us; 64 -> 128 channels 1260 -> 820 us.
+    650 us.
     """
     n, h, w, c = x.shape
     out_h, out_w, out_channels = dy.shape[1:]
@@ -206,7 +208,8 @@ def conv2d_backprop_filter(x, dy, filter_shape, strides, padding, dilations):
         return small_gemms.transposed_matmul(x.reshape(-1, in_channels),
                                              dy.reshape(-1, out_channels)).reshape(filter_shape)
 
-    if tuple(strides) == (1, 1) and in_channels >= GRID_MIN_CHANNELS:
+    if (tuple(strides) == (1, 1) and in_channels >= GRID_MIN_CHANNELS
+            and out_channels <= GRID_MAX_FILTERS):
         partials = over_batch(
             lambda rows: _filter_gradient_on_grid(x[rows], dy[rows], (kh, kw), padding,
                                                   dilations),
