@@ -307,6 +307,41 @@ def test_fit_histories_and_weights_match_keras(backend, case):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
+def _dict_model(lib):
+    values, extra = lib.layers.Input((6,), name="values"), lib.layers.Input((3,), name="extra")
+    hidden = lib.layers.Concatenate()([lib.layers.Dense(4, name="dv")(values), extra])
+    return lib.Model({"values": values, "extra": extra},
+                     {"reg": lib.layers.Dense(1, name="reg")(hidden),
+                      "cls": lib.layers.Dense(3, activation="softmax", name="cls")(hidden)})
+
+
+def test_dict_inputs_and_outputs_fit_and_predict_as_in_keras(backend):
+    """Inputs and targets by name, and predict returning a dict by output name, as Keras."""
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    x = {"values": _X, "extra": _Y[:, :1].repeat(3, axis=1)}
+    results = []
+    for lib in (keras, engine):
+        layers.clear_session()
+        model = _dict_model(lib)
+        if results:
+            model.set_weights(start)
+        else:
+            start = [np.asarray(w) for w in model.get_weights()]
+        model.compile(optimizer=lib.optimizers.SGD(0.1), metrics={"cls": ["accuracy"]},
+                      loss={"reg": "mse", "cls": "sparse_categorical_crossentropy"})
+        history = model.fit(x, {"reg": _Y[:, :1], "cls": _LABELS}, batch_size=8, epochs=2,
+                            shuffle=False, verbose=0).history
+        results.append((history, model.predict(x, verbose=0), model.predict_on_batch(x)))
+    (theirs, their_predictions, _), (ours, predictions, on_batch) = results
+    for key, values in theirs.items():
+        np.testing.assert_allclose(ours[key], values, rtol=1e-5, err_msg=key)
+    assert isinstance(predictions, dict) and sorted(predictions) == ["cls", "reg"]
+    for name, want in their_predictions.items():
+        np.testing.assert_allclose(predictions[name], np.asarray(want), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(on_batch[name], predictions[name], rtol=1e-6)
+
+
 def test_model_input_and_output_build_a_feature_extractor(backend):
     """Keras's transfer-learning idiom: Model(base.input, base.get_layer(name).output)."""
     layers.clear_session()

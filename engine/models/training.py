@@ -9,7 +9,7 @@ import numpy as np
 
 import engine
 from engine.layers.base import deferred_state_updates
-from engine.layers.keras_tensor import flatten
+from engine.layers.keras_tensor import flatten, map_structure
 from engine.models import data_adapter
 
 
@@ -94,7 +94,8 @@ class Trainer:
         return logs if return_dict else _logs_to_result(logs)
 
     def predict_on_batch(self, x):
-        return _to_numpy(self(_unlist(self._inputs_list(x)), training=False))
+        outputs = self(_unlist(self._inputs_list(x)), training=False)
+        return self._as_output_structure([o.numpy() for o in flatten(outputs)])
 
     def _train_step(self, x, y, sample_weight, tracker):
         y, sample_weight = _upload_targets(y, sample_weight)
@@ -303,7 +304,16 @@ class Trainer:
         if not results:
             raise ValueError("Unexpected result of `predict`: no batches were processed.")
         merged = [np.concatenate(parts, axis=0) for parts in zip(*results)]
-        return merged[0] if len(merged) == 1 else merged
+        return self._as_output_structure(merged)
+
+    def _as_output_structure(self, arrays):
+        """Outputs (in flatten order) as Keras returns them: a dict where the model's outputs
+        are a dict, else one array or a list of them."""
+        structure = getattr(self, "_outputs_structure", None)
+        if isinstance(structure, dict):
+            position = {id(tensor): i for i, tensor in enumerate(flatten(structure))}
+            return map_structure(lambda tensor: arrays[position[id(tensor)]], structure)
+        return arrays[0] if len(arrays) == 1 else arrays
 
 
 class _Tracker:
@@ -425,11 +435,6 @@ def _known_length(dataset):
 
 def _unlist(inputs):
     return inputs[0] if isinstance(inputs, list) and len(inputs) == 1 else inputs
-
-
-def _to_numpy(outputs):
-    arrays = [o.numpy() for o in flatten(outputs)]
-    return arrays[0] if len(arrays) == 1 else arrays
 
 
 def _logs_to_result(logs):
