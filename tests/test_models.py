@@ -213,17 +213,24 @@ def test_metrics_ignore_sample_weight_and_weighted_metrics_use_it(backend):
                                sample_weight[:5].sum() / sample_weight.sum(), rtol=1e-6)
 
 
-def test_weighted_training_logs_match_keras(backend):
-    """fit with sample weights and weighted validation data: the same history as Keras."""
+def keras_twin(build):
+    """(keras, Keras's model, ours): both from `build(lib)`, ours given Keras's initial weights
+    (skips without Keras)."""
     os.environ.setdefault("KERAS_BACKEND", "jax")
     keras = pytest.importorskip("keras")
+    theirs = build(keras)
+    layers.clear_session()
+    ours = build(engine)
+    ours.set_weights([np.asarray(w) for w in theirs.get_weights()])
+    return keras, theirs, ours
+
+
+def test_weighted_training_logs_match_keras(backend):
+    """fit with sample weights and weighted validation data: the same history as Keras."""
+    _, theirs, ours = keras_twin(_weighted_metrics_model)
     rng = np.random.default_rng(2)
     x, labels = random_array((24, 3)), rng.integers(0, 3, 24)
     sample_weight = rng.uniform(0.1, 2.0, 24).astype(np.float32)
-    theirs = _weighted_metrics_model(keras)
-    layers.clear_session()
-    ours = _weighted_metrics_model(engine)
-    ours.set_weights([np.asarray(w) for w in theirs.get_weights()])
     histories = [model.fit(x, labels, sample_weight=sample_weight, batch_size=8, epochs=2,
                            shuffle=False, verbose=0,
                            validation_data=(x[:8], labels[:8], sample_weight[:8])).history
@@ -285,17 +292,10 @@ _FIT_CASES = {  # model(lib), compile kwargs(lib), y, fit kwargs(lib)
 @pytest.mark.parametrize("case", sorted(_FIT_CASES))
 def test_fit_histories_and_weights_match_keras(backend, case):
     """Same weights, data and settings (no shuffling): Keras's history and final weights."""
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    keras = pytest.importorskip("keras")
     build, compile_kwargs, y, fit_kwargs = _FIT_CASES[case]
+    keras, *models = keras_twin(build)
     results = []
-    for lib in (keras, engine):
-        layers.clear_session()
-        model = build(lib)
-        if results:
-            model.set_weights(start)
-        else:
-            start = [np.asarray(w) for w in model.get_weights()]
+    for lib, model in zip((keras, engine), models):
         model.compile(**compile_kwargs(lib))
         history = model.fit(_X, y, batch_size=8, shuffle=False, verbose=0, **fit_kwargs(lib))
         results.append((history.history, [np.asarray(w) for w in model.get_weights()]))
@@ -317,17 +317,10 @@ def _dict_model(lib):
 
 def test_dict_inputs_and_outputs_fit_and_predict_as_in_keras(backend):
     """Inputs and targets by name, and predict returning a dict by output name, as Keras."""
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    keras = pytest.importorskip("keras")
+    keras, *models = keras_twin(_dict_model)
     x = {"values": _X, "extra": _Y[:, :1].repeat(3, axis=1)}
     results = []
-    for lib in (keras, engine):
-        layers.clear_session()
-        model = _dict_model(lib)
-        if results:
-            model.set_weights(start)
-        else:
-            start = [np.asarray(w) for w in model.get_weights()]
+    for lib, model in zip((keras, engine), models):
         model.compile(optimizer=lib.optimizers.SGD(0.1), metrics={"cls": ["accuracy"]},
                       loss={"reg": "mse", "cls": "sparse_categorical_crossentropy"})
         history = model.fit(x, {"reg": _Y[:, :1], "cls": _LABELS}, batch_size=8, epochs=2,
