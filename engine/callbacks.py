@@ -1,5 +1,5 @@
 """Training callbacks with Keras's hooks: History, progress bar, early stopping, checkpoints,
-learning-rate control, CSV and TensorBoard logs, and LambdaCallback."""
+learning-rate control, CSV and TensorBoard logs, TerminateOnNaN and LambdaCallback."""
 import csv
 import math
 import os
@@ -383,6 +383,16 @@ class ReduceLROnPlateau(Callback, _MonitorMixin):
                               f"to {optimizer.learning_rate:.6g}.")
                     self.cooldown_counter = self.cooldown
                     self.wait = 0
+
+
+class TerminateOnNaN(Callback):
+    """Stop training at the first batch whose loss is NaN or infinite."""
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            print(f"Batch {batch}: Invalid loss, terminating training")
+            self.model.stop_training = True
 
 
 class LearningRateScheduler(Callback):

@@ -218,3 +218,12 @@ def test_early_stopping_inside_fit(backend):
     history = model.fit(x, y, epochs=10, batch_size=16, verbose=0, callbacks=[stopper])
     assert history.epoch == [0, 1, 2]
     assert isinstance(history, callbacks.History) and model.stop_training
+
+
+def test_terminate_on_nan_stops_at_the_first_invalid_loss(capsys):
+    model = ScriptedModel()
+    history = run_epochs(model, [callbacks.TerminateOnNaN()], [0.5, 0.4, np.inf, 0.3])
+    assert history.epoch == [0, 1, 2] and model.stop_training
+    assert "Batch 0: Invalid loss, terminating training" in capsys.readouterr().out
+    model = ScriptedModel()
+    assert run_epochs(model, [callbacks.TerminateOnNaN()], [0.5, np.nan, 0.3]).epoch == [0, 1]
