@@ -11,7 +11,7 @@ from engine.registry import (list_gradients, list_kernels, register_gradient,  #
 from engine.runtime import (BackendUnavailable, get_backend, list_backends,  # noqa: F401
                             set_backend)
 from engine.tensor import Tensor, Variable
-from engine import callbacks, data, losses, metrics, optimizers, vis  # noqa: E402,F401
+from engine import callbacks, data, losses, metrics, optimizers, utils, vis  # noqa: E402,F401
 from engine import activations, initializers, layers, models, regularizers  # noqa: E402,F401
 from engine.layers import Input  # noqa: E402,F401
 from engine.models import Model, Sequential  # noqa: E402,F401

@@ -149,3 +149,16 @@ def test_load_digits():
     x, y = load_digits()
     assert x.shape == (1797, 8, 8, 1) and x.dtype == np.float32 and y.dtype == np.int32
     assert x.min() == 0.0 and x.max() == 1.0 and sorted(set(y.tolist())) == list(range(10))
+
+
+def test_to_categorical_one_hot_rows():
+    np.testing.assert_array_equal(engine.utils.to_categorical([0, 2, 1]),
+                                  np.eye(3, dtype=np.float32)[[0, 2, 1]])
+    grid = engine.utils.to_categorical(np.array([[1, 0], [2, 1]]), num_classes=4)
+    assert grid.shape == (2, 2, 4) and grid.dtype == np.float32
+    np.testing.assert_array_equal(grid.argmax(-1), [[1, 0], [2, 1]])
+    assert engine.utils.to_categorical(np.array([[1], [0]]), 3).shape == (2, 3)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\)"):
+        engine.utils.to_categorical([0, 3], num_classes=3)
+    with pytest.raises(ValueError, match="must be integers"):
+        engine.utils.to_categorical([0.5])
