@@ -162,3 +162,39 @@ def test_to_categorical_one_hot_rows():
         engine.utils.to_categorical([0, 3], num_classes=3)
     with pytest.raises(ValueError, match="must be integers"):
         engine.utils.to_categorical([0.5])
+
+
+def test_range_zip_concatenate_and_their_cardinality():
+    assert [int(v.numpy()) for v in Dataset.range(2, 8, 2)] == [2, 4, 6]
+    pairs = Dataset.zip((Dataset.range(3), Dataset.from_tensor_slices(np.arange(5) * 10)))
+    assert [(int(a.numpy()), int(b.numpy())) for a, b in pairs] == [(0, 0), (1, 10), (2, 20)]
+    assert pairs.cardinality() == 3
+    named = Dataset.zip({"a": Dataset.range(2), "b": Dataset.range(3)})
+    assert [{k: int(v.numpy()) for k, v in e.items()} for e in named] == [
+        {"a": 0, "b": 0}, {"a": 1, "b": 1}]
+    assert Dataset.zip((Dataset.range(3), Dataset.range(2).repeat())).cardinality() == 3
+    assert Dataset.zip((Dataset.range(2).repeat(), Dataset.range(1).repeat())).cardinality() \
+        == INFINITE
+    assert Dataset.zip((Dataset.range(3).filter(lambda v: v > 0),
+                        Dataset.range(9))).cardinality() == UNKNOWN
+    joined = Dataset.range(2).concatenate(Dataset.range(3))
+    assert [int(v.numpy()) for v in joined] == [0, 1, 0, 1, 2] and len(joined) == 5
+    assert Dataset.range(2).concatenate(Dataset.range(1).repeat()).cardinality() == INFINITE
+    with pytest.raises(TypeError, match="Error in zip"):
+        Dataset.zip([np.arange(3)])
+
+
+def test_cache_replays_the_first_complete_pass():
+    calls = []
+
+    def double(value):
+        calls.append(value)
+        return value * 2
+
+    cached = Dataset.range(3).map(double).cache()
+    first, second = ([int(v.numpy()) for v in cached] for _ in range(2))
+    assert first == second == [0, 2, 4] and len(calls) == 3
+    partial = Dataset.range(3).map(double).cache()
+    calls.clear()
+    next(iter(partial))  # an unfinished pass is not kept
+    assert [int(v.numpy()) for v in partial] == [0, 2, 4] and len(calls) == 4

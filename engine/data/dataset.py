@@ -97,7 +97,53 @@ class Dataset:
 
         return Dataset(make_iterator, UNKNOWN)
 
+    @staticmethod
+    def range(*args):
+        """The integers of range(*args), one per element (tf.data.Dataset.range)."""
+        numbers = range(*args)
+        return Dataset(lambda: (np.int64(n) for n in numbers), len(numbers))
+
+    @staticmethod
+    def zip(datasets):
+        """Elements that pair the datasets' elements position by position, in the same tuple
+        or dict structure as `datasets`; as long as the shortest."""
+        if isinstance(datasets, dict):
+            keys, members = list(datasets), list(datasets.values())
+        else:
+            keys, members = None, list(datasets)
+        if not members or not all(isinstance(d, Dataset) for d in members):
+            raise TypeError("Error in zip: pass a tuple or dict of Datasets")
+
+        def make_iterator():
+            rows = zip(*(member._make_iterator() for member in members))
+            return (dict(zip(keys, row)) if keys else row for row in rows)
+
+        sizes = [member._cardinality for member in members]
+        known = [size for size in sizes if size >= 0]
+        if UNKNOWN in sizes:  # a member of unknown length may be the shortest
+            return Dataset(make_iterator, UNKNOWN)
+        return Dataset(make_iterator, min(known) if known else INFINITE)
+
     # ------------------------------------------------------------------ transformations
+    def concatenate(self, other):
+        """This dataset's elements, then `other`'s."""
+        first, second = self._make_iterator, other._make_iterator
+        sizes = (self._cardinality, other._cardinality)
+        total = sum(sizes) if min(sizes) >= 0 else (INFINITE if INFINITE in sizes else UNKNOWN)
+        return Dataset(lambda: itertools.chain(first(), second()), total)
+
+    def cache(self):
+        """Keep the elements of the first complete pass in memory and replay them after (an
+        expensive `map` then runs once)."""
+        source, stored = self._make_iterator, []
+
+        def make_iterator():
+            if stored:
+                return iter(stored[0])
+            return _recording(source(), stored)
+
+        return Dataset(make_iterator, self._cardinality)
+
     def map(self, fn):
         """fn(element) for each element (tuples are unpacked into arguments)."""
         source = self._make_iterator
@@ -204,6 +250,15 @@ class Dataset:
         size = {INFINITE: "infinite", UNKNOWN: "unknown"}.get(self._cardinality,
                                                             self._cardinality)
         return f"<Dataset cardinality={size}>"
+
+
+def _recording(iterator, stored):
+    """Pass the elements through; after the last one, keep them all in `stored`."""
+    elements = []
+    for element in iterator:
+        elements.append(element)
+        yield element
+    stored.append(elements)
 
 
 def _buffered_shuffle(iterator, buffer_size, rng):
