@@ -228,6 +228,27 @@ def test_nested_model_outputs_numbered_as_keras_numbers_them(tmp_path, suffix):
             np.testing.assert_allclose(np.asarray(output), expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_adapted_normalization_moves_both_ways_with_keras(tmp_path, suffix):
+    """A Keras model with an adapted Normalization loads here with the same predictions, and
+    Keras loads our save of it; TF.js, which has no such layer, is refused."""
+    keras = _keras()
+    data = np.random.default_rng(4).uniform(-3, 9, (20, 4)).astype("float32")
+    normalization = keras.layers.Normalization()
+    normalization.adapt(data)
+    theirs = keras.Sequential([keras.Input((4,)), normalization, keras.layers.Dense(2)])
+    theirs.save(str(tmp_path / f"theirs{suffix}"))
+    ours = engine.models.load_model(str(tmp_path / f"theirs{suffix}"))
+    want = np.asarray(theirs.predict(data, verbose=0))
+    np.testing.assert_allclose(ours.predict(data, verbose=0), want, rtol=1e-5, atol=1e-5)
+    ours.save(str(tmp_path / f"ours{suffix}"))
+    back = keras.saving.load_model(str(tmp_path / f"ours{suffix}"))
+    np.testing.assert_allclose(np.asarray(back.predict(data, verbose=0)), want, rtol=1e-5,
+                               atol=1e-5)
+    with pytest.raises(ValueError, match="TF.js has no Normalization layer"):
+        ours.save(str(tmp_path / "web"))
+
+
 def _keras_nested(keras, name, frozen=False):
     """A Keras model of either shape io_models.NESTED covers: a Sequential ("transfer") or a
     functional model used as a layer of a functional model, optionally frozen."""

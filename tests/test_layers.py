@@ -1,6 +1,7 @@
 """Layers against NumPy formulas written here, gradients against finite differences, configs
 round-tripped; activations, initializers and regularizers against their Keras definitions."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -595,3 +596,56 @@ def test_tfjs_save_refuses_activation_arguments_tfjs_lacks(tmp_path, layer, mess
     with pytest.raises(ValueError, match=message):
         model.save(str(tmp_path / "web"))
     assert not (tmp_path / "web").exists()
+
+
+# ---------------------------------------------------------------------- Normalization
+
+def _spread_data(shape=(40, 4), seed=3):
+    rng = np.random.default_rng(seed)
+    return (rng.uniform(0, 1, shape) * np.array([1, 10, 100, 0.1])[: shape[-1]]
+            + np.array([0, 5, -3, 1])[: shape[-1]]).astype(np.float32)
+
+
+@pytest.mark.parametrize("axis, invert", [(-1, False), (None, False), (-1, True), ((1,), False)])
+def test_normalization_adapts_to_data_statistics(backend, axis, invert):
+    data = _spread_data() if axis != (1,) else _spread_data((10, 3, 4))
+    layer = layers.Normalization(axis=axis, invert=invert)
+    layer.adapt(data)
+    kept = () if axis is None else tuple(a % data.ndim for a in (axis if isinstance(
+        axis, tuple) else (axis,)))
+    reduce = tuple(d for d in range(data.ndim) if d not in kept)
+    mean = data.astype(np.float64).mean(axis=reduce, keepdims=True)
+    scale = np.maximum(data.astype(np.float64).std(axis=reduce, keepdims=True), 1e-7)
+    want = data * scale + mean if invert else (data - mean) / scale
+    np.testing.assert_allclose(run(layer, data), want, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(layer.adapt_mean.numpy(), np.squeeze(mean, reduce), rtol=1e-5)
+
+
+def test_normalization_from_a_dataset_or_given_statistics(backend):
+    data = _spread_data()
+    whole, batched = layers.Normalization(), layers.Normalization()
+    whole.adapt(data)
+    batched.adapt(engine.data.Dataset.from_tensor_slices(data).batch(7))
+    for name in ("adapt_mean", "adapt_variance"):
+        np.testing.assert_allclose(getattr(batched, name).numpy(), getattr(whole, name).numpy(),
+                                   rtol=1e-5)
+    assert int(batched.count.numpy()) == 40
+    fixed = layers.Normalization(mean=[1.0, 2.0, 3.0, 4.0], variance=[1.0, 4.0, 9.0, 16.0])
+    np.testing.assert_allclose(run(fixed, data), (data - [1, 2, 3, 4]) / [1, 2, 3, 4],
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="give both `mean` and `variance`"):
+        layers.Normalization(mean=[1.0])
+    with pytest.raises(ValueError, match="cannot adapt"):
+        fixed.adapt(data)
+
+
+def test_normalization_matches_keras():
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    data = _spread_data((30, 4))
+    theirs, ours = keras.layers.Normalization(), layers.Normalization()
+    theirs.adapt(data)
+    ours.adapt(data)
+    np.testing.assert_allclose(run(ours, data), np.asarray(theirs(data)), rtol=1e-4, atol=1e-5)
+    assert {k: v for k, v in ours.get_config().items() if k in ("axis", "invert", "mean")} == {
+        "axis": [-1], "invert": False, "mean": None}

@@ -9,7 +9,8 @@ from engine.layers.input_layer import Input, InputLayer  # noqa: F401
 from engine.layers.keras_tensor import KerasTensor  # noqa: F401
 from engine.layers.merge import (Add, Average, Concatenate, Maximum, Multiply,  # noqa: F401
                                  Subtract)
-from engine.layers.normalization import BatchNormalization, LayerNormalization  # noqa: F401
+from engine.layers.normalization import (BatchNormalization, LayerNormalization,  # noqa: F401
+                                         Normalization)
 from engine.layers.pooling import (AveragePooling1D, AveragePooling2D,  # noqa: F401
                                    GlobalAveragePooling1D, GlobalAveragePooling2D,
                                    GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D,
@@ -33,8 +34,8 @@ def layer_classes():
         ZeroPadding2D, Cropping2D, UpSampling2D, MaxPooling2D, AveragePooling2D,
         GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling1D, AveragePooling1D,
         GlobalAveragePooling1D, GlobalMaxPooling1D, BatchNormalization, LayerNormalization,
-        SimpleRNN, LSTM, GRU, Add, Subtract, Multiply, Average, Maximum, Concatenate, ReLU,
-        LeakyReLU, ELU, Softmax, Rescaling, Sequential, Functional)}
+        Normalization, SimpleRNN, LSTM, GRU, Add, Subtract, Multiply, Average, Maximum,
+        Concatenate, ReLU, LeakyReLU, ELU, Softmax, Rescaling, Sequential, Functional)}
     classes["Model"] = Model
     return {**_ALIASES, **classes}
 

@@ -1,5 +1,8 @@
-"""BatchNormalization (batch statistics in training, moving averages in inference) and
-LayerNormalization (per-sample statistics)."""
+"""BatchNormalization (batch statistics in training, moving averages in inference),
+LayerNormalization (per-sample statistics) and the preprocessing Normalization (fixed or
+adapted statistics)."""
+import numpy as np
+
 import engine
 from engine import initializers, regularizers
 from engine.layers.base import InputSpec, Layer, assign_state
@@ -134,3 +137,87 @@ class LayerNormalization(Layer):
                 "beta_regularizer": regularizers.serialize(self.beta_regularizer),
                 "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
                 "beta_constraint": None, "gamma_constraint": None}
+
+
+class Normalization(Layer):
+    """Keras's preprocessing Normalization: (x - mean) / max(sqrt(variance), 1e-7) per position
+    of the kept `axis` (or the inverse, with `invert`). The statistics are given as `mean` and
+    `variance`, or learned from data by `adapt(data)` into the non-trainable weights mean,
+    variance and count."""
+
+    EPSILON = 1e-7  # Keras's backend epsilon
+
+    def __init__(self, axis=-1, mean=None, variance=None, invert=False, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = () if axis is None else ((axis,) if isinstance(axis, int) else tuple(axis))
+        if (mean is None) != (variance is None):
+            raise ValueError(f"Layer '{self.name}': give both `mean` and `variance`, or "
+                             f"neither (then call adapt()); got mean={mean}, "
+                             f"variance={variance}")
+        self.input_mean, self.input_variance, self.invert = mean, variance, invert
+
+    def build(self, input_shape):
+        ndim = len(input_shape)
+        if any(not -ndim <= a < ndim for a in self.axis):
+            raise ValueError(f"Layer '{self.name}': axis {self.axis} is out of range for "
+                             f"inputs of rank {ndim}")
+        self._keep = tuple(sorted(a % ndim for a in self.axis))
+        if any(input_shape[a] is None for a in self._keep):
+            raise ValueError(f"Layer '{self.name}': the kept axes {self.axis} need known "
+                             f"sizes, got input shape {tuple(input_shape)}")
+        self._broadcast = tuple(input_shape[d] if d in self._keep else 1 for d in range(ndim))
+        if self.input_mean is None:
+            shape = tuple(input_shape[a] for a in self._keep)
+            self.adapt_mean = self.add_weight(shape, "zeros", trainable=False, name="mean")
+            self.adapt_variance = self.add_weight(shape, "ones", trainable=False,
+                                                  name="variance")
+            self.count = self.add_weight((), "zeros", dtype="int32", trainable=False,
+                                         name="count")
+
+    def adapt(self, data):
+        """Set mean and variance from `data`: an array, or an engine.data.Dataset of batches."""
+        from engine.data import Dataset
+
+        batches = (data.as_numpy_iterator() if isinstance(data, Dataset)
+                   else [engine.convert_to_tensor(data).numpy()])
+        total = count = squares = None
+        for batch in batches:
+            batch = np.asarray(batch, np.float64)
+            if not self.built:
+                self.build((None,) + batch.shape[1:])
+            reduce = tuple(d for d in range(batch.ndim) if d not in self._keep)
+            sums, sums_sq = batch.sum(axis=reduce), np.square(batch).sum(axis=reduce)
+            size = batch.size // max(1, sums.size)
+            total, squares = ((sums, sums_sq) if total is None
+                              else (total + sums, squares + sums_sq))
+            count = size if count is None else count + size
+        if count is None:
+            raise ValueError(f"Layer '{self.name}': adapt() got no data")
+        if self.input_mean is not None:
+            raise ValueError(f"Layer '{self.name}': mean and variance were given; it cannot "
+                             f"adapt")
+        mean = total / count
+        self.adapt_mean.assign(mean.astype(np.float32))
+        self.adapt_variance.assign(np.maximum(squares / count - mean ** 2, 0).astype(np.float32))
+        self.count.assign(np.array(count, np.int32))
+
+    def _statistics(self):
+        if self.input_mean is not None:
+            mean, variance = (np.broadcast_to(np.asarray(value, np.float32), self._broadcast)
+                              for value in (self.input_mean, self.input_variance))
+            return engine.tensor(mean), engine.tensor(variance)
+        return (engine.reshape(self.adapt_mean, self._broadcast),
+                engine.reshape(self.adapt_variance, self._broadcast))
+
+    def call(self, inputs):
+        mean, variance = self._statistics()
+        scale = engine.maximum(engine.sqrt(variance), self.EPSILON)
+        return inputs * scale + mean if self.invert else (inputs - mean) / scale
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "axis": list(self.axis), "invert": self.invert,
+                "mean": np.array(self.input_mean).tolist(),
+                "variance": np.array(self.input_variance).tolist()}
