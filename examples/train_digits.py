@@ -3,8 +3,8 @@
     python examples/train_digits.py --epochs 15 --seed 0 --output digits_output
     ENGINE_BACKEND=opencl python examples/train_digits.py
 
-80/20 split with a fixed seed; writes training_curves.png and confusion_matrix.png (and the
-saved model, once model saving is available) into the output folder.
+80/20 split with a fixed seed; writes training_curves.png, confusion_matrix.png and the
+trained model (digits_cnn.keras) into the output folder.
 """
 import argparse
 import os
