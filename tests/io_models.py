@@ -79,11 +79,14 @@ def zoo():
 
 
 def sequence():
-    """1-D pooling, cropping, rescaling and the activation layers with arguments."""
+    """1-D pooling, cropping, rescaling, the noise layers, Minimum and the activation layers
+    with arguments."""
     image = layers.Input((6, 5, 2), name="image")
     scaled = layers.Rescaling(0.5, offset=-0.25, name="rescale")(image)
     cropped = layers.Cropping2D(((1, 0), (1, 2)), name="crop")(scaled)
     rows = layers.Reshape((10, 2), name="rows")(cropped)
+    rows = layers.SpatialDropout1D(0.2, name="spatial")(rows)  # the noise layers: identity
+    rows = layers.GaussianDropout(0.1, name="gdrop")(layers.GaussianNoise(0.1, name="noise")(rows))
     pooled = layers.MaxPooling1D(2, strides=1, padding="same", name="maxpool1d")(rows)
     pooled = layers.AveragePooling1D(3, strides=2, name="avgpool1d")(pooled)
     leaky = layers.LeakyReLU(negative_slope=0.1, name="leaky")(pooled)
@@ -91,8 +94,10 @@ def sequence():
     elu = layers.ELU(name="elu")(layers.Dense(3, name="d2")(relu))
     summary = layers.Concatenate(name="cat")([layers.GlobalAveragePooling1D(name="gap")(elu),
                                               layers.GlobalMaxPooling1D(name="gmp")(elu)])
-    return engine.Model(image, layers.Softmax(name="softmax")(layers.Dense(4, name="out")(
-        summary)), name="sequence"), (2, 6, 5, 2)
+    lowest = layers.Minimum(name="min")([layers.Dense(4, name="out")(summary),
+                                         layers.Dense(4, name="out2")(summary)])
+    return engine.Model(image, layers.Softmax(name="softmax")(lowest), name="sequence"), \
+        (2, 6, 5, 2)
 
 
 def embedding():

@@ -649,3 +649,25 @@ def test_normalization_matches_keras():
     np.testing.assert_allclose(run(ours, data), np.asarray(theirs(data)), rtol=1e-4, atol=1e-5)
     assert {k: v for k, v in ours.get_config().items() if k in ("axis", "invert", "mean")} == {
         "axis": [-1], "invert": False, "mean": None}
+
+
+# ---------------------------------------------------------------------- noise layers, Minimum
+
+def test_noise_layers_are_identity_in_inference_and_perturb_in_training(backend):
+    x = np.ones((4, 3, 3, 6), np.float32)
+    for layer in (layers.SpatialDropout2D(0.5, seed=1), layers.GaussianNoise(0.5, seed=2),
+                  layers.GaussianDropout(0.2, seed=3), layers.SpatialDropout1D(0.5, seed=4)):
+        np.testing.assert_array_equal(run(layer, x), x)
+    dropped = run(layers.SpatialDropout2D(0.5, seed=1), x, training=True)
+    assert set(np.unique(dropped)) <= {0.0, 2.0}  # kept maps scaled by 1 / (1 - rate)
+    maps = dropped.transpose(0, 3, 1, 2).reshape(24, 9)
+    assert all(len(set(m)) == 1 for m in maps) and 0 < (maps[:, 0] == 0).sum() < 24
+    noise = run(layers.GaussianNoise(0.5, seed=2), np.zeros(20000, np.float32), training=True)
+    assert abs(noise.mean()) < 0.02 and abs(noise.std() - 0.5) < 0.02
+    scaled = run(layers.GaussianDropout(0.2, seed=3), np.ones(20000, np.float32), training=True)
+    assert abs(scaled.mean() - 1) < 0.02 and abs(scaled.std() - 0.5) < 0.02  # sqrt(.2 / .8)
+
+
+def test_minimum_merge(backend):
+    a, b = random_array((3, 4)), random_array((3, 4), seed=1)
+    np.testing.assert_array_equal(run(layers.Minimum(), a, b), np.minimum(a, b))

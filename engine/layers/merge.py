@@ -1,5 +1,5 @@
 """Merge layers: combine a list of tensors elementwise (Add, Subtract, Multiply, Average,
-Maximum) or along an axis (Concatenate)."""
+Maximum, Minimum) or along an axis (Concatenate)."""
 import functools
 
 import engine
@@ -48,6 +48,10 @@ class Multiply(Merge):
 
 class Maximum(Merge):
     combine = staticmethod(engine.maximum)
+
+
+class Minimum(Merge):
+    combine = staticmethod(engine.minimum)
 
 
 class Subtract(Merge):
