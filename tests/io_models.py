@@ -89,7 +89,8 @@ def sequence():
     rows = layers.GaussianDropout(0.1, name="gdrop")(layers.GaussianNoise(0.1, name="noise")(rows))
     pooled = layers.MaxPooling1D(2, strides=1, padding="same", name="maxpool1d")(rows)
     pooled = layers.AveragePooling1D(3, strides=2, name="avgpool1d")(pooled)
-    leaky = layers.LeakyReLU(negative_slope=0.1, name="leaky")(pooled)
+    leaky = layers.LeakyReLU(negative_slope=0.1, name="leaky")(
+        layers.PReLU(shared_axes=[1], name="prelu")(pooled))
     relu = layers.ReLU(max_value=0.4, name="relu")(layers.Dense(3, name="d1")(leaky))
     elu = layers.ELU(name="elu")(layers.Dense(3, name="d2")(relu))
     summary = layers.Concatenate(name="cat")([layers.GlobalAveragePooling1D(name="gap")(elu),

@@ -671,3 +671,20 @@ def test_noise_layers_are_identity_in_inference_and_perturb_in_training(backend)
 def test_minimum_merge(backend):
     a, b = random_array((3, 4)), random_array((3, 4), seed=1)
     np.testing.assert_array_equal(run(layers.Minimum(), a, b), np.minimum(a, b))
+
+
+def test_prelu_learns_a_slope_per_position_shared_along_axes(backend):
+    layer = layers.PReLU(shared_axes=[1], dtype=gradient_dtype(backend))
+    x = random_array((2, 5, 3))
+    layer.build(x.shape)
+    assert layer.alpha.shape == (1, 3)
+    alpha = set_random_weights(layer)[0]
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(run(layer, x), np.where(x64 > 0, x64, alpha * x64), rtol=1e-6,
+                               atol=1e-7)
+
+    def forward(inputs, slope):
+        layer.alpha = slope
+        return layer(inputs)
+
+    check_gradients(forward, [x, random_array((1, 3), seed=5)], backend)

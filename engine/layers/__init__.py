@@ -1,5 +1,5 @@
 """Keras-style layers written with engine ops, plus (de)serialization of layer configs."""
-from engine.layers.activation import ELU, LeakyReLU, ReLU, Softmax  # noqa: F401
+from engine.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax  # noqa: F401
 from engine.layers.base import InputSpec, Layer, clear_session  # noqa: F401
 from engine.layers.conv import (Conv1D, Conv2D, Conv2DTranspose, Cropping2D,  # noqa: F401
                                 DepthwiseConv2D, SeparableConv2D, UpSampling2D, ZeroPadding2D)
@@ -37,7 +37,7 @@ def layer_classes():
         GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling1D, AveragePooling1D,
         GlobalAveragePooling1D, GlobalMaxPooling1D, BatchNormalization, LayerNormalization,
         Normalization, SimpleRNN, LSTM, GRU, Add, Subtract, Multiply, Average, Maximum, Minimum,
-        Concatenate, ReLU, LeakyReLU, ELU, Softmax, Rescaling, SpatialDropout1D,
+        Concatenate, ReLU, LeakyReLU, PReLU, ELU, Softmax, Rescaling, SpatialDropout1D,
         SpatialDropout2D, GaussianNoise, GaussianDropout, Sequential, Functional)}
     classes["Model"] = Model
     return {**_ALIASES, **classes}

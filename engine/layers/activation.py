@@ -1,7 +1,8 @@
-"""Activation layers with arguments, as in keras.layers: ReLU, LeakyReLU, ELU, Softmax."""
+"""Activation layers with arguments, as in keras.layers: ReLU, LeakyReLU, PReLU, ELU, Softmax."""
 import engine
-from engine import activations
+from engine import activations, initializers, regularizers
 from engine.layers.base import Layer
+from engine.layers.core import no_constraint
 
 
 class ActivationLayer(Layer):
@@ -63,6 +64,36 @@ class LeakyReLU(ActivationLayer):
 
     def call(self, inputs):
         return engine.leaky_relu(inputs, self.negative_slope)
+
+
+class PReLU(ActivationLayer):
+    """x, or alpha * x below 0, with a learned alpha per input position (shared, size 1, along
+    `shared_axes`)."""
+
+    def __init__(self, alpha_initializer="zeros", alpha_regularizer=None, alpha_constraint=None,
+                 shared_axes=None, **kwargs):
+        super().__init__(**kwargs)
+        no_constraint(self.name, alpha_constraint=alpha_constraint)
+        self.alpha_initializer = initializers.get(alpha_initializer)
+        self.alpha_regularizer = regularizers.get(alpha_regularizer)
+        self.shared_axes = (None if shared_axes is None else
+                            [shared_axes] if isinstance(shared_axes, int) else list(shared_axes))
+
+    def build(self, input_shape):
+        shape = list(input_shape[1:])
+        for axis in self.shared_axes or []:
+            shape[axis - 1] = 1
+        self.alpha = self.add_weight(tuple(shape), self.alpha_initializer,
+                                     regularizer=self.alpha_regularizer, name="alpha")
+
+    def call(self, inputs):
+        return engine.relu(inputs) - self.alpha * engine.relu(-inputs)
+
+    def get_config(self):
+        return {**super().get_config(),
+                "alpha_initializer": initializers.serialize(self.alpha_initializer),
+                "alpha_regularizer": regularizers.serialize(self.alpha_regularizer),
+                "alpha_constraint": None, "shared_axes": self.shared_axes}
 
 
 class ELU(ActivationLayer):
