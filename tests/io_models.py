@@ -79,8 +79,8 @@ def zoo():
 
 
 def sequence():
-    """1-D pooling, cropping, rescaling, the noise layers, Minimum and the activation layers
-    with arguments."""
+    """1-D pooling, cropping, rescaling, the noise layers, Minimum, Dot and the activation
+    layers with arguments."""
     image = layers.Input((6, 5, 2), name="image")
     scaled = layers.Rescaling(0.5, offset=-0.25, name="rescale")(image)
     cropped = layers.Cropping2D(((1, 0), (1, 2)), name="crop")(scaled)
@@ -95,9 +95,10 @@ def sequence():
     elu = layers.ELU(name="elu")(layers.Dense(3, name="d2")(relu))
     summary = layers.Concatenate(name="cat")([layers.GlobalAveragePooling1D(name="gap")(elu),
                                               layers.GlobalMaxPooling1D(name="gmp")(elu)])
-    lowest = layers.Minimum(name="min")([layers.Dense(4, name="out")(summary),
-                                         layers.Dense(4, name="out2")(summary)])
-    return engine.Model(image, layers.Softmax(name="softmax")(lowest), name="sequence"), \
+    heads = [layers.Dense(4, name="out")(summary), layers.Dense(4, name="out2")(summary)]
+    joined = layers.Concatenate(name="joined")([layers.Minimum(name="min")(heads),
+                                                layers.Dot(1, normalize=True, name="dot")(heads)])
+    return engine.Model(image, layers.Softmax(name="softmax")(joined), name="sequence"), \
         (2, 6, 5, 2)
 
 

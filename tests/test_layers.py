@@ -688,3 +688,28 @@ def test_prelu_learns_a_slope_per_position_shared_along_axes(backend):
         return layer(inputs)
 
     check_gradients(forward, [x, random_array((1, 3), seed=5)], backend)
+
+
+@pytest.mark.parametrize("shapes, axes, normalize, subscripts", [
+    (((3, 4), (3, 4)), 1, False, "nd,nd->n"),
+    (((3, 4), (3, 4)), -1, True, "nd,nd->n"),
+    (((2, 3, 4), (2, 5, 4)), 2, False, "nad,nbd->nab"),
+    (((2, 3, 4), (2, 3, 6)), (1, 1), True, "nda,ndb->nab"),
+])
+def test_dot_is_a_per_sample_contraction(backend, shapes, axes, normalize, subscripts):
+    a, b = random_array(shapes[0]), random_array(shapes[1], seed=1)
+    axis_pair = (axes, axes) if isinstance(axes, int) else axes
+    left, right = (v.astype(np.float64) for v in (a, b))
+    if normalize:
+        left, right = (v / np.linalg.norm(v, axis=axis, keepdims=True)
+                       for v, axis in zip((left, right), axis_pair))
+    want = np.einsum(subscripts, left, right)
+    want = want[:, None] if want.ndim == 1 else want
+    layer = layers.Dot(axes, normalize=normalize, dtype=gradient_dtype(backend))
+    np.testing.assert_allclose(run(layer, a, b), want, rtol=1e-5, atol=1e-6)
+    assert layer.compute_output_shape([(None,) + s[1:] for s in shapes]) == (None,) + \
+        want.shape[1:]
+    check_gradients(lambda x, y: layer([x, y]), [a, b], backend)
+    with pytest.raises(ValueError, match="dimension incompatibility"):
+        wider = random_array(shapes[1][:1] + tuple(d + 3 for d in shapes[1][1:]))
+        layers.Dot(axes)([engine.tensor(a), engine.tensor(wider)])

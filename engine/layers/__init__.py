@@ -7,8 +7,8 @@ from engine.layers.core import (Activation, Dense, Dropout, Embedding, Flatten, 
                                 Permute, Rescaling, RepeatVector, Reshape)
 from engine.layers.input_layer import Input, InputLayer  # noqa: F401
 from engine.layers.keras_tensor import KerasTensor  # noqa: F401
-from engine.layers.merge import (Add, Average, Concatenate, Maximum, Minimum,  # noqa: F401
-                                 Multiply, Subtract)
+from engine.layers.merge import (Add, Average, Concatenate, Dot, Maximum,  # noqa: F401
+                                 Minimum, Multiply, Subtract)
 from engine.layers.noise import (GaussianDropout, GaussianNoise, SpatialDropout1D,  # noqa: F401
                                  SpatialDropout2D)
 from engine.layers.normalization import (BatchNormalization, LayerNormalization,  # noqa: F401
@@ -37,7 +37,7 @@ def layer_classes():
         GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling1D, AveragePooling1D,
         GlobalAveragePooling1D, GlobalMaxPooling1D, BatchNormalization, LayerNormalization,
         Normalization, SimpleRNN, LSTM, GRU, Add, Subtract, Multiply, Average, Maximum, Minimum,
-        Concatenate, ReLU, LeakyReLU, PReLU, ELU, Softmax, Rescaling, SpatialDropout1D,
+        Concatenate, Dot, ReLU, LeakyReLU, PReLU, ELU, Softmax, Rescaling, SpatialDropout1D,
         SpatialDropout2D, GaussianNoise, GaussianDropout, Sequential, Functional)}
     classes["Model"] = Model
     return {**_ALIASES, **classes}

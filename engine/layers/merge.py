@@ -1,5 +1,5 @@
 """Merge layers: combine a list of tensors elementwise (Add, Subtract, Multiply, Average,
-Maximum, Minimum) or along an axis (Concatenate)."""
+Maximum, Minimum), along an axis (Concatenate) or by per-sample dot products (Dot)."""
 import functools
 
 import engine
@@ -105,3 +105,57 @@ class Concatenate(Layer):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
+
+
+class Dot(Layer):
+    """The per-sample dot product of two inputs of rank 2 or 3 along `axes` (one axis for
+    both, or one each), as Keras's batch_dot: (N, d) . (N, d) -> (N, 1); (N, a, d) . (N, b, d)
+    along the last axes -> (N, a, b). With `normalize`, the cosine similarity."""
+
+    def __init__(self, axes, normalize=False, **kwargs):
+        super().__init__(**kwargs)
+        self.axes = axes if isinstance(axes, int) else list(axes)
+        self.normalize = normalize
+
+    def _axes(self, shapes):
+        axes = [self.axes] * 2 if isinstance(self.axes, int) else list(self.axes)
+        return [axis % len(shape) for axis, shape in zip(axes, shapes)]
+
+    def build(self, input_shape):
+        if (not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2
+                or not isinstance(input_shape[0], (list, tuple))):
+            raise ValueError(f"Layer '{self.name}': a `Dot` layer takes a list of 2 inputs, "
+                             f"got input shape {input_shape}")
+        ranks = {len(shape) for shape in input_shape}
+        if ranks - {2, 3} or len(ranks) != 1:
+            raise ValueError(f"Layer '{self.name}': Dot takes two inputs of rank 2 or both of "
+                             f"rank 3, got shapes {input_shape}")
+        first, second = (shape[axis] for shape, axis in zip(input_shape,
+                                                          self._axes(input_shape)))
+        if None not in (first, second) and first != second:
+            raise ValueError(f"Layer '{self.name}': dimension incompatibility {first} != "
+                             f"{second} along axes {self.axes} of shapes {input_shape}")
+
+    def call(self, inputs):
+        left, right = inputs
+        axes = self._axes([left.shape, right.shape])
+        if self.normalize:
+            left, right = (value / engine.sqrt(engine.maximum(
+                engine.sum(value * value, axis, keepdims=True), 1e-12))
+                for value, axis in zip((left, right), axes))
+        if left.ndim == 2:
+            return engine.sum(left * right, 1, keepdims=True)
+        left = left if axes[0] == 2 else engine.transpose(left, (0, 2, 1))
+        right = right if axes[1] == 1 else engine.transpose(right, (0, 2, 1))
+        return engine.matmul(left, right)
+
+    def compute_output_shape(self, input_shape):
+        left, right = input_shape
+        if len(left) == 2:
+            return (left[0], 1)
+        axes = self._axes(input_shape)
+        return ((left[0],) + tuple(d for i, d in enumerate(left) if i not in (0, axes[0]))
+                + tuple(d for i, d in enumerate(right) if i not in (0, axes[1])))
+
+    def get_config(self):
+        return {**super().get_config(), "axes": self.axes, "normalize": self.normalize}
