@@ -12,6 +12,8 @@ def to_categorical(labels, num_classes=None):
     if labels.size and not np.array_equal(labels, np.round(labels)):
         raise ValueError("to_categorical: labels must be integers")
     labels = labels.astype(np.int64)
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"to_categorical: labels must be >= 0, got {labels.min()}")
     if num_classes is None:
         num_classes = int(labels.max()) + 1 if labels.size else 0
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):

@@ -198,3 +198,8 @@ def test_cache_replays_the_first_complete_pass():
     calls.clear()
     next(iter(partial))  # an unfinished pass is not kept
     assert [int(v.numpy()) for v in partial] == [0, 2, 4] and len(calls) == 4
+
+
+def test_to_categorical_refuses_negative_labels():
+    with pytest.raises(ValueError, match="labels must be >= 0, got -1"):
+        engine.utils.to_categorical([0, -1])

@@ -713,3 +713,26 @@ def test_dot_is_a_per_sample_contraction(backend, shapes, axes, normalize, subsc
     with pytest.raises(ValueError, match="dimension incompatibility"):
         wider = random_array(shapes[1][:1] + tuple(d + 3 for d in shapes[1][1:]))
         layers.Dot(axes)([engine.tensor(a), engine.tensor(wider)])
+
+
+@pytest.mark.parametrize("make_call, message", [
+    (lambda: layers.PReLU(shared_axes=[0])(engine.tensor(np.ones((2, 3), np.float32))),
+     r"Layer 'p_re_lu\w*': shared_axes \[0\] must name axes 1..1"),
+    (lambda: layers.Rescaling("a"), r"`scale` must be a number or a list of numbers"),
+    (lambda: layers.Dot(1)([engine.tensor(np.ones((2, 3)))] * 3), "takes a list of 2 inputs"),
+])
+def test_new_layers_name_themselves_in_bad_input_errors(make_call, message):
+    with pytest.raises(ValueError, match=message):
+        make_call()
+
+
+def test_adapted_normalization_refuses_data_of_another_width():
+    layer = layers.Normalization()
+    layer.adapt(np.ones((4, 3), np.float32))
+    before = layer.adapt_mean.numpy().copy()
+    with pytest.raises(ValueError, match=r"Layer 'normalization\w*': adapt\(\) got data of "
+                                         r"shape \(2, 4\)"):
+        layer.adapt(np.ones((2, 4), np.float32))
+    np.testing.assert_array_equal(layer.adapt_mean.numpy(), before)
+    with pytest.raises(ValueError, match="expected axis 1 of input shape to have value 3"):
+        layer(engine.tensor(np.ones((2, 4), np.float32)))

@@ -82,6 +82,10 @@ class PReLU(ActivationLayer):
     def build(self, input_shape):
         shape = list(input_shape[1:])
         for axis in self.shared_axes or []:
+            if not 1 <= axis < len(input_shape):
+                raise ValueError(f"Layer '{self.name}': shared_axes {self.shared_axes} must "
+                                 f"name axes 1..{len(input_shape) - 1} of inputs of shape "
+                                 f"{tuple(input_shape)}")
             shape[axis - 1] = 1
         self.alpha = self.add_weight(tuple(shape), self.alpha_initializer,
                                      regularizer=self.alpha_regularizer, name="alpha")

@@ -2,6 +2,8 @@
 Rescaling."""
 import math
 
+import numpy as np
+
 import engine
 from engine import activations, initializers, regularizers
 from engine.layers.base import InputSpec, Layer, next_seed
@@ -237,6 +239,12 @@ class Rescaling(Layer):
 
     def __init__(self, scale, offset=0.0, **kwargs):
         super().__init__(**kwargs)
+        for name, value in (("scale", scale), ("offset", offset)):
+            try:
+                np.asarray(value, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"Layer '{self.name}': `{name}` must be a number or a list "
+                                 f"of numbers, got {value!r}") from None
         self.scale, self.offset = scale, offset
 
     def call(self, inputs):

@@ -166,6 +166,7 @@ class Normalization(Layer):
             raise ValueError(f"Layer '{self.name}': the kept axes {self.axis} need known "
                              f"sizes, got input shape {tuple(input_shape)}")
         self._broadcast = tuple(input_shape[d] if d in self._keep else 1 for d in range(ndim))
+        self.input_spec = InputSpec(ndim=ndim, axes={a: input_shape[a] for a in self._keep})
         if self.input_mean is None:
             shape = tuple(input_shape[a] for a in self._keep)
             self.adapt_mean = self.add_weight(shape, "zeros", trainable=False, name="mean")
@@ -185,6 +186,11 @@ class Normalization(Layer):
             batch = np.asarray(batch, np.float64)
             if not self.built:
                 self.build((None,) + batch.shape[1:])
+            elif batch.ndim != len(self._broadcast) or any(
+                    batch.shape[a] != self._broadcast[a] for a in self._keep):
+                raise ValueError(f"Layer '{self.name}': adapt() got data of shape "
+                                 f"{batch.shape}, but the layer keeps axes {self.axis} of "
+                                 f"sizes {tuple(self._broadcast[a] for a in self._keep)}")
             reduce = tuple(d for d in range(batch.ndim) if d not in self._keep)
             sums, sums_sq = batch.sum(axis=reduce), np.square(batch).sum(axis=reduce)
             size = batch.size // max(1, sums.size)
