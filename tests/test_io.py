@@ -6,6 +6,8 @@ import json
 import os
 import pathlib
 import shutil
+import subprocess
+import sys
 import threading
 import zipfile
 
@@ -569,3 +571,22 @@ def test_tfjs_save_refuses_a_folder_with_other_files(tmp_path):
     with pytest.raises(ValueError, match="notes.txt"):
         model.save(str(tmp_path))
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_engine_and_tfjs_files_need_no_h5py_and_keras_files_say_what_to_install(tmp_path):
+    """The core install (NumPy only): h5py missing, .engine and TF.js files still work; a
+    .keras file names the extra to install."""
+    script = (
+        "import sys; sys.modules['h5py'] = None\n"
+        "import numpy as np, engine\n"
+        "m = engine.Sequential([engine.layers.Input((3,)), engine.layers.Dense(2)])\n"
+        "for path in sys.argv[1:3]:\n"
+        "    m.save(path); engine.models.load_model(path)\n"
+        "try:\n"
+        "    m.save(sys.argv[3])\n"
+        "except ImportError as error:\n"
+        "    print(error)\n")
+    paths = [str(tmp_path / name) for name in ("m.engine", "web", "m.keras")]
+    result = subprocess.run([sys.executable, "-c", script, *paths], capture_output=True,
+                            text=True, timeout=120, check=True)
+    assert "need h5py: pip install 'engine[io]'" in result.stdout

@@ -3,11 +3,11 @@ model_weights/<layer> listed by the layer_names and weight_names attributes, and
 optimizer_weights. Read positionally, as Keras does, so Keras 2 and Keras 3 files both load."""
 import json
 
-import h5py
 import numpy as np
 
 import engine
 from engine.io import compile_config, config_normalize, safety, serialize, weights
+from engine.io.hdf5 import h5py
 from engine.io.keras_v3 import safe_dataset
 from engine.io.safety import ModelFileError
 

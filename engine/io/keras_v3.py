@@ -8,11 +8,11 @@ import json
 import os
 import zipfile
 
-import h5py
 import numpy as np
 
 import engine
 from engine.io import compile_config, config_normalize, safety, serialize, weights
+from engine.io.hdf5 import h5py
 from engine.io.safety import ModelFileError
 from engine.layers.base import to_snake_case
 
