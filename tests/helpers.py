@@ -95,8 +95,8 @@ def check_gradients(engine_fn, arrays, backend, argnums=None, rtol=None, atol=No
 
 
 @contextlib.contextmanager
-def no_kernel_runs():
-    """Fail if any kernel runs inside the block: bad input must be rejected before dispatch."""
+def kernel_calls():
+    """The names of the kernels run inside the block, in order (every backend's are spied)."""
     calls = []
     saved = {backend: dict(kernels) for backend, kernels in registry._KERNELS_BY_BACKEND.items()}
 
@@ -113,4 +113,13 @@ def no_kernel_runs():
     finally:
         for backend, kernels in saved.items():
             registry.kernels_for(backend).update(kernels)
-        assert not calls, f"kernels ran before the error: {calls}"
+
+
+@contextlib.contextmanager
+def no_kernel_runs():
+    """Fail if any kernel runs inside the block: bad input must be rejected before dispatch."""
+    with kernel_calls() as calls:
+        try:
+            yield calls
+        finally:  # the expected error passes through here
+            assert not calls, f"kernels ran before the error: {calls}"

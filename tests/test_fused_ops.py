@@ -10,7 +10,8 @@ import pytest
 import engine
 from engine import registry
 from engine.dispatch import run_kernel
-from tests.helpers import check_forward, check_gradients, no_kernel_runs, random_array
+from tests.helpers import (check_forward, check_gradients, kernel_calls, no_kernel_runs,
+                           random_array)
 from tests.test_conv import reference_conv2d
 
 ACTIVATIONS = {"linear": lambda z: z, "relu": lambda z: np.maximum(z, 0.0)}
@@ -160,7 +161,7 @@ def test_relu_gradient_is_one_relu_grad_kernel(backend):
     with engine.GradientTape() as tape:
         tape.watch(x)
         y = engine.relu(x)
-    with _kernel_calls() as calls:
+    with kernel_calls() as calls:
         grad = tape.gradient(y, x, output_gradients=engine.tensor(np.full((2, 3), 2.0)))
     assert calls == ["ReluGrad"]
     np.testing.assert_array_equal(grad.numpy(), [[0, 0, 2], [2, 0, 2]])  # TF: 0 at x == 0
@@ -173,24 +174,6 @@ def test_relu_grad_gradient_masks_like_the_forward(backend):
 
 
 # ---------------------------------------------------------------------------- layers
-
-@contextlib.contextmanager
-def _kernel_calls():
-    """The names of the kernels run inside the block, in order."""
-    calls = []
-    saved = {backend: dict(kernels) for backend, kernels in registry._KERNELS_BY_BACKEND.items()}
-
-    def counted(op, kernel):
-        return lambda *args, **kwargs: calls.append(op) or kernel(*args, **kwargs)
-
-    for backend, kernels in saved.items():
-        registry.kernels_for(backend).update({op: counted(op, k) for op, k in kernels.items()})
-    try:
-        yield calls
-    finally:
-        for backend, kernels in saved.items():
-            registry.kernels_for(backend).update(kernels)
-
 
 def _built(layer, x):
     layer(x)  # builds the weights
@@ -244,7 +227,7 @@ def test_layer_with_bias_and_relu_runs_one_kernel_forward(backend, make, x_shape
     x = engine.tensor(random_array(x_shape, 1))
     layer = make()
     layer(x)
-    with _kernel_calls() as calls:
+    with kernel_calls() as calls:
         layer(x)
     assert calls == [kernel]
 
@@ -252,7 +235,7 @@ def test_layer_with_bias_and_relu_runs_one_kernel_forward(backend, make, x_shape
 def test_other_activations_keep_the_unfused_path(backend):
     x = engine.tensor(random_array((6, 4), 1))
     layer = _built(engine.layers.Dense(5, activation="sigmoid"), x)
-    with _kernel_calls() as calls:
+    with kernel_calls() as calls:
         y = layer(x)
     assert "FusedMatMul" not in calls
     np.testing.assert_array_equal(y.numpy(), _composed_dense(x, layer, engine.sigmoid).numpy())
