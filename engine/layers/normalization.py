@@ -179,8 +179,11 @@ class Normalization(Layer):
         """Set mean and variance from `data`: an array, or an engine.data.Dataset of batches."""
         from engine.data import Dataset
 
+        if self.input_mean is not None:
+            raise ValueError(f"Layer '{self.name}': mean and variance were given; it cannot "
+                             f"adapt")
         batches = (data.as_numpy_iterator() if isinstance(data, Dataset)
-                   else [engine.convert_to_tensor(data).numpy()])
+                   else [np.asarray(data)])
         total = count = squares = None
         for batch in batches:
             batch = np.asarray(batch, np.float64)
@@ -199,9 +202,6 @@ class Normalization(Layer):
             count = size if count is None else count + size
         if count is None:
             raise ValueError(f"Layer '{self.name}': adapt() got no data")
-        if self.input_mean is not None:
-            raise ValueError(f"Layer '{self.name}': mean and variance were given; it cannot "
-                             f"adapt")
         mean = total / count
         self.adapt_mean.assign(mean.astype(np.float32))
         self.adapt_variance.assign(np.maximum(squares / count - mean ** 2, 0).astype(np.float32))
