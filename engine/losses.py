@@ -23,11 +23,12 @@ def operands(name, y_true, y_pred):
         y_pred = engine.cast(y_pred, "float32")
     y_true = engine.cast(engine.convert_to_tensor(y_true, like=y_pred), y_pred.dtype)
     y_true, y_pred = same_rank(y_true, y_pred)
-    try:
-        np.broadcast_shapes(y_true.shape, y_pred.shape)
-    except ValueError:
-        raise ValueError(f"Error in {name}: y_true shape {y_true.shape} and y_pred shape "
-                         f"{y_pred.shape} do not broadcast together") from None
+    if y_true.shape != y_pred.shape:  # equal shapes (the usual step) need no check
+        try:
+            np.broadcast_shapes(y_true.shape, y_pred.shape)
+        except ValueError:
+            raise ValueError(f"Error in {name}: y_true shape {y_true.shape} and y_pred shape "
+                             f"{y_pred.shape} do not broadcast together") from None
     return y_true, y_pred
 
 
