@@ -102,6 +102,19 @@ def sequence():
         (2, 6, 5, 2)
 
 
+def keras_only(lib=engine, layers_module=layers):
+    """Layers Keras has and TF.js lacks: 1-D padding, cropping and upsampling, group and unit
+    normalization, Identity."""
+    L = layers_module
+    steps = L.Input((6, 4), name="steps")
+    padded = L.ZeroPadding1D((2, 1), name="pad1d")(steps)
+    cropped = L.Cropping1D((1, 3), name="crop1d")(L.UpSampling1D(2, name="up1d")(padded))
+    normed = L.GroupNormalization(2, name="groupnorm")(L.Identity(name="same")(cropped))
+    unit = L.UnitNormalization(name="unitnorm")(L.Dense(3, name="dense")(normed))
+    return lib.Model(steps, L.Dense(2, name="out")(L.Flatten(name="flat")(unit)),
+                     name="keras_only"), (2, 6, 4)
+
+
 def embedding():
     """Also the layers TF.js lacks: Subtract, and GRU with reset_after=True."""
     tokens = layers.Input((4,), dtype="int32", name="tokens")
@@ -159,7 +172,7 @@ def nested_output(lib=engine, layers_module=layers):
 BUILDERS = {"mlp": mlp, "cnn": cnn, "residual": residual, "rnn": rnn, "zoo": zoo,
             "embedding": embedding, "transfer": transfer, "nested_functional": nested_functional,
             "shared_outside": shared_outside, "nested_output": nested_output,
-            "sequence": sequence}
+            "sequence": sequence, "keras_only": keras_only}
 NESTED = ("transfer", "nested_functional")  # models with a model as a layer
 
 

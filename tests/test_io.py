@@ -31,13 +31,19 @@ def predict(model, x):
 # ---------------------------------------------------------------------------- round trips
 
 
+# The models with a layer TF.js lacks: saving them for TF.js is refused, naming it.
+TFJS_REFUSALS = {"embedding": "TF.js has no GRU with reset_after=True",
+                 "keras_only": "Layer 'pad1d': TF.js has no ZeroPadding1D layer"}
+
+
 @pytest.mark.parametrize("save_format", sorted(PATHS))
 @pytest.mark.parametrize("name", sorted(io_models.BUILDERS))
 def test_every_model_round_trips_through_every_format(tmp_path, name, save_format):
     model, x = io_models.build(name)
-    if name == "embedding" and save_format == "tfjs":
-        with pytest.raises(ValueError, match="TF.js has no GRU with reset_after=True"):
+    if name in TFJS_REFUSALS and save_format == "tfjs":
+        with pytest.raises(ValueError, match=TFJS_REFUSALS[name]):
             model.save(str(tmp_path / PATHS[save_format]))
+        assert not (tmp_path / PATHS[save_format]).exists()
         return
     model.save(str(tmp_path / PATHS[save_format]))
     loaded = engine.models.load_model(str(tmp_path / PATHS[save_format]))

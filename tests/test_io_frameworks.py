@@ -143,7 +143,7 @@ def test_engine_resumes_training_from_files_tfjs_saved(tfjs_resumed):
 def test_keras_opens_files_this_engine_saved(tmp_path, suffix):
     keras = _keras()
     for name in ("mlp", "cnn", "residual", "rnn", "zoo", "embedding",
-                 "shared_outside", "sequence") + io_models.NESTED:
+                 "shared_outside", "sequence", "keras_only") + io_models.NESTED:
         model, x = io_models.build(name)
         model.compile(optimizer=engine.optimizers.Adam(0.01), loss="mse")
         model.train_on_batch(x, np.asarray(model.predict(x, verbose=0)) + 1)
@@ -154,6 +154,20 @@ def test_keras_opens_files_this_engine_saved(tmp_path, suffix):
                                    np.asarray(model.predict(x, verbose=0)), atol=1e-5,
                                    err_msg=name)
         assert int(loaded.optimizer.iterations.numpy()) == 1, name
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_this_engine_opens_files_keras_saved_with_layers_tfjs_lacks(tmp_path, suffix):
+    keras = _keras()
+    model, x = io_models.build("keras_only")
+    theirs, _ = io_models.keras_only(keras, keras.layers)
+    theirs.set_weights(model.get_weights())
+    theirs.save(str(tmp_path / f"theirs{suffix}"))
+    loaded = engine.models.load_model(str(tmp_path / f"theirs{suffix}"))
+    assert [type(layer).__name__ for layer in loaded.layers] == \
+        [type(layer).__name__ for layer in theirs.layers]
+    np.testing.assert_allclose(np.asarray(loaded.predict(x, verbose=0)),
+                               np.asarray(theirs.predict(x, verbose=0)), atol=1e-5)
 
 
 def _node_references(config):

@@ -420,6 +420,9 @@ LAYERS_TO_ROUND_TRIP = [
     lambda: layers.DepthwiseConv2D(3, depth_multiplier=2),
     lambda: layers.SeparableConv2D(4, 3), lambda: layers.ZeroPadding2D(2),
     lambda: layers.UpSampling2D(), lambda: layers.MaxPooling2D(3, 2, "same"),
+    lambda: layers.ZeroPadding1D((1, 2)), lambda: layers.Cropping1D(1),
+    lambda: layers.UpSampling1D(3), lambda: layers.Identity(),
+    lambda: layers.GroupNormalization(2, epsilon=1e-5), lambda: layers.UnitNormalization([1, 2]),
     lambda: layers.AveragePooling2D(), lambda: layers.GlobalAveragePooling2D(),
     lambda: layers.GlobalMaxPooling2D(keepdims=True),
     lambda: layers.BatchNormalization(momentum=0.9), lambda: layers.LayerNormalization(),
@@ -736,3 +739,108 @@ def test_adapted_normalization_refuses_data_of_another_width():
     np.testing.assert_array_equal(layer.adapt_mean.numpy(), before)
     with pytest.raises(ValueError, match="expected axis 1 of input shape to have value 3"):
         layer(engine.tensor(np.ones((2, 4), np.float32)))
+
+
+# -------------------------------------------- 1-D resampling, Identity, group and unit norms
+
+def test_sequence_padding_cropping_and_upsampling(backend):
+    x = random_array((2, 5, 3))
+    np.testing.assert_array_equal(run(layers.ZeroPadding1D((1, 2)), x),
+                                  np.pad(x, ((0, 0), (1, 2), (0, 0))))
+    np.testing.assert_array_equal(run(layers.ZeroPadding1D(), x),
+                                  np.pad(x, ((0, 0), (1, 1), (0, 0))))
+    np.testing.assert_array_equal(run(layers.Cropping1D((2, 1)), x), x[:, 2:4])
+    np.testing.assert_array_equal(run(layers.UpSampling1D(3), x), x.repeat(3, axis=1))
+    np.testing.assert_array_equal(run(layers.Identity(), x), x)
+    assert layers.UpSampling1D(3).compute_output_shape((None, 5, 3)) == (None, 15, 3)
+    assert layers.Cropping1D(1).compute_output_shape((None, None, 3)) == (None, None, 3)
+    assert layers.ZeroPadding1D(2).compute_output_shape((None, 5, 3)) == (None, 9, 3)
+
+
+def group_norm_reference(x, groups, axis, gamma, beta, epsilon):
+    """Each sample's channel groups normalized over everything but the batch and the group."""
+    x = np.moveaxis(x.astype(np.float64), axis, -1)
+    grouped = x.reshape(x.shape[:-1] + (groups, -1))
+    over = tuple(range(1, grouped.ndim - 2)) + (grouped.ndim - 1,)
+    mean = grouped.mean(axis=over, keepdims=True)
+    var = grouped.var(axis=over, keepdims=True)
+    normalized = ((grouped - mean) / np.sqrt(var + epsilon)).reshape(x.shape)
+    return np.moveaxis(normalized * gamma + beta, -1, axis)
+
+
+@pytest.mark.parametrize("shape, groups, axis", [((3, 4, 6), 2, -1), ((2, 3, 4, 8), 4, -1),
+                                                 ((2, 3, 6, 2), 3, 2), ((2, 5, 4), -1, -1)])
+def test_group_normalization_matches_its_formula(backend, shape, groups, axis):
+    x = random_array(shape, low=-2, high=2)
+    layer = layers.GroupNormalization(groups, axis=axis, dtype=gradient_dtype(backend))
+    layer.build(x.shape)
+    gamma, beta = set_random_weights(layer)
+    want = group_norm_reference(x, layer.groups, axis % x.ndim, gamma, beta, 1e-3)
+    np.testing.assert_allclose(run(layer, x), want, **TOLERANCES["reduction"])
+    check_gradients(layer, [x], backend)
+
+
+def test_unit_normalization_divides_by_the_l2_norm(backend):
+    x = random_array((3, 2, 4), low=-2, high=2)
+    x[1] = 0  # an all-zero sample stays zero, with a finite gradient
+    x64 = x.astype(np.float64)
+    for axis, over in ((-1, (2,)), ([1, 2], (1, 2))):
+        norm = np.sqrt(np.square(x64).sum(axis=over, keepdims=True))
+        np.testing.assert_allclose(run(layers.UnitNormalization(axis), x),
+                                   x64 / np.maximum(norm, 1e-12), rtol=1e-5, atol=1e-6)
+    layer = layers.UnitNormalization(dtype=gradient_dtype(backend))
+    check_gradients(layer, [x[::2]], backend)
+    tape_x = engine.Variable(x)
+    with engine.GradientTape() as tape:
+        total = engine.sum(layers.UnitNormalization()(tape_x))
+    assert np.isfinite(tape.gradient(total, tape_x).numpy()).all()
+
+
+def test_keras_alias_names_are_the_same_classes():
+    assert layers.MaxPool2D is layers.MaxPooling2D and layers.AvgPool1D is layers.AveragePooling1D
+    assert layers.GlobalAvgPool2D is layers.GlobalAveragePooling2D
+    assert layers.Convolution2DTranspose is layers.Conv2DTranspose
+    config = {"class_name": "SeparableConvolution2D", "config": {"filters": 2, "kernel_size": 3}}
+    assert type(layers.deserialize(config)) is layers.SeparableConv2D
+
+
+@pytest.mark.parametrize("make_call, message", [
+    (lambda: layers.GroupNormalization(4)(engine.tensor(np.ones((2, 3, 6), np.float32))),
+     r"Layer 'group_normalization\w*': 6 channels cannot be split into 4 groups"),
+    (lambda: layers.GroupNormalization(2, axis=0)(engine.tensor(np.ones((2, 4), np.float32))),
+     r"Layer 'group_normalization\w*': axis 0 is not a feature axis"),
+    (lambda: layers.UnitNormalization(3)(engine.tensor(np.ones((2, 4), np.float32))),
+     r"Layer 'unit_normalization\w*': axis 3 is not a feature axis"),
+    (lambda: layers.Cropping1D((2, 3))(engine.tensor(np.ones((2, 5, 1), np.float32))),
+     r"Layer 'cropping1d\w*': cropping \(\(2, 3\),\) leaves nothing"),
+    (lambda: layers.ZeroPadding1D((1, 2, 3)), r"The `padding` argument must be an int, 1 ints"),
+    (lambda: layers.Cropping2D((-1, 0)), r"pairs of non-negative ints"),
+    (lambda: layers.UpSampling1D(0), r"The `size` argument must be a tuple of 1 positive"),
+])
+def test_resampling_and_norm_layers_refuse_bad_arguments_by_name(make_call, message):
+    with pytest.raises(ValueError, match=message):
+        make_call()
+
+
+@pytest.mark.parametrize("name, make, shape", [
+    ("group", lambda L: L.GroupNormalization(3, axis=2), (2, 5, 6, 4)),
+    ("group_last", lambda L: L.GroupNormalization(2, center=False), (2, 7, 4)),
+    ("unit", lambda L: L.UnitNormalization([1, 2]), (2, 5, 4)),
+    ("pad", lambda L: L.ZeroPadding1D((2, 1)), (2, 5, 4)),
+    ("crop", lambda L: L.Cropping1D((1, 2)), (2, 5, 4)),
+    ("up", lambda L: L.UpSampling1D(3), (2, 5, 4)),
+    ("identity", lambda L: L.Identity(), (2, 5, 4)),
+])
+def test_new_layers_match_keras(name, make, shape):
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    x = random_array(shape, low=-2, high=2)
+    theirs, ours = make(keras.layers), make(layers)
+    theirs(x)
+    ours.build(x.shape)
+    weights = [random_array(w.shape, i, 0.5, 1.5) for i, w in enumerate(ours.weights)]
+    theirs.set_weights(weights)
+    ours.set_weights(weights)
+    np.testing.assert_allclose(run(ours, x), np.asarray(theirs(x)), rtol=1e-5, atol=1e-5)
+    assert json.loads(json.dumps(ours.get_config())).keys() == \
+        json.loads(json.dumps(theirs.get_config())).keys()

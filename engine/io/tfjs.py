@@ -18,7 +18,9 @@ _DTYPES = {"float32": "<f4", "int32": "<i4", "bool": "|b1"}
 _QUANTIZED = {"uint8": "<u1", "uint16": "<u2", "float16": "<f2"}
 _SHARD_NAME = re.compile(r"group\d+-shard\d+of\d+\.bin")
 _MAX_JSON_BYTES = 64 * 1024 * 1024
-_NOT_IN_TFJS = {"Subtract", "Normalization", "SpatialDropout2D"}
+# (TF.js's "Identity" is an initializer: its loader would build that in place of the layer.)
+_NOT_IN_TFJS = {"Subtract", "Normalization", "SpatialDropout2D", "ZeroPadding1D", "Cropping1D",
+                "UpSampling1D", "GroupNormalization", "UnitNormalization", "Identity"}
 
 
 # ---------------------------------------------------------------------------- weight stream

@@ -1,29 +1,39 @@
 """Keras-style layers written with engine ops, plus (de)serialization of layer configs."""
 from engine.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax  # noqa: F401
 from engine.layers.base import InputSpec, Layer, clear_session  # noqa: F401
-from engine.layers.conv import (Conv1D, Conv2D, Conv2DTranspose, Cropping2D,  # noqa: F401
-                                DepthwiseConv2D, SeparableConv2D, UpSampling2D, ZeroPadding2D)
+from engine.layers.conv import (Conv1D, Conv2D, Conv2DTranspose, Cropping1D,  # noqa: F401
+                                Cropping2D, DepthwiseConv2D, SeparableConv2D, UpSampling1D,
+                                UpSampling2D, ZeroPadding1D, ZeroPadding2D)
 from engine.layers.core import (Activation, Dense, Dropout, Embedding, Flatten,  # noqa: F401
-                                Permute, Rescaling, RepeatVector, Reshape)
+                                Identity, Permute, Rescaling, RepeatVector, Reshape)
 from engine.layers.input_layer import Input, InputLayer  # noqa: F401
 from engine.layers.keras_tensor import KerasTensor  # noqa: F401
 from engine.layers.merge import (Add, Average, Concatenate, Dot, Maximum,  # noqa: F401
                                  Minimum, Multiply, Subtract)
 from engine.layers.noise import (GaussianDropout, GaussianNoise, SpatialDropout1D,  # noqa: F401
                                  SpatialDropout2D)
-from engine.layers.normalization import (BatchNormalization, LayerNormalization,  # noqa: F401
-                                         Normalization)
+from engine.layers.normalization import (BatchNormalization, GroupNormalization,  # noqa: F401
+                                         LayerNormalization, Normalization, UnitNormalization)
 from engine.layers.pooling import (AveragePooling1D, AveragePooling2D,  # noqa: F401
                                    GlobalAveragePooling1D, GlobalAveragePooling2D,
                                    GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D,
                                    MaxPooling2D)
 from engine.layers.recurrent import GRU, LSTM, SimpleRNN  # noqa: F401
 
-_ALIASES = {"MaxPool2D": MaxPooling2D, "AvgPool2D": AveragePooling2D,
-            "GlobalAvgPool2D": GlobalAveragePooling2D, "GlobalMaxPool2D": GlobalMaxPooling2D,
-            "MaxPool1D": MaxPooling1D, "AvgPool1D": AveragePooling1D,
-            "GlobalAvgPool1D": GlobalAveragePooling1D, "GlobalMaxPool1D": GlobalMaxPooling1D,
-            "Convolution2D": Conv2D, "Convolution1D": Conv1D}
+# Keras's other names for the same classes: engine.layers.MaxPool2D(2) works, and files that
+# name them load.
+MaxPool2D, AvgPool2D, MaxPool1D, AvgPool1D = (MaxPooling2D, AveragePooling2D, MaxPooling1D,
+                                              AveragePooling1D)
+GlobalAvgPool2D, GlobalMaxPool2D = GlobalAveragePooling2D, GlobalMaxPooling2D
+GlobalAvgPool1D, GlobalMaxPool1D = GlobalAveragePooling1D, GlobalMaxPooling1D
+Convolution1D, Convolution2D, Convolution2DTranspose = Conv1D, Conv2D, Conv2DTranspose
+SeparableConvolution2D = SeparableConv2D
+_ALIASES = {"MaxPool2D": MaxPool2D, "AvgPool2D": AvgPool2D, "MaxPool1D": MaxPool1D,
+            "AvgPool1D": AvgPool1D, "GlobalAvgPool2D": GlobalAvgPool2D,
+            "GlobalMaxPool2D": GlobalMaxPool2D, "GlobalAvgPool1D": GlobalAvgPool1D,
+            "GlobalMaxPool1D": GlobalMaxPool1D, "Convolution1D": Convolution1D,
+            "Convolution2D": Convolution2D, "Convolution2DTranspose": Convolution2DTranspose,
+            "SeparableConvolution2D": SeparableConvolution2D}
 
 
 def layer_classes():
@@ -33,7 +43,8 @@ def layer_classes():
     classes = {cls.__name__: cls for cls in (
         InputLayer, Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector,
         Embedding, Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D,
-        ZeroPadding2D, Cropping2D, UpSampling2D, MaxPooling2D, AveragePooling2D,
+        ZeroPadding2D, Cropping2D, UpSampling2D, ZeroPadding1D, Cropping1D, UpSampling1D,
+        Identity, GroupNormalization, UnitNormalization, MaxPooling2D, AveragePooling2D,
         GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling1D, AveragePooling1D,
         GlobalAveragePooling1D, GlobalMaxPooling1D, BatchNormalization, LayerNormalization,
         Normalization, SimpleRNN, LSTM, GRU, Add, Subtract, Multiply, Average, Maximum, Minimum,

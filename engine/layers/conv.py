@@ -1,5 +1,6 @@
 """Convolution layers (channels_last): Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D,
-SeparableConv2D, and the resampling layers ZeroPadding2D and UpSampling2D."""
+SeparableConv2D, and the resampling layers ZeroPadding, Cropping and UpSampling of rank 1
+and 2."""
 import engine
 from engine import activations, initializers, regularizers
 from engine.layers.base import InputSpec, Layer
@@ -257,92 +258,149 @@ class SeparableConv2D(Conv):
                 "depthwise_constraint": None, "pointwise_constraint": None}
 
 
-def edge_pairs(value):
-    """((top, bottom), (left, right)) from an int, (rows, cols) or that form itself."""
+def edge_pairs(value, rank, name):
+    """((before, after),) * rank from an int, one int per axis, or the pairs themselves (rank
+    1 also takes a bare (before, after) pair)."""
     if isinstance(value, int):
-        return ((value, value), (value, value))
-    if all(isinstance(v, int) for v in value):
-        return ((value[0], value[0]), (value[1], value[1]))
-    return tuple(tuple(v) for v in value)
+        pairs = ((value, value),) * rank
+    elif rank == 1 and len(value) == 2 and all(isinstance(v, int) for v in value):
+        pairs = (tuple(value),)
+    elif all(isinstance(v, int) for v in value):
+        pairs = tuple((v, v) for v in value)
+    else:
+        pairs = tuple(tuple(v) for v in value)
+    if len(pairs) != rank or not all(len(p) == 2 and all(isinstance(v, int) and v >= 0
+                                                           for v in p) for p in pairs):
+        raise ValueError(f"The `{name}` argument must be an int, {rank} ints or {rank} pairs "
+                         f"of non-negative ints. Received {name}={value}")
+    return pairs
+
+
+def _edge_config(pairs):
+    """Keras's config form: [before, after] for one axis, [[before, after], ...] for more."""
+    return list(pairs[0]) if len(pairs) == 1 else [list(p) for p in pairs]
 
 
 class ZeroPadding2D(Layer):
     """Zeros around the image: padding int, (rows, cols) or ((top, bottom), (left, right))."""
 
-    def __init__(self, padding=(1, 1), data_format=None, **kwargs):
+    rank = 2
+
+    def __init__(self, padding=1, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.padding = edge_pairs(padding)
+        self.padding = edge_pairs(padding, self.rank, "padding")
         self.data_format = _channels_last_only(data_format)
-        self.input_spec = InputSpec(ndim=4)
+        self.input_spec = InputSpec(ndim=self.rank + 2)
 
     def call(self, inputs):
         return engine.pad(inputs, ((0, 0),) + self.padding + ((0, 0),))
 
     def compute_output_shape(self, input_shape):
         spatial = tuple(None if n is None else n + sum(p)
-                        for n, p in zip(input_shape[1:3], self.padding))
-        return (input_shape[0],) + spatial + (input_shape[3],)
+                        for n, p in zip(input_shape[1:-1], self.padding))
+        return (input_shape[0],) + spatial + (input_shape[-1],)
 
     def get_config(self):
-        return {**super().get_config(), "padding": [list(p) for p in self.padding],
+        return {**super().get_config(), "padding": _edge_config(self.padding),
                 "data_format": self.data_format}
+
+
+class ZeroPadding1D(ZeroPadding2D):
+    """Zeros at both ends of a sequence: padding int or (before, after)."""
+
+    rank = 1
 
 
 class Cropping2D(Layer):
     """Cells cut from the image's edges: cropping int, (rows, cols) or ((top, bottom), (left,
     right))."""
 
-    def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
+    rank = 2
+
+    def __init__(self, cropping=0, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.cropping = edge_pairs(cropping)
+        self.cropping = edge_pairs(cropping, self.rank, "cropping")
         self.data_format = _channels_last_only(data_format)
-        self.input_spec = InputSpec(ndim=4)
+        self.input_spec = InputSpec(ndim=self.rank + 2)
 
     def build(self, input_shape):
-        for size, (before, after) in zip(input_shape[1:3], self.cropping):
+        for size, (before, after) in zip(input_shape[1:-1], self.cropping):
             if size is not None and before + after >= size:
                 raise ValueError(f"Layer '{self.name}': cropping {self.cropping} leaves nothing "
                                  f"of an input of shape {tuple(input_shape)}")
 
     def call(self, inputs):
-        (top, bottom), (left, right) = self.cropping
-        height, width = inputs.shape[1:3]
-        return inputs[:, top:height - bottom, left:width - right]
+        kept = tuple(slice(before, size - after)
+                     for size, (before, after) in zip(inputs.shape[1:-1], self.cropping))
+        return inputs[(slice(None),) + kept]
 
     def compute_output_shape(self, input_shape):
         spatial = tuple(None if n is None else n - sum(c)
-                        for n, c in zip(input_shape[1:3], self.cropping))
-        return (input_shape[0],) + spatial + (input_shape[3],)
+                        for n, c in zip(input_shape[1:-1], self.cropping))
+        return (input_shape[0],) + spatial + (input_shape[-1],)
 
     def get_config(self):
-        return {**super().get_config(), "cropping": [list(c) for c in self.cropping],
+        return {**super().get_config(), "cropping": _edge_config(self.cropping),
                 "data_format": self.data_format}
+
+
+class Cropping1D(Cropping2D):
+    """Steps cut from both ends of a sequence: cropping int or (before, after)."""
+
+    rank = 1
+
+    def __init__(self, cropping=(1, 1), **kwargs):
+        super().__init__(cropping, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["data_format"]  # Keras's Cropping1D has none
+        return config
 
 
 class UpSampling2D(Layer):
     """Repeat rows and columns `size` times (nearest-neighbour interpolation)."""
 
-    def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
+    rank = 2
+
+    def __init__(self, size=2, data_format=None, interpolation="nearest", **kwargs):
         super().__init__(**kwargs)
         if interpolation != "nearest":
-            raise ValueError(f"UpSampling2D: only interpolation='nearest' is supported, got "
-                             f"{interpolation!r}")
-        self.size = as_tuple(size, 2, "size")
+            raise ValueError(f"{type(self).__name__}: only interpolation='nearest' is "
+                             f"supported, got {interpolation!r}")
+        self.size = as_tuple(size, self.rank, "size")
         self.data_format = _channels_last_only(data_format)
         self.interpolation = interpolation
-        self.input_spec = InputSpec(ndim=4)
+        self.input_spec = InputSpec(ndim=self.rank + 2)
 
     def call(self, inputs):
-        batch, height, width, channels = inputs.shape
-        rows, cols = self.size
-        grid = engine.reshape(inputs, (batch, height, 1, width, 1, channels))
-        grid = engine.tile(grid, (1, 1, rows, 1, cols, 1))
-        return engine.reshape(grid, (batch, height * rows, width * cols, channels))
+        """Each spatial axis n gets a size-1 axis after it, tiled `size` times: (n, size)."""
+        batch, *spatial, channels = inputs.shape
+        spread = sum(((n, 1) for n in spatial), ())
+        grid = engine.reshape(inputs, (batch,) + spread + (channels,))
+        grid = engine.tile(grid, (1,) + sum(((1, s) for s in self.size), ()) + (1,))
+        return engine.reshape(grid, self.compute_output_shape(inputs.shape))
 
     def compute_output_shape(self, input_shape):
-        spatial = tuple(None if n is None else n * s for n, s in zip(input_shape[1:3], self.size))
-        return (input_shape[0],) + spatial + (input_shape[3],)
+        spatial = tuple(None if n is None else n * s
+                        for n, s in zip(input_shape[1:-1], self.size))
+        return (input_shape[0],) + spatial + (input_shape[-1],)
 
     def get_config(self):
         return {**super().get_config(), "size": list(self.size), "data_format": self.data_format,
                 "interpolation": self.interpolation}
+
+
+class UpSampling1D(UpSampling2D):
+    """Repeat each step of a sequence `size` times."""
+
+    rank = 1
+
+    def __init__(self, size=2, **kwargs):
+        super().__init__(size, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        for key in ("data_format", "interpolation"):  # Keras's UpSampling1D has neither
+            del config[key]
+        return {**config, "size": self.size[0]}

@@ -1,5 +1,5 @@
-"""Core layers: Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector, Embedding,
-Rescaling."""
+"""Core layers: Dense, Activation, Identity, Dropout, Flatten, Reshape, Permute, RepeatVector,
+Embedding, Rescaling."""
 import math
 
 import numpy as np
@@ -88,6 +88,16 @@ class Activation(Layer):
 
     def get_config(self):
         return {**super().get_config(), "activation": activations.serialize(self.activation)}
+
+
+class Identity(Layer):
+    """Its input, unchanged (a placeholder layer, as in Keras and TF.js)."""
+
+    def call(self, inputs):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
 
 
 class Dropout(Layer):

@@ -1,6 +1,7 @@
 """BatchNormalization (batch statistics in training, moving averages in inference),
-LayerNormalization (per-sample statistics) and the preprocessing Normalization (fixed or
-adapted statistics)."""
+LayerNormalization (per-sample statistics), GroupNormalization (per-sample statistics of channel
+groups), UnitNormalization (unit L2 norm) and the preprocessing Normalization (fixed or adapted
+statistics)."""
 import numpy as np
 
 import engine
@@ -137,6 +138,106 @@ class LayerNormalization(Layer):
                 "beta_regularizer": regularizers.serialize(self.beta_regularizer),
                 "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
                 "beta_constraint": None, "gamma_constraint": None}
+
+
+class GroupNormalization(Layer):
+    """The channels of `axis` split into `groups` (-1: one per channel); each sample's group is
+    normalized by its mean and variance over every other axis, then scaled by gamma and shifted
+    by beta per channel (Keras's order: gamma, beta)."""
+
+    def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
+                 gamma_regularizer=None, beta_constraint=None, gamma_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        no_constraint(self.name, beta_constraint=beta_constraint,
+                      gamma_constraint=gamma_constraint)
+        if not isinstance(axis, int):
+            raise ValueError(f"Layer '{self.name}': axis must be one int, got {axis!r}")
+        self.groups, self.axis, self.epsilon = groups, axis, float(epsilon)
+        self.center, self.scale = center, scale
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+
+    def build(self, input_shape):
+        ndim = len(input_shape)
+        if not -ndim < self.axis < ndim or self.axis % ndim == 0:
+            raise ValueError(f"Layer '{self.name}': axis {self.axis} is not a feature axis "
+                             f"of inputs of shape {tuple(input_shape)}")
+        channels = input_shape[self.axis]
+        if channels is None:
+            raise ValueError(f"Layer '{self.name}': axis {self.axis} needs a known size, got "
+                             f"input shape {tuple(input_shape)}")
+        groups = channels if self.groups == -1 else self.groups
+        if not 0 < groups <= channels or channels % groups:
+            raise ValueError(f"Layer '{self.name}': {channels} channels cannot be split into "
+                             f"{self.groups} groups of equal size")
+        self.groups = groups
+        self.input_spec = InputSpec(ndim=ndim, axes={self.axis: channels})
+        self.gamma = self.add_weight((channels,), self.gamma_initializer,
+                                     regularizer=self.gamma_regularizer,
+                                     name="gamma") if self.scale else None
+        self.beta = self.add_weight((channels,), self.beta_initializer,
+                                    regularizer=self.beta_regularizer,
+                                    name="beta") if self.center else None
+
+    def call(self, inputs):
+        axis = self.axis % inputs.ndim
+        channels = inputs.shape[axis]
+        grouped_shape = (inputs.shape[:axis] + (self.groups, channels // self.groups)
+                         + inputs.shape[axis + 1:])
+        grouped = engine.reshape(inputs, grouped_shape)
+        statistics_axes = tuple(a for a in range(1, grouped.ndim) if a != axis)
+        mean, variance = engine.moments(grouped, statistics_axes, keepdims=True)
+        outputs = engine.reshape((grouped - mean) * engine.rsqrt(variance + self.epsilon),
+                                 inputs.shape)
+        per_channel = tuple(channels if a == axis else 1 for a in range(inputs.ndim))
+        if self.scale:
+            outputs = outputs * engine.reshape(self.gamma, per_channel)
+        if self.center:
+            outputs = outputs + engine.reshape(self.beta, per_channel)
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups, "axis": self.axis,
+                "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
+                "beta_initializer": initializers.serialize(self.beta_initializer),
+                "gamma_initializer": initializers.serialize(self.gamma_initializer),
+                "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+                "beta_constraint": None, "gamma_constraint": None}
+
+
+class UnitNormalization(Layer):
+    """Each sample scaled to unit L2 norm over `axis`: x / max(norm, 1e-12), computed as
+    x * rsqrt(max(sum(x^2), 1e-24)) so that an all-zero sample has a finite gradient."""
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+
+    def build(self, input_shape):
+        ndim = len(input_shape)
+        axes = (self.axis,) if isinstance(self.axis, int) else tuple(self.axis)
+        if any(not -ndim <= a < ndim or a % ndim == 0 for a in axes):
+            raise ValueError(f"Layer '{self.name}': axis {self.axis} is not a feature axis "
+                             f"of inputs of shape {tuple(input_shape)}")
+        self._axes = tuple(sorted(a % ndim for a in axes))
+
+    def call(self, inputs):
+        squares = engine.sum(engine.square(inputs), self._axes, keepdims=True)
+        return inputs * engine.rsqrt(engine.maximum(squares, 1e-24))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        axis = self.axis if isinstance(self.axis, int) else list(self.axis)
+        return {**super().get_config(), "axis": axis}
 
 
 class Normalization(Layer):
