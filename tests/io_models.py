@@ -169,10 +169,23 @@ def nested_output(lib=engine, layers_module=layers):
     return lib.Model(values, [inner(branch) for branch in branches], name="outer"), (4, 8)
 
 
+def wrappers():
+    """Bidirectional (LSTM concat, GRU ave) and TimeDistributed(Dense): a text/sequence
+    model of the shape users move between Keras and TF.js (GRU reset_after=False: TF.js)."""
+    return engine.Sequential([layers.Input((5, 3)),
+                              layers.Bidirectional(layers.LSTM(4, return_sequences=True),
+                                                   name="bilstm"),
+                              layers.TimeDistributed(layers.Dense(3, activation="tanh"),
+                                                     name="per_step"),
+                              layers.Bidirectional(layers.GRU(2, reset_after=False),
+                                                   merge_mode="ave", name="bigru"),
+                              layers.Dense(2, name="out")], name="wrappers"), (2, 5, 3)
+
+
 BUILDERS = {"mlp": mlp, "cnn": cnn, "residual": residual, "rnn": rnn, "zoo": zoo,
             "embedding": embedding, "transfer": transfer, "nested_functional": nested_functional,
             "shared_outside": shared_outside, "nested_output": nested_output,
-            "sequence": sequence, "keras_only": keras_only}
+            "sequence": sequence, "keras_only": keras_only, "wrappers": wrappers}
 NESTED = ("transfer", "nested_functional")  # models with a model as a layer
 
 

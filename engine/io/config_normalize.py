@@ -30,6 +30,7 @@ _KERAS3_EXTRAS = ("module", "registered_name", "build_config", "compile_config",
 _ACTIVATION_KEYS = ("activation", "recurrent_activation")
 _KERAS3_REFUSES = {"Conv2DTranspose": ("groups",)}  # keys Keras 3's constructor rejects
 _MODEL_CLASSES = {"Model": "Functional", "Functional": "Functional", "Sequential": "Sequential"}
+WRAPPED_LAYER_KEYS = ("layer", "backward_layer")
 
 
 def detect_style(config):
@@ -120,6 +121,22 @@ def _normalize_layer_config(class_name, config, style):
                 config[key] = LEGACY_HARD_SIGMOID
         if class_name == "GRU":
             config.setdefault("reset_after", False)
+    return _map_wrapped(config, lambda name, inner: _normalize_layer_config(name, inner, style))
+
+
+def _map_wrapped(config, convert):
+    """`config` with each wrapped layer's entry (TimeDistributed's and Bidirectional's
+    `layer`, Bidirectional's `backward_layer`) as {"class_name", "config": convert(class name,
+    its config)}."""
+    for key in WRAPPED_LAYER_KEYS:
+        entry = config.get(key)
+        if entry is None:
+            continue
+        if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str):
+            raise ValueError(f"Layer '{config.get('name')}': '{key}' must be a layer entry "
+                             f"with a 'class_name', got {entry!r}")
+        config[key] = {"class_name": entry["class_name"],
+                       "config": convert(entry["class_name"], entry.get("config") or {})}
     return config
 
 
@@ -267,6 +284,24 @@ def _keras2_layer_config(class_name, config):
         raise ValueError(f"Layer '{config.get('name')}': TF.js's ReLU has only max_value; "
                          f"negative_slope={config.get('negative_slope')} and threshold="
                          f"{config.get('threshold')} cannot be saved for it")
+    if class_name == "Bidirectional":
+        config = _keras2_bidirectional(config)
+    return _map_wrapped(config, _keras2_layer_config)
+
+
+def _keras2_bidirectional(config):
+    """Keras 2 and TF.js name the wrapped layer without its forward_ prefix (they add it) and
+    always make the backward layer themselves: one that is not that mirror is refused."""
+    forward, backward = config["layer"], config.pop("backward_layer", None)
+    inner = forward["config"]
+    base = inner["name"][len("forward_"):] if inner["name"].startswith("forward_") \
+        else inner["name"]
+    mirror = {**forward, "config": {**inner, "name": "backward_" + base,
+                                    "go_backwards": not inner.get("go_backwards", False)}}
+    if backward is not None and backward != mirror:
+        raise ValueError(f"Layer '{config.get('name')}': Keras 2 and TF.js cannot express a "
+                         f"Bidirectional backward_layer other than the mirror of its layer")
+    config["layer"] = {**forward, "config": {**inner, "name": base}}
     return config
 
 
@@ -316,7 +351,11 @@ def _keras3_layer_config(class_name, config):
     if "batch_input_shape" in config:
         config["batch_shape"] = config.pop("batch_input_shape")
     for key, value in config.items():
-        if isinstance(value, dict) and "class_name" in value and key != "dtype":
+        if key in WRAPPED_LAYER_KEYS and isinstance(value, dict):
+            config[key] = {"module": "keras.layers", "class_name": value["class_name"],
+                           "config": _keras3_layer_config(value["class_name"], value["config"]),
+                           "registered_name": None}
+        elif isinstance(value, dict) and "class_name" in value and key != "dtype":
             config[key] = {"module": _object_module(key), **value, "registered_name": None}
     return config
 

@@ -1,6 +1,7 @@
 """Keras 3's native format: a .keras zip (or the same files in a folder) holding config.json,
 metadata.json and model.weights.h5 in Keras's layout: layers/<snake_class>[_n]/vars/<i>
-(recurrent layers: .../cell/vars/<i>; a nested model's layers: layers/sequential/layers/...)
+(recurrent layers: .../cell/vars/<i>; a nested model's layers: layers/sequential/layers/...;
+wrapped layers: layers/bidirectional/forward_layer/cell/vars/<i>, layers/time_distributed/layer)
 and optimizer/vars/<i>."""
 import datetime
 import io
@@ -18,6 +19,7 @@ from engine.layers.base import to_snake_case
 
 CONFIG, METADATA, WEIGHTS = "config.json", "metadata.json", "model.weights.h5"
 _CELL_LAYERS = ("SimpleRNN", "LSTM", "GRU")
+_WRAPPED = {"TimeDistributed": ("layer",), "Bidirectional": ("forward_layer", "backward_layer")}
 _MAX_MEMBER_BYTES = 2 * 1024 ** 3
 _MAX_RATIO = 1000
 
@@ -64,21 +66,33 @@ def _config_json(model, include_optimizer):
 
 
 def _h5_paths(model, prefix="layers"):
-    """[(layer, "layers/<snake_class>[_n]", own weights)] in Keras's walk order over
-    model.layers (which, as in Keras, holds a functional model's InputLayers but not a
-    Sequential's). A nested model owns no weights: its layers follow it, under
-    "<its path>/layers/"."""
+    """[(vars group path, its name attribute, the variables stored there)] in Keras's walk
+    order over model.layers (which, as in Keras, holds a functional model's InputLayers but not
+    a Sequential's), each layer at "layers/<snake_class>[_n]". A nested model owns no weights:
+    its layers follow it, under "<its path>/layers/"."""
     counts, result = {}, []
     for layer in model.layers:
         base = to_snake_case(type(layer).__name__)
         count = counts.get(base, 0)
         counts[base] = count + 1
-        path = f"{prefix}/{base}" + (f"_{count}" if count else "")
-        nested = serialize.is_model(layer)
-        result.append((layer, path, [] if nested else list(layer.weights)))
-        if nested:
-            result.extend(_h5_paths(layer, f"{path}/layers"))
+        result.extend(_layer_paths(layer, f"{prefix}/{base}" + (f"_{count}" if count else "")))
     return result
+
+
+def _layer_paths(layer, path):
+    """A layer's vars groups under `path`: a recurrent layer's weights in its cell's
+    (<path>/cell/vars), a wrapper's in its wrapped layers' (<path>/<attribute>/...)."""
+    class_name = type(layer).__name__
+    if serialize.is_model(layer):
+        return [(f"{path}/vars", layer.name, [])] + _h5_paths(layer, f"{path}/layers")
+    if class_name in _CELL_LAYERS:
+        return [(f"{path}/vars", layer.name, []),
+                (f"{path}/cell/vars", f"{to_snake_case(class_name)}_cell", list(layer.weights))]
+    if class_name in _WRAPPED:
+        return [(f"{path}/vars", layer.name, [])] + [
+            entry for attribute in _WRAPPED[class_name]
+            for entry in _layer_paths(getattr(layer, attribute), f"{path}/{attribute}")]
+    return [(f"{path}/vars", layer.name, list(layer.weights))]
 
 
 def weights_h5(model, include_optimizer=True):
@@ -86,17 +100,11 @@ def weights_h5(model, include_optimizer=True):
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as store:
         store.create_group("vars").attrs["name"] = model.name
-        for layer, path, variables in _h5_paths(model):
+        for path, name, variables in _h5_paths(model):
             group = store.create_group(path)
-            if type(layer).__name__ in _CELL_LAYERS:
-                group.create_group("vars").attrs["name"] = layer.name
-                group = group.create_group("cell")
-                cell_name = f"{to_snake_case(type(layer).__name__)}_cell"
-                group.create_group("vars").attrs["name"] = cell_name
-            else:
-                group.create_group("vars").attrs["name"] = layer.name
+            group.attrs["name"] = name
             for index, variable in enumerate(variables):
-                group["vars"].create_dataset(str(index), data=weights.to_numpy(variable))
+                group.create_dataset(str(index), data=weights.to_numpy(variable))
         optimizer = getattr(model, "optimizer", None)
         if include_optimizer and optimizer is not None:
             group = store.create_group("optimizer/vars")
@@ -153,11 +161,8 @@ def load_weights_h5(model, data, source, optimizer=True):
     pairs = []
     try:
         with h5py.File(io.BytesIO(data), "r") as store:
-            for layer, path, variables in _h5_paths(model):
-                group_path = f"{path}/cell/vars" if type(layer).__name__ in _CELL_LAYERS \
-                    else f"{path}/vars"
-                pairs.extend(zip(variables, _read_vars(store, group_path, len(variables),
-                                                       source)))
+            for path, _, variables in _h5_paths(model):
+                pairs.extend(zip(variables, _read_vars(store, path, len(variables), source)))
             saved = store.get("optimizer/vars")
             state = (_read_vars(store, "optimizer/vars", len(saved), source)
                      if optimizer and saved is not None and model.optimizer is not None else None)

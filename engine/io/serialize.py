@@ -2,7 +2,7 @@
 import inspect
 
 from engine.io import config_normalize
-from engine.io.config_normalize import OURS
+from engine.io.config_normalize import OURS, WRAPPED_LAYER_KEYS
 from engine.models.functional_config import functional_from_config, nodes_in_model
 
 # Config keys that only steer how Keras computes (not what): dropped when our layer lacks them.
@@ -88,7 +88,11 @@ def _layer(entry, classes, custom_objects):
     if cls is None:
         raise UnknownLayerError(f"Unknown layer class '{class_name}' (layer '{name}'). Pass "
                                 f"custom_objects={{'{class_name}': YourClass}} to load it.")
-    return cls.from_config(_accepted_config(cls, entry["config"], name))
+    config = _accepted_config(cls, entry["config"], name)
+    for key in WRAPPED_LAYER_KEYS:  # a wrapper's layers are read as layers of the model are
+        if isinstance(config.get(key), dict):
+            config[key] = _layer(config[key], classes, custom_objects)
+    return cls.from_config(config)
 
 
 def _accepted_config(cls, config, layer_name):
@@ -130,7 +134,11 @@ def _init_parameters(cls):
 
 
 def short_name(layer, variable):
-    """'kernel' for variable 'dense/kernel' of layer 'dense'."""
+    """'kernel' for variable 'dense/kernel' of layer 'dense'. A TimeDistributed layer names
+    its inner layer's weights as its own (Keras 2 and TF.js build that layer in its scope);
+    a Bidirectional layer's are 'forward_lstm/kernel'..."""
+    if type(layer).__name__ == "TimeDistributed":
+        return short_name(layer.layer, variable)
     prefix = layer.name + "/"
     return variable.name[len(prefix):] if variable.name.startswith(prefix) else variable.name
 

@@ -121,11 +121,19 @@ def model_json(model, specs, paths, training=None):
 
 
 def _layers(topology):
-    """The layer entries of a Keras-2-style model config, nested models' layers included."""
+    """The layer entries of a Keras-2-style model config, nested and wrapped layers included."""
     for layer in topology["config"]["layers"]:
-        yield layer
+        yield from _with_wrapped(layer)
         if layer["class_name"] in ("Sequential", "Model"):
             yield from _layers(layer)
+
+
+def _with_wrapped(layer):
+    """A layer entry, then the entries of the layers it wraps (a Bidirectional's LSTM...)."""
+    yield layer
+    for key in config_normalize.WRAPPED_LAYER_KEYS:
+        if isinstance(layer["config"].get(key), dict):
+            yield from _with_wrapped(layer["config"][key])
 
 
 def _unique_names(named_arrays):

@@ -67,10 +67,11 @@ def match_by_name(model, arrays, source, through_models=False):
 
 
 def _canonical_name(name):
+    """The name without a Keras 2 RNN cell's scope: 'lstm/lstm_cell/kernel' -> 'lstm/kernel',
+    'bidirectional/forward_lstm/lstm_cell/kernel' -> 'bidirectional/forward_lstm/kernel'."""
     parts = name.split("/")
-    if len(parts) == 3 and parts[1].endswith("_cell"):
-        parts = [parts[0], parts[2]]
-    return "/".join(parts)
+    return "/".join(part for index, part in enumerate(parts)
+                    if not (0 < index < len(parts) - 1 and part.endswith("_cell")))
 
 
 # ---------------------------------------------------------------------------- optimizer

@@ -19,6 +19,7 @@ from engine.layers.pooling import (AveragePooling1D, AveragePooling2D,  # noqa: 
                                    GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D,
                                    MaxPooling2D)
 from engine.layers.recurrent import GRU, LSTM, SimpleRNN  # noqa: F401
+from engine.layers.wrappers import Bidirectional, TimeDistributed  # noqa: F401
 
 # Keras's other names for the same classes: engine.layers.MaxPool2D(2) works, and files that
 # name them load.
@@ -49,7 +50,8 @@ def layer_classes():
         GlobalAveragePooling1D, GlobalMaxPooling1D, BatchNormalization, LayerNormalization,
         Normalization, SimpleRNN, LSTM, GRU, Add, Subtract, Multiply, Average, Maximum, Minimum,
         Concatenate, Dot, ReLU, LeakyReLU, PReLU, ELU, Softmax, Rescaling, SpatialDropout1D,
-        SpatialDropout2D, GaussianNoise, GaussianDropout, Sequential, Functional)}
+        SpatialDropout2D, GaussianNoise, GaussianDropout, Bidirectional, TimeDistributed,
+        Sequential, Functional)}
     classes["Model"] = Model
     return {**_ALIASES, **classes}
 
