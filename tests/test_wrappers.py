@@ -396,3 +396,31 @@ def test_engine_loads_the_layers_model_tfjs_saved(tmp_path):
         "Bidirectional", "TimeDistributed", "Bidirectional", "Dense"]
     np.testing.assert_allclose(model.predict(np.array(saved["x"], np.float32), verbose=0),
                                np.array(saved["y"]), rtol=1e-5, atol=1e-5)
+
+
+def test_training_resumes_both_ways_with_tfjs(tmp_path):
+    """Optimizer slots of the wrapped layers' weights are found under TF.js's names: TF.js's
+    step from our file equals ours, and our step from TF.js's file equals TF.js's."""
+    node = _node_with_tfjs()
+    model, x = io_models.build("wrappers")
+    y = _uniform((x.shape[0], 2), seed=10)
+    model.compile(optimizer=engine.optimizers.Adam(0.01, epsilon=1e-12), loss="mse")
+    model.train_on_batch(x, y)
+    model.save(str(tmp_path / "wrappers"))
+    (tmp_path / "wrappers" / "batch.json").write_text(json.dumps(
+        {"x": x.ravel().tolist(), "x_shape": list(x.shape), "y": y.ravel().tolist(),
+         "y_shape": list(y.shape)}))
+    model.train_on_batch(x, y)
+    result = subprocess.run([node, os.path.join(FIXTURES, "train_tfjs_models.js"),
+                             str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)["wrappers"]
+    assert report["iterations"] == 3
+    assert len(report["saved"]) == len(report["next"]) == len(model.weights) == 16
+    for got, want in zip(report["saved"], model.get_weights()):
+        np.testing.assert_allclose(got, want.ravel(), rtol=0, atol=1e-5)
+    resumed = engine.models.load_model(str(tmp_path / "wrappers_tfjs"))
+    assert int(resumed.optimizer.iterations.numpy()) == 2
+    resumed.train_on_batch(x, y)
+    for got, want in zip(resumed.get_weights(), report["next"]):
+        np.testing.assert_allclose(got.ravel(), want, rtol=0, atol=1e-5)
