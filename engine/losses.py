@@ -166,8 +166,31 @@ def reduce_weighted(values, sample_weight=None, reduction="sum_over_batch_size")
     return total / float(max(values.size, 1))
 
 
+def apply_mask(sample_weight, mask, dtype, reduction):
+    """Sample weights with a prediction's Keras mask folded in (Keras's apply_mask): masked
+    entries weigh 0; for the mean reduction the kept ones weigh total / kept, so the loss is
+    the mean over kept entries only."""
+    if mask is None:
+        return sample_weight
+    weight = engine.cast(mask, dtype)
+    if reduction == "sum_over_batch_size":
+        kept = engine.sum(weight)
+        weight = weight * engine.where(kept > 0, float(weight.size) / engine.maximum(kept, 1.0),
+                                       0.0)
+    if sample_weight is None:
+        return weight
+    sample_weight = engine.cast(engine.convert_to_tensor(sample_weight, like=weight), dtype)
+    weight, sample_weight = same_rank(weight, sample_weight)
+    if sample_weight.ndim < weight.ndim:
+        sample_weight = engine.reshape(sample_weight, sample_weight.shape
+                                       + (1,) * (weight.ndim - sample_weight.ndim))
+    return weight * sample_weight
+
+
 class Loss:
-    """A callable loss: loss(y_true, y_pred, sample_weight=None) -> scalar tensor."""
+    """A callable loss: loss(y_true, y_pred, sample_weight=None) -> scalar tensor. A mask on
+    y_pred (from an Embedding(mask_zero=True) or Masking layer) leaves its masked entries
+    out."""
 
     def __init__(self, name=None, reduction="sum_over_batch_size"):
         if reduction not in REDUCTIONS:
@@ -180,7 +203,10 @@ class Loss:
         raise NotImplementedError(f"{type(self).__name__} must implement call(y_true, y_pred)")
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        return reduce_weighted(self.call(y_true, y_pred), sample_weight, self.reduction)
+        values = self.call(y_true, y_pred)
+        sample_weight = apply_mask(sample_weight, getattr(y_pred, "_keras_mask", None),
+                                   values.dtype, self.reduction)
+        return reduce_weighted(values, sample_weight, self.reduction)
 
     def get_config(self):
         return {"name": self.name, "reduction": self.reduction}

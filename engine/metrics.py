@@ -70,7 +70,10 @@ class MeanMetricWrapper(Mean):
         super().__init__(name or getattr(fn, "__name__", "metric"))
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        super().update_state(self.fn(y_true, y_pred, **self.fn_kwargs), sample_weight)
+        """Masked entries of y_pred (its Keras mask) count for nothing, as in Keras."""
+        values = self.fn(y_true, y_pred, **self.fn_kwargs)
+        mask = getattr(y_pred, "_keras_mask", None)
+        super().update_state(values, losses.apply_mask(sample_weight, mask, "float32", "sum"))
 
     def get_config(self):
         return {**super().get_config(), **self.fn_kwargs}

@@ -11,7 +11,8 @@ class Tensor:
     Data crosses to the host only when asked: `.numpy()`, `.item()`, `repr`.
     """
 
-    __slots__ = ("native", "_backend")
+    # _keras_mask: the boolean mask a masking layer attached (Keras's attribute), unset if none
+    __slots__ = ("native", "_backend", "_keras_mask")
     __array_priority__ = 100  # numpy_array + tensor calls Tensor.__radd__
     trainable = False  # only a Variable can be (its slot overrides this)
 

@@ -44,7 +44,8 @@ def residual():
 
 
 def rnn(reset_after=False):
-    return engine.Sequential([layers.Input((5, 3)),
+    """Recurrent layers behind a Masking layer (build() zeroes some steps of the batch)."""
+    return engine.Sequential([layers.Input((5, 3)), layers.Masking(name="mask"),
                               layers.LSTM(4, return_sequences=True, name="lstm"),
                               layers.GRU(3, reset_after=reset_after, return_sequences=True,
                                          name="gru"),
@@ -116,9 +117,9 @@ def keras_only(lib=engine, layers_module=layers):
 
 
 def embedding():
-    """Also the layers TF.js lacks: Subtract, and GRU with reset_after=True."""
+    """Also the layers TF.js lacks: Subtract, and GRU with reset_after=True; id 0 is masked."""
     tokens = layers.Input((4,), dtype="int32", name="tokens")
-    vectors = layers.Embedding(10, 3, name="embed")(tokens)
+    vectors = layers.Embedding(10, 3, mask_zero=True, name="embed")(tokens)
     recurrent = layers.GRU(2, name="gru")(vectors)
     difference = layers.Subtract(name="sub")([recurrent, layers.Dense(2, name="d")(recurrent)])
     return engine.Model(tokens, difference, name="embedding"), (2, 4)
@@ -197,4 +198,6 @@ def build(name, seed=0):
     rng = np.random.default_rng(seed + 1)
     x = (rng.integers(0, 10, shape).astype("int32") if name == "embedding"
          else rng.uniform(-1, 1, shape).astype("float32"))
+    if name == "rnn":  # masked steps: trailing (padding) and leading ones
+        x[0, 3:] = x[1, :1] = 0
     return model, x

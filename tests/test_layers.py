@@ -844,3 +844,118 @@ def test_new_layers_match_keras(name, make, shape):
     np.testing.assert_allclose(run(ours, x), np.asarray(theirs(x)), rtol=1e-5, atol=1e-5)
     assert json.loads(json.dumps(ours.get_config())).keys() == \
         json.loads(json.dumps(theirs.get_config())).keys()
+
+
+# ---------------------------------------------------------------------------- masking
+
+MASKED_STEPS = np.array([[1, 1, 1, 0, 0], [0, 0, 1, 1, 1], [1, 0, 1, 0, 1], [0, 0, 0, 0, 0]],
+                        bool)
+
+
+def masked_rnn_reference(kind, x, mask, weights, units, reset_after=True):
+    """Keras's masked RNN, built independently: a sample's states come from running the cell
+    on its kept steps only; its output at each step is the state after the last kept step so
+    far (zeros before the first)."""
+    sequences, lasts = [], []
+    for sample, kept in zip(x, mask):
+        sequence = np.zeros((len(kept), units))
+        if kept.any():
+            outputs = rnn_reference(kind, sample[kept][None], weights, units, reset_after)[0][0]
+            ends = np.cumsum(kept) - 1  # index among the kept steps of the latest one so far
+            sequence = np.where((ends >= 0)[:, None], outputs[np.maximum(ends, 0)], 0.0)
+        sequences.append(sequence)
+        lasts.append(sequence[-1])
+    return np.stack(sequences), np.stack(lasts)
+
+
+@pytest.mark.parametrize("kind,options", [("simple", {}), ("lstm", {}),
+                                          ("gru", {"reset_after": True}),
+                                          ("gru", {"reset_after": False})])
+def test_recurrent_layers_skip_masked_steps(backend, kind, options):
+    cls = {"simple": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}[kind]
+    x = random_array((4, 5, 3))
+    layer = cls(2, return_sequences=True, **options)
+    layer.build(x.shape)
+    weights = set_random_weights(layer)
+    sequence, last = masked_rnn_reference(kind, x.astype(np.float64), MASKED_STEPS, weights, 2,
+                                          **options)
+    np.testing.assert_allclose(layer(engine.tensor(x), mask=engine.tensor(MASKED_STEPS)).numpy(),
+                               sequence, **TOLERANCES["matmul"])
+    # The mask comes from a Masking layer just as well: steps of all zeros.
+    zeroed = np.where(MASKED_STEPS[..., None], x, 0)
+    masked = layers.Masking()(engine.tensor(zeroed))
+    np.testing.assert_array_equal(masked._keras_mask.numpy(), MASKED_STEPS)
+    np.testing.assert_allclose(layer(masked).numpy(), sequence, **TOLERANCES["matmul"])
+    np.testing.assert_array_equal(layer(masked)._keras_mask.numpy(), MASKED_STEPS)
+    last_layer = cls(2, **options)
+    last_layer.build(x.shape)
+    last_layer.set_weights([w.astype(np.float32) for w in weights])
+    output = last_layer(masked)
+    np.testing.assert_allclose(output.numpy(), last, **TOLERANCES["matmul"])
+    assert getattr(output, "_keras_mask", None) is None
+
+
+def test_masked_lstm_gradients_match_finite_differences(backend):
+    layer = layers.LSTM(2, return_sequences=True, dtype=gradient_dtype(backend))
+    mask = engine.tensor(MASKED_STEPS[:3])
+    check_gradients(lambda x: layer(x, mask=mask), [random_array((3, 5, 2))], backend)
+
+
+def test_embedding_mask_zero_masks_padding_ids_through_dense_layers(backend):
+    ids = np.array([[3, 1, 0, 0], [0, 2, 5, 0]], np.int32)
+    embedded = layers.Embedding(6, 3, mask_zero=True)(engine.tensor(ids))
+    np.testing.assert_array_equal(embedded._keras_mask.numpy(), ids != 0)
+    hidden = layers.Dropout(0.5)(layers.Dense(4)(embedded), training=True)
+    np.testing.assert_array_equal(hidden._keras_mask.numpy(), ids != 0)
+    assert getattr(layers.Embedding(6, 3)(engine.tensor(ids)), "_keras_mask", None) is None
+    with pytest.warns(UserWarning, match="Layer 'flatten\\w*' .* does not support masking"):
+        flat = layers.Flatten()(embedded)
+    assert getattr(flat, "_keras_mask", None) is None
+
+
+def test_global_average_pooling_1d_averages_kept_steps_only(backend):
+    x = random_array((3, 5, 2))
+    keep = MASKED_STEPS[:3]
+    want = (x * keep[..., None]).sum(axis=1) / keep.sum(axis=1, keepdims=True)
+    pooled = layers.GlobalAveragePooling1D()(engine.tensor(x), mask=engine.tensor(keep))
+    np.testing.assert_allclose(pooled.numpy(), want, rtol=1e-5, atol=1e-6)
+    assert getattr(pooled, "_keras_mask", None) is None
+
+
+def test_merge_layers_combine_masks_as_keras_does(backend):
+    x = engine.tensor(random_array((4, 5, 2)))
+    y = engine.tensor(random_array((4, 5, 3)))
+    x._keras_mask = engine.tensor(MASKED_STEPS)
+    y._keras_mask = engine.tensor(MASKED_STEPS[::-1].copy())
+    either = MASKED_STEPS | MASKED_STEPS[::-1]
+    added = layers.Add()([x, layers.Dense(2)(y)])
+    np.testing.assert_array_equal(added._keras_mask.numpy(), either)
+    joined = layers.Concatenate()([x, y])
+    np.testing.assert_array_equal(joined._keras_mask.numpy(), either)
+    unmasked = engine.tensor(random_array((4, 5, 2)))
+    assert getattr(layers.Add()([x, unmasked]), "_keras_mask", None) is None
+    np.testing.assert_array_equal(layers.Concatenate()([x, unmasked])._keras_mask.numpy(),
+                                  np.ones((4, 5), bool))
+    steps = layers.Concatenate(axis=1)([x, unmasked])
+    np.testing.assert_array_equal(steps._keras_mask.numpy(),
+                                  np.concatenate([MASKED_STEPS, np.ones((4, 5), bool)], 1))
+
+
+def test_losses_and_metrics_leave_masked_steps_out(backend):
+    predictions = random_array((4, 5, 3), low=0.1, high=1.0)
+    labels = np.random.default_rng(3).integers(0, 3, (4, 5))
+    y_pred = engine.tensor(predictions)
+    y_pred._keras_mask = engine.tensor(MASKED_STEPS)
+    probabilities = predictions / predictions.sum(-1, keepdims=True)
+    per_step = -np.log(np.take_along_axis(probabilities, labels[..., None], -1)[..., 0])
+    loss = engine.losses.SparseCategoricalCrossentropy()(engine.tensor(labels), y_pred)
+    np.testing.assert_allclose(loss.numpy(), per_step[MASKED_STEPS].mean(), rtol=1e-5)
+    weights = np.array([1.0, 2.0, 0.5, 3.0], np.float32)
+    weighted = engine.losses.SparseCategoricalCrossentropy()(engine.tensor(labels), y_pred,
+                                                           sample_weight=weights)
+    scaled = per_step * weights[:, None] * MASKED_STEPS
+    np.testing.assert_allclose(weighted.numpy(), scaled.sum() / MASKED_STEPS.sum(), rtol=1e-5)
+    accuracy = engine.metrics.SparseCategoricalAccuracy()
+    accuracy.update_state(engine.tensor(labels), y_pred)
+    hits = predictions.argmax(-1) == labels
+    assert accuracy.result() == pytest.approx(hits[MASKED_STEPS].mean())

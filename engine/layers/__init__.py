@@ -5,7 +5,7 @@ from engine.layers.conv import (Conv1D, Conv2D, Conv2DTranspose, Cropping1D,  # 
                                 Cropping2D, DepthwiseConv2D, SeparableConv2D, UpSampling1D,
                                 UpSampling2D, ZeroPadding1D, ZeroPadding2D)
 from engine.layers.core import (Activation, Dense, Dropout, Embedding, Flatten,  # noqa: F401
-                                Identity, Permute, Rescaling, RepeatVector, Reshape)
+                                Identity, Masking, Permute, Rescaling, RepeatVector, Reshape)
 from engine.layers.input_layer import Input, InputLayer  # noqa: F401
 from engine.layers.keras_tensor import KerasTensor  # noqa: F401
 from engine.layers.merge import (Add, Average, Concatenate, Dot, Maximum,  # noqa: F401
@@ -45,9 +45,10 @@ def layer_classes():
         InputLayer, Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector,
         Embedding, Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D,
         ZeroPadding2D, Cropping2D, UpSampling2D, ZeroPadding1D, Cropping1D, UpSampling1D,
-        Identity, GroupNormalization, UnitNormalization, MaxPooling2D, AveragePooling2D,
-        GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling1D, AveragePooling1D,
-        GlobalAveragePooling1D, GlobalMaxPooling1D, BatchNormalization, LayerNormalization,
+        Identity, Masking, GroupNormalization, UnitNormalization, MaxPooling2D,
+        AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling1D,
+        AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, BatchNormalization,
+        LayerNormalization,
         Normalization, SimpleRNN, LSTM, GRU, Add, Subtract, Multiply, Average, Maximum, Minimum,
         Concatenate, Dot, ReLU, LeakyReLU, PReLU, ELU, Softmax, Rescaling, SpatialDropout1D,
         SpatialDropout2D, GaussianNoise, GaussianDropout, Bidirectional, TimeDistributed,

@@ -8,6 +8,8 @@ from engine.layers.core import no_constraint
 class ActivationLayer(Layer):
     """A shape-keeping layer; subclasses give `call` and their config keys in `ARGUMENTS`."""
 
+    supports_masking = True
+
     ARGUMENTS = ()
 
     def compute_output_shape(self, input_shape):

@@ -5,6 +5,7 @@ Layers are written with engine ops only, so they run and train on every backend.
 import contextlib
 import inspect
 import re
+import warnings
 
 import numpy as np
 
@@ -113,8 +114,27 @@ class InputSpec:
                                      f"shape={shape}")
 
 
+def get_mask(value):
+    """The Keras mask attached to a tensor (None when it has none, or is no tensor)."""
+    return getattr(value, "_keras_mask", None)
+
+
+def _attach_masks(outputs, masks):
+    """Give each output tensor that has no mask yet its mask from `masks` (Keras keeps a mask
+    a layer set itself)."""
+    if masks is None:
+        return
+    for tensor, mask in zip(flatten(outputs), flatten(masks)):
+        if mask is not None and isinstance(tensor, engine.Tensor) and get_mask(tensor) is None:
+            tensor._keras_mask = mask
+
+
 class Layer:
     """Base layer. Subclasses create weights in build(input_shape) and compute in call()."""
+
+    # Layers that pass a mask on unchanged (Dense, Dropout, ...) say so, as in Keras; a layer
+    # that does not drops the mask, with a warning.
+    supports_masking = False
 
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None,
                  batch_input_shape=None, batch_size=None, input_dim=None,
@@ -140,7 +160,11 @@ class Layer:
         if input_shape is not None:
             batch_input_shape = (batch_size,) + tuple(input_shape)
         self._batch_input_shape = tuple(batch_input_shape) if batch_input_shape else None
-        self._call_accepts_training = "training" in inspect.signature(self.call).parameters
+        parameters = inspect.signature(self.call).parameters
+        self._call_accepts_training = "training" in parameters
+        self._call_accepts_mask = "mask" in parameters
+        if type(self).compute_mask is not Layer.compute_mask:
+            self.supports_masking = True  # Keras: a layer that computes masks passes them on
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -169,9 +193,18 @@ class Layer:
         """The output shape for `input_shape`; by default found by running call on zeros."""
         return probe_output_shape(self, input_shape)
 
+    def compute_mask(self, inputs, previous_mask):
+        """The mask of the outputs (Keras's rule): by default the input's, unchanged."""
+        return previous_mask
+
     def __call__(self, inputs, *args, training=None, **kwargs):
         if is_symbolic(inputs):
             return self._symbolic_call(inputs, args, kwargs)
+        previous_mask = kwargs.get("mask")
+        if previous_mask is None:
+            previous_mask = map_structure(get_mask, inputs)
+            if self._call_accepts_mask and any(m is not None for m in flatten(previous_mask)):
+                kwargs["mask"] = previous_mask
         inputs = map_structure(self._autocast, inputs)
         shapes = map_structure(lambda t: t.shape, inputs)
         self._check_input_spec(shapes)
@@ -189,6 +222,12 @@ class Layer:
             _TRAINING_STACK.pop()
         if self.activity_regularizer is not None:
             self._activity_losses = [self.activity_regularizer(o) for o in flatten(outputs)]
+        if self.supports_masking:
+            _attach_masks(outputs, self.compute_mask(inputs, previous_mask))
+        elif any(m is not None for m in flatten(previous_mask)):
+            warnings.warn(f"Layer '{self.name}' (of type {type(self).__name__}) was passed an "
+                          f"input with a mask attached to it, but it does not support masking: "
+                          f"layers after it will not see the mask.", stacklevel=2)
         return outputs
 
     def _autocast(self, value):

@@ -1,5 +1,5 @@
 """Core layers: Dense, Activation, Identity, Dropout, Flatten, Reshape, Permute, RepeatVector,
-Embedding, Rescaling."""
+Embedding (with mask_zero), Masking, Rescaling."""
 import math
 
 import numpy as np
@@ -19,6 +19,8 @@ def no_constraint(layer_name, **constraints):
 
 class Dense(Layer):
     """activation(inputs @ kernel + bias) over the last axis."""
+
+    supports_masking = True
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
@@ -76,6 +78,8 @@ class Dense(Layer):
 
 
 class Activation(Layer):
+    supports_masking = True
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -93,6 +97,8 @@ class Activation(Layer):
 class Identity(Layer):
     """Its input, unchanged (a placeholder layer, as in Keras and TF.js)."""
 
+    supports_masking = True
+
     def call(self, inputs):
         return inputs
 
@@ -103,6 +109,8 @@ class Identity(Layer):
 class Dropout(Layer):
     """Zeroes a `rate` fraction of inputs and scales the rest by 1 / (1 - rate), in training
     only. `noise_shape` shares one mask along its size-1 (or None -> input) dims."""
+
+    supports_masking = True
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -214,9 +222,7 @@ class Embedding(Layer):
                  **kwargs):
         super().__init__(**kwargs)
         no_constraint(self.name, embeddings_constraint=embeddings_constraint)
-        if mask_zero:
-            raise ValueError("Embedding(mask_zero=True) is not supported: masking is not "
-                             "implemented")
+        self.mask_zero = self.supports_masking = bool(mask_zero)
         self.input_dim, self.output_dim = input_dim, output_dim
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
@@ -232,6 +238,10 @@ class Embedding(Layer):
             inputs = engine.cast(inputs, "int32")
         return engine.gather(self.embeddings, inputs, axis=0)
 
+    def compute_mask(self, inputs, previous_mask):
+        """With mask_zero, id 0 is padding: its steps are masked for the layers after."""
+        return engine.not_equal(inputs, 0) if self.mask_zero else None
+
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.output_dim,)
 
@@ -240,12 +250,36 @@ class Embedding(Layer):
                 "output_dim": self.output_dim,
                 "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
                 "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
-                "embeddings_constraint": None, "mask_zero": False}
+                "embeddings_constraint": None, "mask_zero": self.mask_zero}
+
+
+class Masking(Layer):
+    """Steps whose features all equal `mask_value` are zeroed and masked for the layers after
+    (an RNN skips them)."""
+
+    def __init__(self, mask_value=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.mask_value = mask_value
+
+    def compute_mask(self, inputs, previous_mask):
+        return engine.any(engine.not_equal(inputs, self.mask_value), axis=-1)
+
+    def call(self, inputs):
+        kept = engine.any(engine.not_equal(inputs, self.mask_value), axis=-1, keepdims=True)
+        return engine.where(kept, inputs, 0.0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "mask_value": self.mask_value}
 
 
 class Rescaling(Layer):
     """inputs * scale + offset in float32 (Keras's preprocessing layer: 1/255 for pixels); scale
     and offset may be per-channel lists."""
+
+    supports_masking = True
 
     def __init__(self, scale, offset=0.0, **kwargs):
         super().__init__(**kwargs)

@@ -21,6 +21,8 @@ def _broadcast_shape(shapes):
 class Merge(Layer):
     """Combines two or more inputs of broadcast-compatible shapes with `combine`."""
 
+    supports_masking = True
+
     def _check_count(self, input_shape):
         if not isinstance(input_shape, (list, tuple)) or not input_shape or not isinstance(
                 input_shape[0], (list, tuple)) or len(input_shape) < 2:
@@ -33,6 +35,13 @@ class Merge(Layer):
 
     def call(self, inputs):
         return functools.reduce(self.combine, inputs)
+
+    def compute_mask(self, inputs, previous_mask):
+        """Keras's rule: the OR of the inputs' masks; none if an input has none."""
+        masks = list(previous_mask or [])
+        if not masks or any(m is None for m in masks):
+            return None
+        return functools.reduce(engine.logical_or, masks)
 
     def compute_output_shape(self, input_shape):
         return _broadcast_shape(input_shape)
@@ -74,6 +83,8 @@ class Average(Merge):
 class Concatenate(Layer):
     """Join inputs along `axis`; all other dimensions must match."""
 
+    supports_masking = True
+
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
         self.axis = axis
@@ -87,6 +98,17 @@ class Concatenate(Layer):
 
     def call(self, inputs):
         return engine.concat(list(inputs), self.axis)
+
+    def compute_mask(self, inputs, previous_mask):
+        """Keras's rule: the inputs' masks (all true for an unmasked input, spread over the
+        features for a mask of lower rank) joined along `axis`, then any over the last axis."""
+        masks = list(previous_mask or [])
+        if all(m is None for m in masks):
+            return None
+        full = [engine.ones(x.shape, "bool") if m is None else
+                m if m.ndim == x.ndim else engine.broadcast_to(engine.expand_dims(m, -1), x.shape)
+                for x, m in zip(inputs, masks)]
+        return engine.any(engine.concat(full, self.axis), axis=-1)
 
     def compute_output_shape(self, input_shape):
         rank = len(input_shape[0])
@@ -116,6 +138,9 @@ class Dot(Layer):
         super().__init__(**kwargs)
         self.axes = axes if isinstance(axes, int) else list(axes)
         self.normalize = normalize
+
+    def compute_mask(self, inputs, previous_mask):
+        return None  # Keras's Dot drops masks
 
     def _axes(self, shapes):
         axes = [self.axes] * 2 if isinstance(self.axes, int) else list(self.axes)

@@ -43,6 +43,8 @@ class SpatialDropout2D(SpatialDropout1D):
 class _Noise(Layer):
     """inputs combined with normal noise `noise(inputs, normal draws)` in training only."""
 
+    supports_masking = True
+
     def __init__(self, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.seed = seed

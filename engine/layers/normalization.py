@@ -14,6 +14,8 @@ class BatchNormalization(Layer):
     """Keras semantics: moving = moving * momentum + batch * (1 - momentum), with the batch's
     population variance; weights gamma, beta, moving_mean, moving_variance."""
 
+    supports_masking = True
+
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",
                  moving_mean_initializer="zeros", moving_variance_initializer="ones",
@@ -86,6 +88,8 @@ class BatchNormalization(Layer):
 class LayerNormalization(Layer):
     """(x - mean) / sqrt(var + epsilon) * gamma + beta, statistics over `axis` per sample."""
 
+    supports_masking = True
+
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, rms_scaling=False,
                  beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
                  gamma_regularizer=None, beta_constraint=None, gamma_constraint=None, **kwargs):
@@ -144,6 +148,8 @@ class GroupNormalization(Layer):
     """The channels of `axis` split into `groups` (-1: one per channel); each sample's group is
     normalized by its mean and variance over every other axis, then scaled by gamma and shifted
     by beta per channel (Keras's order: gamma, beta)."""
+
+    supports_masking = True
 
     def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
@@ -216,6 +222,8 @@ class UnitNormalization(Layer):
     """Each sample scaled to unit L2 norm over `axis`: x / max(norm, 1e-12), computed as
     x * rsqrt(max(sum(x^2), 1e-24)) so that an all-zero sample has a finite gradient."""
 
+    supports_masking = True
+
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
         self.axis = axis
@@ -245,6 +253,8 @@ class Normalization(Layer):
     of the kept `axis` (or the inverse, with `invert`). The statistics are given as `mean` and
     `variance`, or learned from data by `adapt(data)` into the non-trainable weights mean,
     variance and count."""
+
+    supports_masking = True
 
     EPSILON = 1e-7  # Keras's backend epsilon
 

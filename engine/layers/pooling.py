@@ -90,7 +90,20 @@ class GlobalMaxPooling2D(GlobalPooling):
 
 
 class GlobalAveragePooling1D(GlobalPooling):
+    """With a mask (Keras's rule), the mean over the unmasked steps only; the output has no
+    mask."""
+
     reduce, rank = engine.mean, 1
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return super().call(inputs)
+        kept = engine.expand_dims(engine.cast(mask, inputs.dtype), -1)
+        total = engine.sum(engine.where(kept > 0, inputs, 0.0), 1, keepdims=self.keepdims)
+        return total / engine.sum(kept, 1, keepdims=self.keepdims)
+
+    def compute_mask(self, inputs, previous_mask):
+        return None
 
 
 class GlobalMaxPooling1D(GlobalPooling):

@@ -66,8 +66,12 @@ class RNN(Layer):
         """The bias added to x @ kernel (all of it, except GRU's recurrent half)."""
         return self.bias
 
-    def call(self, inputs, training=False):
+    def call(self, inputs, training=False, mask=None):
+        """With a (batch, steps) mask, a masked step leaves the states as they were and repeats
+        the previous output (zeros before the first kept step), as Keras's RNN loop does."""
         batch, steps, features = inputs.shape
+        if mask is not None:
+            mask = engine.cast(engine.convert_to_tensor(mask, like=inputs), "bool")
         if training and self.dropout:
             mask = engine.dropout(engine.ones((batch, 1, features), inputs.dtype), self.dropout,
                                   seed=next_seed(self))
@@ -87,10 +91,25 @@ class RNN(Layer):
             x_t = engine.reshape(engine.slice(projected, (0, t, 0), (batch, 1, -1)),
                                  (batch, self.gates * self.units))
             h = states[0] if recurrent_mask is None else states[0] * recurrent_mask
-            states = self.step(x_t, h, states)
-            outputs.append(states[0])
+            new_states = self.step(x_t, h, states)
+            if mask is None:
+                states = new_states
+                outputs.append(states[0])
+                continue
+            kept = engine.slice(mask, (0, t), (batch, 1))
+            previous = outputs[-1] if outputs else engine.zeros_like(new_states[0])
+            outputs.append(engine.where(kept, new_states[0], previous))
+            states = [engine.where(kept, new, old) for new, old in zip(new_states, states)]
         output = engine.stack(outputs, axis=1) if self.return_sequences else outputs[-1]
         return [output] + states if self.return_state else output
+
+    def compute_mask(self, inputs, previous_mask):
+        """The input's mask goes on with the sequence output; a last output or a state has
+        none."""
+        mask = previous_mask if self.return_sequences else None
+        if self.return_state:
+            return [mask] + [None] * len(self.initial_states(1, "float32"))
+        return mask
 
     def compute_output_shape(self, input_shape):
         batch, steps = input_shape[0], input_shape[1]
