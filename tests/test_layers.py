@@ -959,3 +959,15 @@ def test_losses_and_metrics_leave_masked_steps_out(backend):
     accuracy.update_state(engine.tensor(labels), y_pred)
     hits = predictions.argmax(-1) == labels
     assert accuracy.result() == pytest.approx(hits[MASKED_STEPS].mean())
+
+
+def test_zero_output_for_mask_gives_zeros_at_masked_steps(backend):
+    x = random_array((4, 5, 3))
+    layer = layers.GRU(2, return_sequences=True, zero_output_for_mask=True)
+    layer.build(x.shape)
+    weights = set_random_weights(layer)
+    sequence, _ = masked_rnn_reference("gru", x.astype(np.float64), MASKED_STEPS, weights, 2)
+    np.testing.assert_allclose(layer(engine.tensor(x), mask=engine.tensor(MASKED_STEPS)).numpy(),
+                               np.where(MASKED_STEPS[..., None], sequence, 0.0),
+                               **TOLERANCES["matmul"])
+    assert layers.deserialize(layers.serialize(layer)).zero_output_for_mask

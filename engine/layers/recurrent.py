@@ -18,7 +18,8 @@ class RNN(Layer):
                  recurrent_regularizer=None, bias_regularizer=None, kernel_constraint=None,
                  recurrent_constraint=None, bias_constraint=None, dropout=0.0,
                  recurrent_dropout=0.0, return_sequences=False, return_state=False,
-                 go_backwards=False, stateful=False, unroll=False, seed=None, **kwargs):
+                 go_backwards=False, stateful=False, unroll=False, seed=None,
+                 zero_output_for_mask=False, **kwargs):
         super().__init__(**kwargs)
         no_constraint(self.name, kernel_constraint=kernel_constraint,
                       recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint)
@@ -37,6 +38,7 @@ class RNN(Layer):
         self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
         self.return_sequences, self.return_state = return_sequences, return_state
         self.go_backwards, self.stateful, self.unroll = go_backwards, False, unroll
+        self.zero_output_for_mask = bool(zero_output_for_mask)
         self.seed = seed
         self.input_spec = InputSpec(ndim=3)
 
@@ -68,7 +70,8 @@ class RNN(Layer):
 
     def call(self, inputs, training=False, mask=None):
         """With a (batch, steps) mask, a masked step leaves the states as they were and repeats
-        the previous output (zeros before the first kept step), as Keras's RNN loop does."""
+        the previous output (zeros before the first kept step; always zeros with
+        zero_output_for_mask), as Keras's RNN loop does."""
         batch, steps, features = inputs.shape
         if mask is not None:
             mask = engine.cast(engine.convert_to_tensor(mask, like=inputs), "bool")
@@ -97,7 +100,8 @@ class RNN(Layer):
                 outputs.append(states[0])
                 continue
             kept = engine.slice(mask, (0, t), (batch, 1))
-            previous = outputs[-1] if outputs else engine.zeros_like(new_states[0])
+            previous = (outputs[-1] if outputs and not self.zero_output_for_mask
+                        else engine.zeros_like(new_states[0]))
             outputs.append(engine.where(kept, new_states[0], previous))
             states = [engine.where(kept, new, old) for new, old in zip(new_states, states)]
         output = engine.stack(outputs, axis=1) if self.return_sequences else outputs[-1]
@@ -133,7 +137,7 @@ class RNN(Layer):
                 "recurrent_dropout": self.recurrent_dropout,
                 "return_sequences": self.return_sequences, "return_state": self.return_state,
                 "go_backwards": self.go_backwards, "stateful": False, "unroll": self.unroll,
-                "seed": self.seed}
+                "zero_output_for_mask": self.zero_output_for_mask, "seed": self.seed}
 
 
 class SimpleRNN(RNN):
