@@ -33,7 +33,10 @@ def _remove_prefix(text, prefix):
 
 class TimeDistributed(Layer):
     """Apply `layer` to every time slice of (batch, time, ...) inputs, with the same weights:
-    time is folded into the batch, (batch * time, ...), and unfolded from the output."""
+    time is folded into the batch, (batch * time, ...), and unfolded from the output. An
+    input's (batch, time) mask goes on with the output, as in Keras."""
+
+    supports_masking = True
 
     def __init__(self, layer, **kwargs):
         if not isinstance(layer, Layer):
@@ -114,9 +117,10 @@ class Bidirectional(Layer):
             return outputs[0]
         return outputs + states + states
 
-    def call(self, inputs, training=False):
-        forward = self.forward_layer(inputs, training=training)
-        backward = self.backward_layer(inputs, training=training)
+    def call(self, inputs, training=False, mask=None):
+        kwargs = {"training": training} if mask is None else {"training": training, "mask": mask}
+        forward = self.forward_layer(inputs, **kwargs)
+        backward = self.backward_layer(inputs, **kwargs)
         states = []
         if self.return_state:
             states = list(forward[1:]) + list(backward[1:])
@@ -130,6 +134,15 @@ class Bidirectional(Layer):
         if not states and len(outputs) == 1:
             return outputs[0]
         return outputs + states
+
+    def compute_mask(self, inputs, previous_mask):
+        """Keras's rule: a sequence output keeps the input's mask; a last output or a state has
+        none."""
+        mask = previous_mask if self.return_sequences else None
+        masks = [mask, mask] if self.merge_mode is None else [mask]
+        if self.return_state:
+            masks += [None] * 2 * len(self.forward_layer.initial_states(1, "float32"))
+        return masks if len(masks) > 1 else masks[0]
 
     def get_config(self):
         return {**super().get_config(), "merge_mode": self.merge_mode,
