@@ -158,14 +158,17 @@ def _masked_text_model(lib):
     tokens = lib.layers.Input((6,), dtype="int32", name="tokens")
     vectors = lib.layers.Embedding(10, 3, mask_zero=True, name="embed")(tokens)
     steps = lib.layers.Bidirectional(lib.layers.LSTM(4, return_sequences=True), name="bi")(vectors)
-    steps = lib.layers.TimeDistributed(lib.layers.Dense(3, activation="tanh"), name="td")(steps)
-    summary = lib.layers.Bidirectional(lib.layers.GRU(2), merge_mode="sum", name="bigru")(steps)
-    return lib.Model(tokens, lib.layers.Dense(2, name="head")(summary))
+    per_step = lib.layers.TimeDistributed(lib.layers.Dense(3, activation="tanh"),
+                                          name="td")(steps)
+    summary = lib.layers.Bidirectional(lib.layers.GRU(2), merge_mode="sum",
+                                       name="bigru")(per_step)
+    return lib.Model(tokens, [lib.layers.Dense(2, name="head")(summary), steps])
 
 
 def test_padding_mask_flows_through_both_wrappers_as_in_keras():
-    """Embedding(mask_zero=True): both directions skip the padded steps and TimeDistributed
-    passes the mask on, so padded and left-padded texts give Keras's predictions."""
+    """Embedding(mask_zero=True): both directions skip the padded steps (their sequence
+    outputs are zeros there) and TimeDistributed passes the mask on, so padded and left-padded
+    texts give Keras's predictions."""
     if not hasattr(layers.Layer, "compute_mask"):
         pytest.skip("this engine's layers pass no masks yet (no Layer.compute_mask)")
     _, theirs, ours = _twins(_masked_text_model)
@@ -173,8 +176,10 @@ def test_padding_mask_flows_through_both_wrappers_as_in_keras():
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*mask")
         got = ours.predict(x, verbose=0)
-    np.testing.assert_allclose(got, np.asarray(theirs.predict(x, verbose=0)), rtol=1e-5,
-                               atol=1e-5)
+    want = theirs.predict(x, verbose=0)
+    assert len(got) == len(want) == 2
+    for mine, reference in zip(got, want):
+        np.testing.assert_allclose(mine, np.asarray(reference), rtol=1e-5, atol=1e-5)
 
 
 def _sequence_classifier(lib):

@@ -76,7 +76,8 @@ class Bidirectional(Layer):
     """Run a recurrent layer forwards (`forward_<name>`) and a copy of it backwards
     (`backward_<name>`, go_backwards flipped, or `backward_layer`) and merge the two outputs:
     concatenated, summed, multiplied, averaged, or (merge_mode=None) returned as a list. With
-    return_sequences the backward outputs are put back in time order first."""
+    return_sequences the backward outputs are put back in time order first, and masked steps
+    output zeros in both directions (zero_output_for_mask, as Keras sets it)."""
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None,
                  **kwargs):
@@ -95,6 +96,8 @@ class Bidirectional(Layer):
         if backward_layer is None:
             backward_layer = _copy(layer, "backward_", go_backwards=not layer.go_backwards)
         self.backward_layer = backward_layer
+        for direction in (self.forward_layer, self.backward_layer):  # Keras forces this
+            direction.zero_output_for_mask = direction.return_sequences
         self.merge_mode = merge_mode
         self.return_sequences, self.return_state = layer.return_sequences, layer.return_state
         self._initial_weights = list(weights) if weights is not None else None
