@@ -20,3 +20,36 @@ def to_categorical(labels, num_classes=None):
         raise ValueError(f"to_categorical: labels must lie in [0, {num_classes}), got "
                          f"{labels.min()}..{labels.max()}")
     return np.eye(num_classes, dtype=np.float32)[labels]
+
+
+def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncating="pre",
+                  value=0.0):
+    """Sequences of different lengths as one (count, maxlen, ...) array, as Keras's
+    pad_sequences: longer ones lose steps at the start ('pre') or end ('post'), shorter ones
+    are filled with `value` before ('pre') or after ('post'). maxlen defaults to the longest.
+    With Embedding(mask_zero=True), the padding id 0 is then masked."""
+    for name, choice in (("padding", padding), ("truncating", truncating)):
+        if choice not in ("pre", "post"):
+            raise ValueError(f"pad_sequences: {name} must be 'pre' or 'post', got {choice!r}")
+    arrays = [np.asarray(sequence, dtype=dtype) for sequence in sequences]
+    if any(a.ndim == 0 for a in arrays):
+        raise ValueError("pad_sequences: each sequence must be a list or array of steps")
+    step_shapes = {a.shape[1:] for a in arrays if len(a)}
+    if len(step_shapes) > 1:
+        raise ValueError(f"pad_sequences: the steps of the sequences differ in shape: "
+                         f"{sorted(step_shapes)}")
+    if maxlen is None:
+        maxlen = max((len(a) for a in arrays), default=0)
+    if maxlen < 0:
+        raise ValueError(f"pad_sequences: maxlen must be >= 0, got {maxlen}")
+    step_shape = step_shapes.pop() if step_shapes else ()
+    padded = np.full((len(arrays), maxlen) + step_shape, value, dtype=dtype)
+    for row, array in zip(padded, arrays):
+        kept = array[max(0, len(array) - maxlen):] if truncating == "pre" else array[:maxlen]
+        if maxlen == 0 or not len(kept):
+            continue
+        if padding == "pre":
+            row[maxlen - len(kept):] = kept
+        else:
+            row[:len(kept)] = kept
+    return padded

@@ -1,4 +1,5 @@
 """Dataset pipeline semantics and the loaders."""
+import os
 import threading
 
 import numpy as np
@@ -162,6 +163,33 @@ def test_to_categorical_one_hot_rows():
         engine.utils.to_categorical([0, 3], num_classes=3)
     with pytest.raises(ValueError, match="must be integers"):
         engine.utils.to_categorical([0.5])
+
+
+@pytest.mark.parametrize("padding", ["pre", "post"])
+@pytest.mark.parametrize("truncating", ["pre", "post"])
+@pytest.mark.parametrize("maxlen", [None, 2, 4, 6])
+def test_pad_sequences_matches_keras(padding, truncating, maxlen):
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    sequences = [[3, 1, 4], [1], [], [5, 9, 2, 6, 5]]
+    ours = engine.utils.pad_sequences(sequences, maxlen, padding=padding,
+                                      truncating=truncating, value=7)
+    theirs = keras.utils.pad_sequences(sequences, maxlen, padding=padding,
+                                       truncating=truncating, value=7)
+    np.testing.assert_array_equal(ours, theirs)
+    assert ours.dtype == theirs.dtype
+
+
+def test_pad_sequences_by_hand_and_bad_arguments():
+    padded = engine.utils.pad_sequences([[1, 2, 3], [4]], maxlen=2, padding="post")
+    np.testing.assert_array_equal(padded, [[2, 3], [4, 0]])
+    assert engine.utils.pad_sequences([[1, 2], [3]], maxlen=0).shape == (2, 0)
+    steps = engine.utils.pad_sequences([np.ones((2, 3)), np.ones((1, 3))], dtype="float32")
+    assert steps.shape == (2, 2, 3) and steps[1, 0].sum() == 0 and steps[1, 1].sum() == 3
+    with pytest.raises(ValueError, match="padding must be 'pre' or 'post', got 'middle'"):
+        engine.utils.pad_sequences([[1]], padding="middle")
+    with pytest.raises(ValueError, match="steps of the sequences differ in shape"):
+        engine.utils.pad_sequences([np.ones((2, 3)), np.ones((1, 2))])
 
 
 def test_range_zip_concatenate_and_their_cardinality():
