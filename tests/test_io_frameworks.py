@@ -156,6 +156,16 @@ def test_keras_opens_files_this_engine_saved(tmp_path, suffix):
         assert int(loaded.optimizer.iterations.numpy()) == 1, name
 
 
+def _load_here_like(path, keras_model, x):
+    """The file Keras saved, loaded here: the same layer classes and predictions."""
+    loaded = engine.models.load_model(path)
+    assert [type(layer).__name__ for layer in loaded.layers] == \
+        [type(layer).__name__ for layer in keras_model.layers]
+    np.testing.assert_allclose(np.asarray(loaded.predict(x, verbose=0)),
+                               np.asarray(keras_model.predict(x, verbose=0)), atol=1e-5)
+    return loaded
+
+
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
 def test_this_engine_opens_files_keras_saved_with_layers_tfjs_lacks(tmp_path, suffix):
     keras = _keras()
@@ -163,11 +173,7 @@ def test_this_engine_opens_files_keras_saved_with_layers_tfjs_lacks(tmp_path, su
     theirs, _ = io_models.keras_only(keras, keras.layers)
     theirs.set_weights(model.get_weights())
     theirs.save(str(tmp_path / f"theirs{suffix}"))
-    loaded = engine.models.load_model(str(tmp_path / f"theirs{suffix}"))
-    assert [type(layer).__name__ for layer in loaded.layers] == \
-        [type(layer).__name__ for layer in theirs.layers]
-    np.testing.assert_allclose(np.asarray(loaded.predict(x, verbose=0)),
-                               np.asarray(theirs.predict(x, verbose=0)), atol=1e-5)
+    _load_here_like(str(tmp_path / f"theirs{suffix}"), theirs, x)
 
 
 def _node_references(config):
@@ -299,11 +305,7 @@ def test_nested_models_keras_saved_load_and_resume_training(tmp_path, name, suff
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss=keras.losses.MeanSquaredError())
     model.train_on_batch(x, y)
     model.save(str(tmp_path / f"{name}{suffix}"))
-    loaded = engine.models.load_model(str(tmp_path / f"{name}{suffix}"))
-    assert [type(layer).__name__ for layer in loaded.layers] == \
-        [type(layer).__name__ for layer in model.layers]
-    np.testing.assert_allclose(np.asarray(loaded.predict(x, verbose=0)),
-                               np.asarray(model.predict(x, verbose=0)), atol=1e-5)
+    loaded = _load_here_like(str(tmp_path / f"{name}{suffix}"), model, x)
     assert int(loaded.optimizer.iterations.numpy()) == 1
     model.train_on_batch(x, y)
     loaded.train_on_batch(x, y)

@@ -85,20 +85,18 @@ class BatchNormalization(Layer):
                 "synchronized": self.synchronized}
 
 
-class LayerNormalization(Layer):
-    """(x - mean) / sqrt(var + epsilon) * gamma + beta, statistics over `axis` per sample."""
+class _ScaleShift(Layer):
+    """Shared by LayerNormalization and GroupNormalization: the optional per-feature gamma
+    (scale) and beta (center) applied after normalizing, their arguments and config."""
 
     supports_masking = True
 
-    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, rms_scaling=False,
-                 beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
-                 gamma_regularizer=None, beta_constraint=None, gamma_constraint=None, **kwargs):
+    def __init__(self, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
+                 beta_constraint=None, gamma_constraint=None, **kwargs):
         super().__init__(**kwargs)
         no_constraint(self.name, beta_constraint=beta_constraint,
                       gamma_constraint=gamma_constraint)
-        if rms_scaling:
-            raise ValueError("LayerNormalization(rms_scaling=True) is not supported")
-        self.axis = axis
         self.epsilon = float(epsilon)
         self.center, self.scale = center, scale
         self.beta_initializer = initializers.get(beta_initializer)
@@ -106,13 +104,8 @@ class LayerNormalization(Layer):
         self.beta_regularizer = regularizers.get(beta_regularizer)
         self.gamma_regularizer = regularizers.get(gamma_regularizer)
 
-    def _axes(self, rank):
-        axes = (self.axis,) if isinstance(self.axis, int) else tuple(self.axis)
-        return tuple(sorted(a % rank for a in axes))
-
-    def build(self, input_shape):
-        axes = self._axes(len(input_shape))
-        shape = tuple(input_shape[a] for a in axes)
+    def add_scale_and_shift(self, shape):
+        """gamma then beta (Keras's order), each of `shape`, when enabled."""
         self.gamma = self.add_weight(shape, self.gamma_initializer,
                                      regularizer=self.gamma_regularizer,
                                      name="gamma") if self.scale else None
@@ -120,11 +113,8 @@ class LayerNormalization(Layer):
                                     regularizer=self.beta_regularizer,
                                     name="beta") if self.center else None
 
-    def call(self, inputs):
-        axes = self._axes(inputs.ndim)
-        mean, variance = engine.moments(inputs, axes, keepdims=True)
-        outputs = (inputs - mean) * engine.rsqrt(variance + self.epsilon)
-        broadcast = tuple(inputs.shape[i] if i in axes else 1 for i in range(inputs.ndim))
+    def scale_and_shift(self, outputs, broadcast):
+        """outputs * gamma + beta, the weights reshaped to `broadcast`."""
         if self.scale:
             outputs = outputs * engine.reshape(self.gamma, broadcast)
         if self.center:
@@ -134,9 +124,11 @@ class LayerNormalization(Layer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
-    def get_config(self):
-        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon,
-                "center": self.center, "scale": self.scale, "rms_scaling": False,
+    def scale_shift_config(self, head, after_scale=None):
+        """The config in Keras's key order: `head` (the subclass's leading keys), epsilon,
+        center, scale, `after_scale`, then the weights' arguments."""
+        return {**super().get_config(), **head, "epsilon": self.epsilon, "center": self.center,
+                "scale": self.scale, **(after_scale or {}),
                 "beta_initializer": initializers.serialize(self.beta_initializer),
                 "gamma_initializer": initializers.serialize(self.gamma_initializer),
                 "beta_regularizer": regularizers.serialize(self.beta_regularizer),
@@ -144,27 +136,43 @@ class LayerNormalization(Layer):
                 "beta_constraint": None, "gamma_constraint": None}
 
 
-class GroupNormalization(Layer):
+class LayerNormalization(_ScaleShift):
+    """(x - mean) / sqrt(var + epsilon) * gamma + beta, statistics over `axis` per sample."""
+
+    def __init__(self, axis=-1, epsilon=1e-3, rms_scaling=False, **kwargs):
+        super().__init__(epsilon, **kwargs)
+        if rms_scaling:
+            raise ValueError("LayerNormalization(rms_scaling=True) is not supported")
+        self.axis = axis
+
+    def _axes(self, rank):
+        axes = (self.axis,) if isinstance(self.axis, int) else tuple(self.axis)
+        return tuple(sorted(a % rank for a in axes))
+
+    def build(self, input_shape):
+        self.add_scale_and_shift(tuple(input_shape[a] for a in self._axes(len(input_shape))))
+
+    def call(self, inputs):
+        axes = self._axes(inputs.ndim)
+        mean, variance = engine.moments(inputs, axes, keepdims=True)
+        outputs = (inputs - mean) * engine.rsqrt(variance + self.epsilon)
+        broadcast = tuple(inputs.shape[i] if i in axes else 1 for i in range(inputs.ndim))
+        return self.scale_and_shift(outputs, broadcast)
+
+    def get_config(self):
+        return self.scale_shift_config({"axis": self.axis}, {"rms_scaling": False})
+
+
+class GroupNormalization(_ScaleShift):
     """The channels of `axis` split into `groups` (-1: one per channel); each sample's group is
     normalized by its mean and variance over every other axis, then scaled by gamma and shifted
     by beta per channel (Keras's order: gamma, beta)."""
 
-    supports_masking = True
-
-    def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True,
-                 beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
-                 gamma_regularizer=None, beta_constraint=None, gamma_constraint=None, **kwargs):
-        super().__init__(**kwargs)
-        no_constraint(self.name, beta_constraint=beta_constraint,
-                      gamma_constraint=gamma_constraint)
+    def __init__(self, groups=32, axis=-1, epsilon=1e-3, **kwargs):
+        super().__init__(epsilon, **kwargs)
         if not isinstance(axis, int):
             raise ValueError(f"Layer '{self.name}': axis must be one int, got {axis!r}")
-        self.groups, self.axis, self.epsilon = groups, axis, float(epsilon)
-        self.center, self.scale = center, scale
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
-        self.beta_regularizer = regularizers.get(beta_regularizer)
-        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.groups, self.axis = groups, axis
 
     def build(self, input_shape):
         ndim = len(input_shape)
@@ -181,12 +189,7 @@ class GroupNormalization(Layer):
                              f"{self.groups} groups of equal size")
         self.groups = groups
         self.input_spec = InputSpec(ndim=ndim, axes={self.axis: channels})
-        self.gamma = self.add_weight((channels,), self.gamma_initializer,
-                                     regularizer=self.gamma_regularizer,
-                                     name="gamma") if self.scale else None
-        self.beta = self.add_weight((channels,), self.beta_initializer,
-                                    regularizer=self.beta_regularizer,
-                                    name="beta") if self.center else None
+        self.add_scale_and_shift((channels,))
 
     def call(self, inputs):
         axis = self.axis % inputs.ndim
@@ -199,23 +202,10 @@ class GroupNormalization(Layer):
         outputs = engine.reshape((grouped - mean) * engine.rsqrt(variance + self.epsilon),
                                  inputs.shape)
         per_channel = tuple(channels if a == axis else 1 for a in range(inputs.ndim))
-        if self.scale:
-            outputs = outputs * engine.reshape(self.gamma, per_channel)
-        if self.center:
-            outputs = outputs + engine.reshape(self.beta, per_channel)
-        return outputs
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
+        return self.scale_and_shift(outputs, per_channel)
 
     def get_config(self):
-        return {**super().get_config(), "groups": self.groups, "axis": self.axis,
-                "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
-                "beta_initializer": initializers.serialize(self.beta_initializer),
-                "gamma_initializer": initializers.serialize(self.gamma_initializer),
-                "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
-                "beta_constraint": None, "gamma_constraint": None}
+        return self.scale_shift_config({"groups": self.groups, "axis": self.axis})
 
 
 class UnitNormalization(Layer):
