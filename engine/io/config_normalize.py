@@ -4,7 +4,9 @@ Ours ("canonical") is Keras-2-shaped and free of Keras 3 extras:
   {"class_name": "Sequential" | "Functional", "config": {"name", "trainable", "layers": [...],
    "input_layers": [[name, node, tensor], ...], "output_layers": [...]}}   (last two: Functional)
 with each layer {"class_name", "config", "name", "inbound_nodes": [[[name, node, tensor,
-kwargs], ...], ...]} (the last two only in Functional models), dtype strings, InputLayer's
+kwargs], ...], ...]} (the last two only in Functional models; each node lists its call's first
+argument's tensors; tensors in kwargs are Keras 2's [name, node, tensor] references, and the
+call's other positional arguments, in order, are kwargs["args"]), dtype strings, InputLayer's
 `batch_shape`, and no module / registered_name / build_config / shared_object_id keys.
 
 Where the two Keras generations give one name two meanings, the canonical config keeps the
@@ -22,6 +24,8 @@ Styles: KERAS2 (Keras 1/2 and TF.js files), KERAS3 (Keras 3 files), OURS (our ge
 .engine files: Keras 3's shapes with our node numbering throughout).
 """
 import copy
+
+from engine.models.functional_config import is_tensor_reference
 
 KERAS2, KERAS3, OURS = "keras2", "keras3", "engine"
 LEGACY_HARD_SIGMOID = "legacy_hard_sigmoid"
@@ -156,13 +160,33 @@ def _normalize_node(node):
                  _call_kwargs(entry[3] if len(entry) > 3 else {})] for entry in node]
     if not isinstance(node, dict):
         raise ValueError(f"Malformed inbound node: {node!r}")
-    kwargs = _call_kwargs(node.get("kwargs"))
-    tensors = []
-    for argument in node.get("args") or []:
-        tensors.extend(_keras_tensors(argument))
+    kwargs = _map_references(_call_kwargs(node.get("kwargs")), _reference)
+    first, *others = node.get("args") or [None]
+    tensors = _keras_tensors(first) if first is not None else []
     if not tensors:
         raise ValueError(f"Inbound node without input tensors: {node!r}")
+    if others:
+        kwargs["args"] = _map_references(others, _reference)
     return [[name, index, tensor, kwargs] for name, index, tensor in tensors]
+
+
+def _reference(keras_tensor):
+    """Keras 2's [name, node, tensor] for a Keras 3 __keras_tensor__ entry."""
+    name, index, tensor = keras_tensor["config"]["keras_history"]
+    return [name, int(index), int(tensor)]
+
+
+def _map_references(value, convert):
+    """`value` with each tensor reference in it (a Keras 3 __keras_tensor__ entry or a
+    Keras 2 [name, node, tensor]) replaced by convert(it)."""
+    if (isinstance(value, dict) and value.get("class_name") == "__keras_tensor__") or \
+            is_tensor_reference(value):
+        return convert(value)
+    if isinstance(value, list):
+        return [_map_references(item, convert) for item in value]
+    if isinstance(value, dict):
+        return {key: _map_references(item, convert) for key, item in value.items()}
+    return value
 
 
 def _call_kwargs(kwargs):
@@ -195,7 +219,11 @@ def _shift_nested_nodes(config, step):
                              f"inputs-to-outputs node, not a call of it in the model")
         return [entry[0], entry[1] + step, *entry[2:]]
 
-    layers = [{**layer, "inbound_nodes": [[shifted(entry) for entry in node]
+    def shifted_entry(entry):
+        return shifted(entry[:3]) + [_map_references(entry[3], shifted)] if len(entry) > 3 \
+            else shifted(entry)
+
+    layers = [{**layer, "inbound_nodes": [[shifted_entry(entry) for entry in node]
                                           for node in layer["inbound_nodes"]]}
               for layer in config["layers"]]
     return {**config, "layers": layers,
@@ -239,9 +267,11 @@ def _tensor_list(value):
 # ---------------------------------------------------------------------------- writing
 
 
-def to_keras2(canonical):
+def to_keras2(canonical, argument_names=None):
     """The Keras-2-style config TF.js and Keras 2 parse (batch_input_shape, list-form nodes,
-    layer names beside configs). Raises for Keras 3 meanings Keras 2 cannot express."""
+    layer names beside configs). Raises for Keras 3 meanings Keras 2 cannot express. As in
+    Keras 2, a call's other positional arguments become kwargs named by
+    `argument_names(layer name)` (the names of the layer's call parameters after the first)."""
     class_name, config = canonical["class_name"], canonical["config"]
     functional = class_name == "Functional"
     if functional:
@@ -249,19 +279,35 @@ def to_keras2(canonical):
     layers = []
     for layer in config["layers"]:
         if layer["class_name"] in _MODEL_CLASSES:
-            entry = to_keras2(layer)
+            entry = to_keras2(layer, argument_names)
         else:
             entry = {"class_name": layer["class_name"],
                      "config": _keras2_layer_config(layer["class_name"], layer["config"])}
         if functional:
             entry["name"] = layer["name"]
-            entry["inbound_nodes"] = layer["inbound_nodes"]
+            entry["inbound_nodes"] = [_keras2_node(layer["name"], node, argument_names)
+                                      for node in layer["inbound_nodes"]]
         layers.append(entry)
     result = {"name": config["name"], "layers": layers}
     if functional:
         result["input_layers"] = config["input_layers"]
         result["output_layers"] = config["output_layers"]
     return {"class_name": "Model" if functional else class_name, "config": result}
+
+
+def _keras2_node(layer_name, node, argument_names):
+    """A canonical node with its other positional arguments named, as Keras 2 writes them."""
+    kwargs = node[0][3] if node and len(node[0]) > 3 else {}
+    if "args" not in kwargs:
+        return node
+    names = argument_names(layer_name) if argument_names else []
+    if len(names) < len(kwargs["args"]):
+        raise ValueError(f"Layer '{layer_name}' is called with {len(kwargs['args']) + 1} "
+                         f"positional arguments; Keras 2 and TF.js configs can name only "
+                         f"{len(names) + 1} for it (its call's parameters)")
+    kwargs = {**dict(zip(names, kwargs["args"])),
+              **{key: value for key, value in kwargs.items() if key != "args"}}
+    return [entry[:3] + [kwargs] for entry in node]
 
 
 def _keras2_layer_config(class_name, config):
@@ -317,7 +363,7 @@ def to_keras3(canonical, tensor_spec):
         else:
             entry = {"module": "keras.layers", "class_name": layer["class_name"],
                      "config": _keras3_layer_config(layer["class_name"], layer["config"]),
-                     "registered_name": None}
+                     "registered_name": _registered_name(layer["class_name"])}
         if functional:
             entry["name"] = layer["name"]
             entry["inbound_nodes"] = [_keras3_node(node, tensor_spec)
@@ -334,6 +380,14 @@ def to_keras3(canonical, tensor_spec):
                 "config": result, "registered_name": "Functional"}
     return {"module": "keras", "class_name": "Sequential", "config": result,
             "registered_name": None}
+
+
+def _registered_name(class_name):
+    """None for Keras's own layers; a custom layer's class name, under which Keras finds it in
+    load_model's custom_objects."""
+    from engine.layers import layer_classes
+
+    return None if class_name in layer_classes() else class_name
 
 
 def _keras3_layer_config(class_name, config):
@@ -376,5 +430,6 @@ def _keras3_node(node, tensor_spec):
                 "config": {"shape": list(shape), "dtype": dtype, "keras_history": history}}
 
     tensors = [keras_tensor(entry) for entry in node]
-    kwargs = node[0][3] if node else {}
-    return {"args": [tensors if len(tensors) > 1 else tensors[0]], "kwargs": kwargs}
+    kwargs = _map_references(dict(node[0][3]) if node else {}, keras_tensor)
+    others = kwargs.pop("args", [])
+    return {"args": [tensors if len(tensors) > 1 else tensors[0], *others], "kwargs": kwargs}

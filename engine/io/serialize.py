@@ -11,6 +11,9 @@ _HINTS = {"implementation", "unroll", "zero_output_for_mask", "sparse", "ragged"
           "renorm_momentum", "renorm_clipping"}
 # Values of other unknown keys that mean "feature off".
 _OFF = (None, False, 1, [], {})
+# Unknown keys whose value is what this engine always does (Keras writes autocast=True in a
+# custom layer's config).
+_DEFAULTS = {"autocast": True}
 
 
 class UnknownLayerError(ValueError):
@@ -53,6 +56,20 @@ def _models(model):
     """`model`, then the models nested in it, outer ones first."""
     return [model] + [inner for layer in model.layers if is_model(layer)
                       for inner in _models(layer)]
+
+
+def call_argument_names(model):
+    """A function: layer name -> the names of its call's parameters after the first (Keras 2
+    names a call's other positional arguments by them), for the layers of `model` and of the
+    models nested in it."""
+    layers = {layer.name: layer for owner in _models(model) for layer in owner.layers}
+
+    def names(layer_name):
+        parameters = inspect.signature(layers[layer_name].call).parameters.values()
+        return [p.name for p in parameters
+                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][1:]
+
+    return names
 
 
 # ---------------------------------------------------------------------------- config -> model
@@ -105,8 +122,9 @@ def _accepted_config(cls, config, layer_name):
     for key, value in config.items():
         if key in accepted:
             result[key] = value
-        elif key not in _HINTS and not any(value == off and type(value) is type(off)
-                                           for off in _OFF):
+        elif key in _HINTS or (key in _DEFAULTS and value is _DEFAULTS[key]):
+            continue
+        elif not any(value == off and type(value) is type(off) for off in _OFF):
             raise ValueError(f"Layer '{layer_name}' ({cls.__name__}) has config "
                              f"{key}={value!r}, which this engine does not support")
     return result

@@ -11,7 +11,8 @@ import numpy as np
 
 import engine
 from engine import initializers, regularizers
-from engine.layers.keras_tensor import KerasTensor, Node, flatten, is_symbolic, map_structure
+from engine.layers.keras_tensor import (KerasTensor, Node, flatten, is_symbolic,
+                                        map_structure, symbolic_leaves)
 
 _NAME_COUNTS = {}
 _TRAINING_STACK = []
@@ -161,6 +162,7 @@ class Layer:
             batch_input_shape = (batch_size,) + tuple(input_shape)
         self._batch_input_shape = tuple(batch_input_shape) if batch_input_shape else None
         parameters = inspect.signature(self.call).parameters
+        self._call_signature = inspect.signature(self.call)
         self._call_accepts_training = "training" in parameters
         self._call_accepts_mask = "mask" in parameters
         if type(self).compute_mask is not Layer.compute_mask:
@@ -205,11 +207,15 @@ class Layer:
             previous_mask = map_structure(get_mask, inputs)
             if self._call_accepts_mask and any(m is not None for m in flatten(previous_mask)):
                 kwargs["mask"] = previous_mask
+        self._fill_argument_masks(inputs, args, kwargs)
         inputs = map_structure(self._autocast, inputs)
+        args, kwargs = map_structure(self._autocast_tensor, (args, kwargs))
         shapes = map_structure(lambda t: t.shape, inputs)
         self._check_input_spec(shapes)
         if not self.built:  # building may tighten the spec (Dense pins its input features)
-            self.build_from_shape(_with_unknown_batch(shapes))
+            self.build_from_shape(_with_unknown_batch(shapes), {
+                key: _with_unknown_batch(shape)
+                for key, shape in self._argument_shapes(inputs, args, kwargs).items()})
             self._check_input_spec(shapes)
         if training is None:
             training = in_training()
@@ -237,25 +243,73 @@ class Layer:
             return engine.cast(tensor, self.dtype)
         return tensor
 
-    def build_from_shape(self, input_shape):
-        """Build once."""
-        if not self.built:
+    def _autocast_tensor(self, value):
+        """_autocast for the tensor leaves of a call's other arguments (others pass as given)."""
+        return self._autocast(value) if isinstance(value, (engine.Tensor, np.ndarray)) else value
+
+    def _tensor_arguments(self, inputs, args, kwargs):
+        """{parameter name: argument} for the call's arguments that are tensors or structures
+        of tensors (symbolic or not), named by the parameters of `call`."""
+        try:
+            bound = self._call_signature.bind_partial(inputs, *args, **kwargs).arguments
+        except TypeError:
+            return {}
+        parameters = self._call_signature.parameters
+        return {name: value for name, value in bound.items()
+                if parameters[name].kind not in (inspect.Parameter.VAR_POSITIONAL,
+                                                 inspect.Parameter.VAR_KEYWORD)
+                and flatten(value) and all(isinstance(t, (engine.Tensor, KerasTensor))
+                                           for t in flatten(value))}
+
+    def _argument_shapes(self, inputs, args, kwargs):
+        """{"<parameter>_shape": shape} of every tensor argument of a call (Keras 3's names for
+        the arguments of a build that takes several shapes)."""
+        return {f"{name}_shape": map_structure(lambda t: tuple(t.shape), value)
+                for name, value in self._tensor_arguments(inputs, args, kwargs).items()}
+
+    def _fill_argument_masks(self, inputs, args, kwargs):
+        """Keras 3's rule for a call with several tensor arguments: an argument `<name>_mask`
+        of `call` left None gets the Keras mask of tensor argument `<name>`."""
+        arguments = self._tensor_arguments(inputs, args, kwargs)
+        if len(arguments) < 2:
+            return
+        bound = self._call_signature.bind_partial(inputs, *args, **kwargs).arguments
+        for name, value in arguments.items():
+            mask_name = f"{name}_mask"
+            mask = map_structure(get_mask, value)
+            if (mask_name in self._call_signature.parameters and bound.get(mask_name) is None
+                    and any(m is not None for m in flatten(mask))):
+                kwargs[mask_name] = mask
+
+    def build_from_shape(self, input_shape, argument_shapes=None):
+        """Build once: build(input_shape), or, for a build that takes several shapes (Keras 3's
+        build(query_shape, value_shape)), build with the `argument_shapes` it names."""
+        if self.built:
+            return
+        parameters = inspect.signature(self.build).parameters
+        if argument_shapes and len(parameters) > 1:
+            self.build(**{key: shape for key, shape in argument_shapes.items()
+                          if key in parameters})
+        else:
             self.build(input_shape)
 
     def _symbolic_call(self, inputs, args, kwargs):
         shapes = map_structure(lambda t: t.shape, inputs)
         self._check_input_spec(shapes)
-        self.build_from_shape(shapes)
+        self.build_from_shape(shapes, self._argument_shapes(inputs, args, kwargs))
         self._check_input_spec(shapes)
-        output_shapes = self.compute_output_shape(shapes)
+        if (args or symbolic_leaves(kwargs)
+                or type(self).compute_output_shape is Layer.compute_output_shape):
+            output_shapes = probe_output_shape(self, shapes, args, kwargs)
+        else:
+            output_shapes = self.compute_output_shape(shapes)
         node_index = len(self._inbound_nodes)
         if is_shape(output_shapes):
             outputs = KerasTensor(output_shapes, self.output_dtype(inputs), (self, node_index, 0))
         else:
             outputs = [KerasTensor(shape, self.output_dtype(inputs), (self, node_index, i))
                        for i, shape in enumerate(output_shapes)]
-        self._inbound_nodes.append(Node(self, inputs, outputs, dict(kwargs, args=args)
-                                        if args else kwargs))
+        self._inbound_nodes.append(Node(self, inputs, outputs, kwargs, args))
         return outputs
 
     def output_dtype(self, inputs):
@@ -397,13 +451,13 @@ class Layer:
 
 def _marks_built(build):
     """Wrap a subclass's build so that calling it directly also marks the layer built."""
-    def wrapped(self, input_shape=None):
-        result = build(self, input_shape)
+    def wrapped(self, *shapes, **named_shapes):
+        result = build(self, *shapes, **named_shapes)
         self.built = True
-        self._build_input_shape = input_shape
+        self._build_input_shape = (shapes or tuple(named_shapes.values()) or (None,))[0]
         return result
 
-    wrapped.__doc__, wrapped.__name__ = build.__doc__, build.__name__
+    wrapped.__doc__, wrapped.__name__, wrapped.__wrapped__ = build.__doc__, build.__name__, build
     return wrapped
 
 
@@ -415,17 +469,22 @@ def _with_unknown_batch(shapes):
     return [_with_unknown_batch(shape) for shape in shapes]
 
 
-def probe_output_shape(layer, input_shape):
+def probe_output_shape(layer, input_shape, args=(), kwargs=None):
     """Run `layer.call` on zeros twice, unknown dims set to 2 then 3; output dims that change
-    with them are unknown (None)."""
-    def zeros(shape, size):
-        return engine.zeros(tuple(size if d is None else d for d in shape))
+    with them are unknown (None). Symbolic tensors among `args` and `kwargs` (the call's other
+    arguments) become zeros too; their other values pass as given."""
+    def zeros(shape, size, dtype="float32"):
+        return engine.zeros(tuple(size if d is None else d for d in shape), dtype=dtype)
 
     def run(size):
         inputs = (zeros(input_shape, size) if is_shape(input_shape)
                   else [zeros(shape, size) for shape in input_shape])
-        kwargs = {"training": False} if layer._call_accepts_training else {}
-        outputs = layer.call(inputs, **kwargs)
+        other_args, other_kwargs = map_structure(
+            lambda v: zeros(v.shape, size, v.dtype) if isinstance(v, KerasTensor) else v,
+            (tuple(args), dict(kwargs or {})))
+        if layer._call_accepts_training:
+            other_kwargs["training"] = False
+        outputs = layer.call(inputs, *other_args, **other_kwargs)
         return [o.shape for o in flatten(outputs)], isinstance(outputs, (list, tuple))
 
     (first, is_list), (second, _) = run(2), run(3)

@@ -21,17 +21,21 @@ class KerasTensor:
 
 
 class Node:
-    """One call of a layer on symbolic inputs: its inputs, outputs and keyword arguments."""
+    """One call of a layer on symbolic inputs: its first argument (`inputs`), its other
+    positional and keyword arguments (which may hold symbolic tensors too) and its outputs."""
 
-    def __init__(self, layer, inputs, outputs, call_kwargs):
+    def __init__(self, layer, inputs, outputs, call_kwargs, call_args=()):
         self.layer = layer
         self.inputs = inputs
         self.outputs = outputs
+        self.call_args = tuple(call_args)
         self.call_kwargs = call_kwargs
 
     @property
     def input_tensors(self):
-        return flatten(self.inputs)
+        """Every symbolic tensor the call read: the first argument's, then the other
+        arguments' (positional, then keyword in name order)."""
+        return flatten(self.inputs) + symbolic_leaves([self.call_args, self.call_kwargs])
 
     @property
     def output_tensors(self):
@@ -54,6 +58,11 @@ def map_structure(function, structure):
     if isinstance(structure, dict):
         return {key: map_structure(function, value) for key, value in structure.items()}
     return function(structure)
+
+
+def symbolic_leaves(structure):
+    """The symbolic tensors among the leaves of a structure that may hold other values."""
+    return [t for t in flatten(structure) if isinstance(t, KerasTensor)]
 
 
 def is_symbolic(structure):

@@ -141,10 +141,10 @@ class Functional(Model):
             for node in self._nodes_by_depth[depth]:
                 if isinstance(node.layer, InputLayer):
                     continue
-                arguments = map_structure(lambda t: values[id(t)], node.inputs)
-                kwargs = dict(node.call_kwargs)
-                results = node.layer(arguments, *kwargs.pop("args", ()), training=training,
-                                     **kwargs)
+                arguments, args, kwargs = map_structure(
+                    lambda t: values[id(t)] if isinstance(t, KerasTensor) else t,
+                    (node.inputs, node.call_args, node.call_kwargs))
+                results = node.layer(arguments, *args, training=training, **kwargs)
                 for symbolic, value in zip(node.output_tensors, flatten(results)):
                     values[id(symbolic)] = value
         return map_structure(lambda t: values[id(t)], self._outputs_structure)

@@ -1,7 +1,7 @@
 """The one Functional model config, for get_config / from_config and every model file format:
 layers with their inbound nodes (Keras 3 `__keras_tensor__` form written; Keras 2 list form
 also read)."""
-from engine.layers.keras_tensor import map_structure
+from engine.layers.keras_tensor import KerasTensor, map_structure
 
 
 def functional_config(model):
@@ -13,6 +13,8 @@ def functional_config(model):
         return own_nodes[layer].index(layer._inbound_nodes[index])
 
     def tensor_config(tensor):
+        if not isinstance(tensor, KerasTensor):  # a call argument that is no tensor
+            return tensor
         return {"class_name": "__keras_tensor__",
                 "config": {"shape": list(tensor.shape), "dtype": tensor.dtype,
                            "keras_history": [tensor.history[0].name, node_index(tensor),
@@ -25,8 +27,8 @@ def functional_config(model):
         entry = serialize(layer)
         entry["name"] = layer.name
         entry["inbound_nodes"] = [
-            {"args": [map_structure(tensor_config, node.inputs)],
-             "kwargs": {k: v for k, v in node.call_kwargs.items() if k != "args"}}
+            {"args": map_structure(tensor_config, [node.inputs, *node.call_args]),
+             "kwargs": map_structure(tensor_config, dict(node.call_kwargs))}
             for node in own_nodes[layer] if node.inputs != []]
         layers.append(entry)
 
@@ -53,19 +55,21 @@ def functional_from_config(cls, config, make_layer=None):
     from engine.layers import InputLayer, deserialize
 
     outputs = {}  # (layer name, node index, tensor index) -> KerasTensor
-    pending = []  # (layer, [(node index, argument keys, kwargs) of calls not yet replayed])
+    pending = []  # (layer, [(node index, (first argument, args, kwargs) with (layer, node,
+    #                         tensor) keys for tensors) of calls not yet replayed])
     for entry in config["layers"]:
         layer = (make_layer or deserialize)(entry)
         if isinstance(layer, InputLayer):
             outputs[(layer.name, 0, 0)] = layer.output
-        pending.append((layer, [(position,) + _node_arguments(node) for position, node
+        pending.append((layer, [(position, _node_arguments(node)) for position, node
                                 in enumerate(entry.get("inbound_nodes") or [])]))
     while any(calls for _, calls in pending):
         replayed = False
         for layer, calls in pending:
             while calls and not _missing(calls[0][1], outputs):
-                position, keys, kwargs = calls.pop(0)
-                result = layer(_resolve(keys, outputs), **kwargs)
+                position, arguments = calls.pop(0)
+                first, args, kwargs = _resolve(arguments, outputs)
+                result = layer(first, *args, **kwargs)
                 for index, tensor in enumerate(result if isinstance(result, list) else [result]):
                     outputs[(layer.name, position, index)] = tensor
                 replayed = True
@@ -90,36 +94,60 @@ def functional_from_config(cls, config, make_layer=None):
                name=config.get("name"), trainable=config.get("trainable", True))
 
 
-def _missing(keys, outputs):
-    """The (layer, node, tensor) keys in `keys` (a key or nested lists of them) not produced."""
-    if isinstance(keys, list):
-        return [key for item in keys for key in _missing(item, outputs)]
-    return [] if keys in outputs else [keys]
+def _missing(arguments, outputs):
+    """The (layer, node, tensor) keys (tuples) in a structure of call arguments not produced."""
+    if isinstance(arguments, tuple):
+        return [] if arguments in outputs else [arguments]
+    if isinstance(arguments, list):
+        return [key for item in arguments for key in _missing(item, outputs)]
+    if isinstance(arguments, dict):
+        return [key for item in arguments.values() for key in _missing(item, outputs)]
+    return []
 
 
-def _resolve(keys, outputs):
-    """The symbolic tensors for (layer, node, tensor) keys, keeping the list structure."""
-    if isinstance(keys, list):
-        return [_resolve(key, outputs) for key in keys]
-    return outputs[keys]
+def _resolve(arguments, outputs):
+    """The call arguments with each (layer, node, tensor) key replaced by its tensor."""
+    if isinstance(arguments, tuple):
+        return outputs[arguments]
+    if isinstance(arguments, list):
+        return [_resolve(item, outputs) for item in arguments]
+    if isinstance(arguments, dict):
+        return {key: _resolve(item, outputs) for key, item in arguments.items()}
+    return arguments
 
 
 def _node_arguments(node):
-    """(argument structure of (layer, node, tensor) keys, kwargs) from either config form."""
-    if isinstance(node, dict):  # Keras 3: {"args": [...], "kwargs": {...}}
-        args = node["args"][0] if len(node["args"]) == 1 else node["args"]
-        return _keys(args), dict(node.get("kwargs") or {})
-    entries = [_keys(entry) for entry in node]  # Keras 2: [[name, node, tensor, kwargs], ...]
-    kwargs = node[0][3] if node and len(node[0]) > 3 else {}
-    return (entries[0] if len(entries) == 1 else entries), dict(kwargs or {})
+    """[first argument, [other positional arguments], {keyword arguments}] of a call, tensors
+    as (layer, node, tensor) keys, from either config form: Keras 3's {"args", "kwargs"}, or
+    Keras 2's [[name, node, tensor, kwargs], ...] (the first argument's tensors; tensors in
+    kwargs as [name, node, tensor]; the other positional arguments, if any, under "args")."""
+    if isinstance(node, dict):
+        args = node["args"]
+        kwargs = _keys(dict(node.get("kwargs") or {}), tensors_only=False)
+        return [_keys(args[0]), [_keys(a, tensors_only=False) for a in args[1:]], kwargs]
+    entries = [_keys(entry) for entry in node]
+    kwargs = _keys(dict(node[0][3] if node and len(node[0]) > 3 else {}), tensors_only=False)
+    return [entries[0] if len(entries) == 1 else entries, kwargs.pop("args", []), kwargs]
 
 
-def _keys(argument):
+def _keys(argument, tensors_only=True):
+    """`argument` with its tensor references as (layer, node, tensor) keys. With
+    `tensors_only`, anything else is refused (a first argument holds only tensors)."""
     if isinstance(argument, dict) and argument.get("class_name") == "__keras_tensor__":
         return tuple(argument["config"]["keras_history"])
-    if isinstance(argument, list) and len(argument) >= 3 and isinstance(argument[0], str):
+    if is_tensor_reference(argument):
         return tuple(argument[:3])
     if isinstance(argument, list):
-        return [_keys(item) for item in argument]
-    raise ValueError(f"Unrecognized inbound node argument: {argument!r}")
+        return [_keys(item, tensors_only) for item in argument]
+    if isinstance(argument, dict) and not tensors_only:
+        return {key: _keys(item, tensors_only) for key, item in argument.items()}
+    if tensors_only:
+        raise ValueError(f"Unrecognized inbound node argument: {argument!r}")
+    return argument
+
+
+def is_tensor_reference(value):
+    """Whether `value` is Keras 2's reference to a layer output: [name, node, tensor(, kwargs)]."""
+    return (isinstance(value, list) and len(value) in (3, 4) and isinstance(value[0], str)
+            and all(isinstance(i, int) and not isinstance(i, bool) for i in value[1:3]))
 
