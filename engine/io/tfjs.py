@@ -21,6 +21,11 @@ _MAX_JSON_BYTES = 64 * 1024 * 1024
 # (TF.js's "Identity" is an initializer: its loader would build that in place of the layer.)
 _NOT_IN_TFJS = {"Subtract", "Normalization", "SpatialDropout2D", "ZeroPadding1D", "Cropping1D",
                 "UpSampling1D", "GroupNormalization", "UnitNormalization", "Identity"}
+# TF.js has no augmentation layers but RandomWidth; its Resizing and CenterCrop (4.22) fail to
+# run or resample unlike Keras (corner-aligned bilinear, an off-centre crop window).
+_NOT_IN_TFJS |= {"RandomCrop", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
+                 "RandomContrast", "RandomBrightness"}
+_UNLIKE_IN_TFJS = {"Resizing", "CenterCrop"}
 
 
 # ---------------------------------------------------------------------------- weight stream
@@ -108,6 +113,10 @@ def model_json(model, specs, paths, training=None):
         if layer["class_name"] in _NOT_IN_TFJS:
             raise ValueError(f"Layer '{layer['config']['name']}': TF.js has no "
                              f"{layer['class_name']} layer")
+        if layer["class_name"] in _UNLIKE_IN_TFJS:
+            raise ValueError(f"Layer '{layer['config']['name']}': TF.js's {layer['class_name']} "
+                             f"layer does not compute what Keras's does (TF.js 4.22 fails to run "
+                             f"it or resamples differently); resize images before the model")
         if layer["class_name"] == "GRU" and layer["config"].get("reset_after"):
             raise ValueError(f"Layer '{layer['config']['name']}': TF.js has no GRU with "
                              f"reset_after=True; use GRU(..., reset_after=False) for TF.js")

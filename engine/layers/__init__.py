@@ -18,6 +18,10 @@ from engine.layers.pooling import (AveragePooling1D, AveragePooling2D,  # noqa: 
                                    GlobalAveragePooling1D, GlobalAveragePooling2D,
                                    GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D,
                                    MaxPooling2D)
+from engine.layers.preprocessing import (CenterCrop, RandomBrightness,  # noqa: F401
+                                         RandomContrast, RandomCrop, RandomFlip,
+                                         RandomRotation, RandomTranslation, RandomZoom,
+                                         Resizing)
 from engine.layers.recurrent import GRU, LSTM, SimpleRNN  # noqa: F401
 from engine.layers.wrappers import Bidirectional, TimeDistributed  # noqa: F401
 
@@ -52,7 +56,9 @@ def layer_classes():
         Normalization, SimpleRNN, LSTM, GRU, Add, Subtract, Multiply, Average, Maximum, Minimum,
         Concatenate, Dot, ReLU, LeakyReLU, PReLU, ELU, Softmax, Rescaling, SpatialDropout1D,
         SpatialDropout2D, GaussianNoise, GaussianDropout, Bidirectional, TimeDistributed,
-        Sequential, Functional)}
+        Sequential, Functional,
+        Resizing, CenterCrop, RandomCrop, RandomFlip, RandomRotation, RandomZoom,
+        RandomTranslation, RandomContrast, RandomBrightness)}
     classes["Model"] = Model
     return {**_ALIASES, **classes}
 
