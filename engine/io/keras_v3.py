@@ -1,8 +1,9 @@
 """Keras 3's native format: a .keras zip (or the same files in a folder) holding config.json,
 metadata.json and model.weights.h5 in Keras's layout: layers/<snake_class>[_n]/vars/<i>
 (recurrent layers: .../cell/vars/<i>; a nested model's layers: layers/sequential/layers/...;
-wrapped layers: layers/bidirectional/forward_layer/cell/vars/<i>, layers/time_distributed/layer)
-and optimizer/vars/<i>."""
+wrapped layers: layers/bidirectional/forward_layer/cell/vars/<i>, layers/time_distributed/layer;
+MultiHeadAttention: layers/multi_head_attention/query_dense/vars/<i>, key_dense, value_dense,
+output_dense) and optimizer/vars/<i>."""
 import datetime
 import io
 import json
@@ -20,6 +21,10 @@ from engine.layers.base import to_snake_case
 CONFIG, METADATA, WEIGHTS = "config.json", "metadata.json", "model.weights.h5"
 _CELL_LAYERS = ("SimpleRNN", "LSTM", "GRU")
 _WRAPPED = {"TimeDistributed": ("layer",), "Bidirectional": ("forward_layer", "backward_layer")}
+# Keras's MultiHeadAttention sub-layers: (attribute, their name), then the weights' short names.
+_ATTENTION_PARTS = (("query_dense", "query"), ("key_dense", "key"), ("value_dense", "value"),
+                    ("output_dense", "attention_output"), ("_dropout_layer", "dropout"),
+                    ("_softmax", "softmax"))
 _MAX_MEMBER_BYTES = 2 * 1024 ** 3
 _MAX_RATIO = 1000
 
@@ -92,6 +97,12 @@ def _layer_paths(layer, path):
         return [(f"{path}/vars", layer.name, [])] + [
             entry for attribute in _WRAPPED[class_name]
             for entry in _layer_paths(getattr(layer, attribute), f"{path}/{attribute}")]
+    if class_name == "MultiHeadAttention":
+        short = {serialize.short_name(layer, v): v for v in layer.weights}
+        return [(f"{path}/vars", layer.name, [])] + [
+            (f"{path}/{attribute}/vars", name,
+             [short[key] for key in (f"{name}/kernel", f"{name}/bias") if key in short])
+            for attribute, name in _ATTENTION_PARTS]
     return [(f"{path}/vars", layer.name, list(layer.weights))]
 
 

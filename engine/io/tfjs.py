@@ -20,7 +20,8 @@ _SHARD_NAME = re.compile(r"group\d+-shard\d+of\d+\.bin")
 _MAX_JSON_BYTES = 64 * 1024 * 1024
 # (TF.js's "Identity" is an initializer: its loader would build that in place of the layer.)
 _NOT_IN_TFJS = {"Subtract", "Normalization", "SpatialDropout2D", "ZeroPadding1D", "Cropping1D",
-                "UpSampling1D", "GroupNormalization", "UnitNormalization", "Identity"}
+                "UpSampling1D", "GroupNormalization", "UnitNormalization", "Identity",
+                "MultiHeadAttention", "Attention"}
 # TF.js has no augmentation layers but RandomWidth; its Resizing and CenterCrop (4.22) fail to
 # run or resample unlike Keras (corner-aligned bilinear, an off-centre crop window).
 _NOT_IN_TFJS |= {"RandomCrop", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
@@ -108,7 +109,8 @@ def shard(data, shard_bytes=SHARD_BYTES):
 def model_json(model, specs, paths, training=None):
     """The model.json object TF.js's loadLayersModel parses (with `training`, a
     trainingConfig)."""
-    topology = config_normalize.to_keras2(serialize.model_config(model))
+    topology = config_normalize.to_keras2(serialize.model_config(model),
+                                          serialize.call_argument_names(model))
     for layer in _layers(topology):
         if layer["class_name"] in _NOT_IN_TFJS:
             raise ValueError(f"Layer '{layer['config']['name']}': TF.js has no "

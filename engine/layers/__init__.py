@@ -1,5 +1,6 @@
 """Keras-style layers written with engine ops, plus (de)serialization of layer configs."""
 from engine.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax  # noqa: F401
+from engine.layers.attention import Attention, MultiHeadAttention  # noqa: F401
 from engine.layers.base import InputSpec, Layer, clear_session  # noqa: F401
 from engine.layers.conv import (Conv1D, Conv2D, Conv2DTranspose, Cropping1D,  # noqa: F401
                                 Cropping2D, DepthwiseConv2D, SeparableConv2D, UpSampling1D,
@@ -56,7 +57,7 @@ def layer_classes():
         Normalization, SimpleRNN, LSTM, GRU, Add, Subtract, Multiply, Average, Maximum, Minimum,
         Concatenate, Dot, ReLU, LeakyReLU, PReLU, ELU, Softmax, Rescaling, SpatialDropout1D,
         SpatialDropout2D, GaussianNoise, GaussianDropout, Bidirectional, TimeDistributed,
-        Sequential, Functional,
+        MultiHeadAttention, Attention, Sequential, Functional,
         Resizing, CenterCrop, RandomCrop, RandomFlip, RandomRotation, RandomZoom,
         RandomTranslation, RandomContrast, RandomBrightness)}
     classes["Model"] = Model
