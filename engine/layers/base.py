@@ -270,6 +270,8 @@ class Layer:
     def _fill_argument_masks(self, inputs, args, kwargs):
         """Keras 3's rule for a call with several tensor arguments: an argument `<name>_mask`
         of `call` left None gets the Keras mask of tensor argument `<name>`."""
+        if not args and not kwargs:  # one argument (the usual call): nothing to fill
+            return
         arguments = self._tensor_arguments(inputs, args, kwargs)
         if len(arguments) < 2:
             return
