@@ -1,11 +1,18 @@
 """One helper every op test goes through: forward against a float64 NumPy reference, and
-analytic gradients against central finite differences."""
+analytic gradients against central finite differences; and the peers the tests compare with
+(real Keras, real TF.js in Node), skipping where they are not installed."""
 import contextlib
+import os
+import pathlib
+import shutil
 
 import numpy as np
+import pytest
 
 import engine
 from engine import registry
+
+FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 
 # Float32 tolerances, in one place: elementwise ops are exact to a few ulps; reductions,
 # matmul and convolution sum many terms, so their error grows with the summed length; GPU and
@@ -123,3 +130,55 @@ def no_kernel_runs():
             yield calls
         finally:  # the expected error passes through here
             assert not calls, f"kernels ran before the error: {calls}"
+
+
+# ---------------------------------------------------------------------------- peers
+
+
+def keras_or_skip():
+    """Keras on its JAX backend (test-only peers); the test skips where either is missing."""
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    pytest.importorskip("jax")
+    return keras
+
+
+def keras_twins(build, seed=None):
+    """(keras, Keras's model, ours), both from `build(lib)` (lib: keras or engine); ours takes
+    Keras's weights, first drawn uniformly from [-0.5, 0.5] with `seed` when one is given."""
+    keras = keras_or_skip()
+    keras.backend.clear_session()
+    theirs = build(keras)
+    engine.layers.clear_session()
+    ours = build(engine)
+    if seed is not None:
+        rng = np.random.default_rng(seed)
+        theirs.set_weights([rng.uniform(-0.5, 0.5, w.shape) for w in theirs.get_weights()])
+    ours.set_weights([np.asarray(w) for w in theirs.get_weights()])
+    return keras, theirs, ours
+
+
+def sgd_steps_like_keras(keras, theirs, ours, x, y, learning_rate, steps=2):
+    """`steps` SGD steps (mse) on both twins; returns ours' weights before them. Each weight
+    must then equal Keras's (what a test checks beyond that is its own)."""
+    theirs.compile(optimizer=keras.optimizers.SGD(learning_rate), loss="mse")
+    ours.compile(optimizer=engine.optimizers.SGD(learning_rate), loss="mse")
+    before = ours.get_weights()
+    for _ in range(steps):
+        theirs.train_on_batch(x, y)
+        ours.train_on_batch(x, y)
+    for got, want in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(got, np.asarray(want), rtol=1e-4, atol=1e-5)
+    return before
+
+
+def node_with_tfjs():
+    """The node binary, with @tensorflow/tfjs installed in tests/fixtures; else the test
+    skips."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: TF.js cross-check skipped")
+    if not (FIXTURES / "node_modules" / "@tensorflow" / "tfjs").is_dir():
+        pytest.skip("@tensorflow/tfjs is not installed in tests/fixtures/node_modules "
+                    "(run `npm ci` there): TF.js cross-check skipped")
+    return node

@@ -3,21 +3,14 @@ gradients against finite differences, predictions and training steps against rea
 model files both ways with Keras, clear errors; and functional models whose layers take
 several tensor arguments (configs in Keras 3's and Keras 2's forms)."""
 import json
-import os
 
 import numpy as np
 import pytest
 
 import engine
 from engine import layers
-from tests.helpers import TOLERANCES, check_gradients, float64_supported
-
-
-def _keras():
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    keras = pytest.importorskip("keras")
-    pytest.importorskip("jax")
-    return keras
+from tests.helpers import (TOLERANCES, check_gradients, float64_supported, keras_or_skip,
+                           keras_twins, sgd_steps_like_keras)
 
 
 def _uniform(shape, seed=0, low=-1.0, high=1.0):
@@ -231,7 +224,7 @@ def test_layers_with_several_tensor_arguments_build_predict_and_serialize(tmp_pa
 
 
 def test_several_tensor_arguments_move_both_ways_with_keras(tmp_path):
-    keras = _keras()
+    keras = keras_or_skip()
 
     class Twin(keras.layers.Layer):
         def call(self, a, b, scale=1.0):
@@ -256,7 +249,7 @@ def test_several_tensor_arguments_move_both_ways_with_keras(tmp_path):
 
 
 def test_layers_match_keras_with_the_same_weights():
-    keras = _keras()
+    keras = keras_or_skip()
     query, value, key = _uniform((2, 4, 6), 1), _uniform((2, 5, 3), 2), _uniform((2, 5, 7), 3)
     attention, value_keep, _ = _keep_masks()
     for arguments in (dict(num_heads=2, key_dim=3, value_dim=4, output_shape=5),
@@ -293,27 +286,14 @@ def _transformer_block(lib):
 
 
 def test_transformer_block_trains_as_keras(backend):
-    keras = _keras()
-    keras.backend.clear_session()
-    theirs = _transformer_block(keras)
-    layers.clear_session()
-    ours = _transformer_block(engine)
-    rng = np.random.default_rng(0)
-    theirs.set_weights([rng.uniform(-0.5, 0.5, w.shape) for w in theirs.get_weights()])
-    ours.set_weights([np.asarray(w) for w in theirs.get_weights()])
+    keras, theirs, ours = keras_twins(_transformer_block, seed=0)
     x, y = _uniform((4, 5, 6), 3), _uniform((4, 2), 4)
     np.testing.assert_allclose(ours.predict(x, verbose=0), np.asarray(theirs.predict(
         x, verbose=0)), rtol=1e-5, atol=1e-5)
-    theirs.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
-    ours.compile(optimizer=engine.optimizers.SGD(0.1), loss="mse")
-    before = ours.get_weights()
-    for _ in range(2):
-        theirs.train_on_batch(x, y)
-        ours.train_on_batch(x, y)
-    for variable, start, want in zip(ours.weights, before, theirs.get_weights()):
+    before = sgd_steps_like_keras(keras, theirs, ours, x, y, 0.1)
+    for variable, start in zip(ours.weights, before):
         # (the key bias adds the same q.b to every score of a row: softmax ignores it)
         assert variable.name == "mha/key/bias" or not np.allclose(variable.numpy(), start)
-        np.testing.assert_allclose(variable.numpy(), np.asarray(want), rtol=1e-4, atol=1e-5)
 
 
 def _attention_model(lib):
@@ -337,7 +317,7 @@ def _attention_inputs():
 
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
 def test_files_move_both_ways_with_keras(tmp_path, suffix):
-    keras = _keras()
+    keras = keras_or_skip()
     keras.backend.clear_session()
     theirs = _attention_model(keras)
     rng = np.random.default_rng(1)
@@ -368,7 +348,7 @@ def test_tfjs_save_is_refused_by_name(tmp_path):
 
 
 def test_configs_round_trip_with_keras3_keys():
-    keras = _keras()
+    keras = keras_or_skip()
     layer = layers.MultiHeadAttention(4, 8, value_dim=2, dropout=0.1, output_shape=3,
                                       use_bias=False, name="mha")
     theirs = keras.layers.MultiHeadAttention.from_config(layer.get_config())
@@ -392,14 +372,7 @@ def _masked_text_model(lib):
 
 
 def test_keras_masks_flow_through_attention_as_in_keras():
-    keras = _keras()
-    keras.backend.clear_session()
-    theirs = _masked_text_model(keras)
-    layers.clear_session()
-    ours = _masked_text_model(engine)
-    rng = np.random.default_rng(2)
-    theirs.set_weights([rng.uniform(-0.5, 0.5, w.shape) for w in theirs.get_weights()])
-    ours.set_weights([np.asarray(w) for w in theirs.get_weights()])
+    _, theirs, ours = keras_twins(_masked_text_model, seed=2)
     tokens = np.array([[1, 2, 3, 0, 0], [4, 5, 6, 1, 0]], np.int32)
     np.testing.assert_allclose(ours.predict(tokens, verbose=0), np.asarray(
         theirs.predict(tokens, verbose=0)), rtol=1e-5, atol=1e-6)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from engine import callbacks, optimizers
+from tests.helpers import keras_or_skip
 
 
 class ScriptedModel:
@@ -79,10 +80,7 @@ def test_early_stopping_min_delta_mode_and_baseline():
 
 
 def _keras_callbacks():
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    keras = pytest.importorskip("keras")
-    pytest.importorskip("jax")
-    return keras.callbacks
+    return keras_or_skip().callbacks
 
 
 @pytest.mark.parametrize("values", [[1.0, 0.8, 0.9, 0.85, 0.7, 0.6], [1.0, 1.0, 0.99, 1.2],

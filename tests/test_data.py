@@ -1,5 +1,4 @@
 """Dataset pipeline semantics and the loaders."""
-import os
 import threading
 
 import numpy as np
@@ -7,6 +6,7 @@ import pytest
 
 import engine
 from engine.data import INFINITE, UNKNOWN, Dataset, from_csv, image_folder, load_digits
+from tests.helpers import keras_or_skip
 
 
 def _values(dataset):
@@ -169,8 +169,7 @@ def test_to_categorical_one_hot_rows():
 @pytest.mark.parametrize("truncating", ["pre", "post"])
 @pytest.mark.parametrize("maxlen", [None, 2, 4, 6])
 def test_pad_sequences_matches_keras(padding, truncating, maxlen):
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    keras = pytest.importorskip("keras")
+    keras = keras_or_skip()
     sequences = [[3, 1, 4], [1], [], [5, 9, 2, 6, 5]]
     ours = engine.utils.pad_sequences(sequences, maxlen, padding=padding,
                                       truncating=truncating, value=7)

@@ -2,13 +2,11 @@
 NumPy formulas, gradients against finite differences, errors before any kernel runs, and the
 Dense and Conv2D layers that use them: same values as the unfused formula, one kernel forward.
 """
-import contextlib
 
 import numpy as np
 import pytest
 
 import engine
-from engine import registry
 from engine.dispatch import run_kernel
 from tests.helpers import (check_forward, check_gradients, kernel_calls, no_kernel_runs,
                            random_array)

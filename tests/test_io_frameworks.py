@@ -2,9 +2,6 @@
 node tests/fixtures/check_tfjs_models.js and train_tfjs_models.js) and Keras 3 (JAX backend);
 predictions agree, and training resumes in either direction with the same weights."""
 import json
-import os
-import pathlib
-import shutil
 import subprocess
 
 import numpy as np
@@ -12,31 +9,14 @@ import pytest
 
 import engine
 from tests import io_models
+from tests.helpers import FIXTURES, keras_or_skip, node_with_tfjs
 
-FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 CHECK_SCRIPT = FIXTURES / "check_tfjs_models.js"
 TRAIN_SCRIPT = FIXTURES / "train_tfjs_models.js"
 
 
-def _node_with_tfjs():
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed: TF.js cross-check skipped")
-    if not (FIXTURES / "node_modules" / "@tensorflow" / "tfjs").is_dir():
-        pytest.skip("@tensorflow/tfjs is not installed in tests/fixtures/node_modules "
-                    "(run `npm ci` there): TF.js cross-check skipped")
-    return node
-
-
-def _keras():
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    keras = pytest.importorskip("keras")
-    pytest.importorskip("jax")
-    return keras
-
-
 def test_tfjs_loads_models_this_engine_saved(tmp_path):
-    node = _node_with_tfjs()
+    node = node_with_tfjs()
     expected = {}
     for name in ("mlp", "cnn", "residual", "rnn", "zoo", "shared_outside",
                  "nested_output", "sequence") + io_models.NESTED:
@@ -83,7 +63,7 @@ def tfjs_resumed(tmp_path_factory):
     """Each case: a model trained one step here and saved with its optimizer, resumed in real
     TF.js (one step, saved to <case>_tfjs/, one more step). Returns (folder, {case: (x, y,
     this engine's weights after its own second step, optimizer name)}, TF.js's report)."""
-    node = _node_with_tfjs()
+    node = node_with_tfjs()
     root = tmp_path_factory.mktemp("resumed")
     cases = {}
     for case, (model_name, optimizer) in _RESUME_CASES.items():
@@ -141,7 +121,7 @@ def test_engine_resumes_training_from_files_tfjs_saved(tfjs_resumed):
 
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
 def test_keras_opens_files_this_engine_saved(tmp_path, suffix):
-    keras = _keras()
+    keras = keras_or_skip()
     for name in ("mlp", "cnn", "residual", "rnn", "zoo", "embedding",
                  "shared_outside", "sequence", "keras_only") + io_models.NESTED:
         model, x = io_models.build(name)
@@ -168,7 +148,7 @@ def _load_here_like(path, keras_model, x):
 
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
 def test_this_engine_opens_files_keras_saved_with_layers_tfjs_lacks(tmp_path, suffix):
-    keras = _keras()
+    keras = keras_or_skip()
     model, x = io_models.build("keras_only")
     theirs, _ = io_models.keras_only(keras, keras.layers)
     theirs.set_weights(model.get_weights())
@@ -190,7 +170,7 @@ def _node_references(config):
 def test_node_indices_count_only_the_calls_in_the_model_as_keras_does():
     """A layer called outside the model first: Keras 3 numbers its call inside the model 0 in
     the config; get_config agrees, and from_config rebuilds the same predictions."""
-    keras = _keras()
+    keras = keras_or_skip()
     model, x = io_models.build("shared_outside")
     shared = keras.layers.Dense(4, activation="relu", name="shared")
     shared(keras.Input((8,), name="elsewhere"))
@@ -214,7 +194,7 @@ def test_keras_resumes_training_from_a_keras_file_this_engine_saved(tmp_path, na
     step here (a misplaced slot would be off by ~1e-3; float32 rounding gives ~6e-6).
     (Keras 3.15 cannot resume training from any .h5 file, its own included: it builds the
     loaded optimizer for no variables.)"""
-    keras = _keras()
+    keras = keras_or_skip()
     model, x = io_models.build(name)
     y = np.asarray(model.predict(x, verbose=0)) + 1
     model.compile(optimizer=engine.optimizers.Adam(0.01), loss="mse")
@@ -232,7 +212,7 @@ def test_nested_model_outputs_numbered_as_keras_numbers_them(tmp_path, suffix):
     """A functional model called twice, both calls outputs of the outer model (Keras 3 numbers
     them 1 and 2 in output_layers, 0 and 1 everywhere else): each side's file loads on the
     other side, each output from its own call."""
-    keras = _keras()
+    keras = keras_or_skip()
     model, x = io_models.build("nested_output")
     theirs, _ = io_models.nested_output(keras, keras.layers)
     theirs.set_weights(model.get_weights())
@@ -252,7 +232,7 @@ def test_nested_model_outputs_numbered_as_keras_numbers_them(tmp_path, suffix):
 def test_adapted_normalization_moves_both_ways_with_keras(tmp_path, suffix):
     """A Keras model with an adapted Normalization loads here with the same predictions, and
     Keras loads our save of it; TF.js, which has no such layer, is refused."""
-    keras = _keras()
+    keras = keras_or_skip()
     data = np.random.default_rng(4).uniform(-3, 9, (20, 4)).astype("float32")
     normalization = keras.layers.Normalization()
     normalization.adapt(data)
@@ -295,7 +275,7 @@ def test_nested_models_keras_saved_load_and_resume_training(tmp_path, name, suff
     model's weights in one group, trainable first) and Adam's slots in Keras's order: the
     predictions and one more training step equal Keras's (with a frozen base: only the head
     trains, its BatchNormalization in inference mode)."""
-    keras = _keras()
+    keras = keras_or_skip()
     rng = np.random.default_rng(3)
     model = _keras_nested(keras, name.replace("_frozen", ""), frozen=name.endswith("frozen"))
     model.set_weights([rng.uniform(0.5, 1.5, w.shape) if "moving_variance" in w.path

@@ -1,7 +1,6 @@
 """Layers against NumPy formulas written here, gradients against finite differences, configs
 round-tripped; activations, initializers and regularizers against their Keras definitions."""
 import json
-import os
 
 import numpy as np
 import pytest
@@ -9,7 +8,8 @@ import pytest
 import engine
 from engine import activations, initializers, layers, regularizers
 from engine.layers.base import deferred_state_updates
-from tests.helpers import TOLERANCES, check_gradients, float64_supported, random_array
+from tests.helpers import (TOLERANCES, check_gradients, float64_supported, keras_or_skip,
+                           random_array)
 
 
 def run(layer, *arrays, training=False):
@@ -643,8 +643,7 @@ def test_normalization_from_a_dataset_or_given_statistics(backend):
 
 
 def test_normalization_matches_keras():
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    keras = pytest.importorskip("keras")
+    keras = keras_or_skip()
     data = _spread_data((30, 4))
     theirs, ours = keras.layers.Normalization(), layers.Normalization()
     theirs.adapt(data)
@@ -832,8 +831,7 @@ def test_resampling_and_norm_layers_refuse_bad_arguments_by_name(make_call, mess
     ("identity", lambda L: L.Identity(), (2, 5, 4)),
 ])
 def test_new_layers_match_keras(name, make, shape):
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    keras = pytest.importorskip("keras")
+    keras = keras_or_skip()
     x = random_array(shape, low=-2, high=2)
     theirs, ours = make(keras.layers), make(layers)
     theirs(x)

@@ -1,11 +1,11 @@
 """Losses and metrics against float64 NumPy formulas, scikit-learn, and Keras 3 when installed."""
-import os
 
 import numpy as np
 import pytest
 
 import engine
 from engine import losses, metrics
+from tests.helpers import keras_or_skip
 
 RNG = np.random.default_rng(3)
 BATCH, CLASSES = 6, 4
@@ -302,13 +302,6 @@ def test_metric_get_picks_accuracy_flavour():
 
 # ---------------------------------------------------------------------- against Keras 3
 
-def _keras():
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    keras = pytest.importorskip("keras")
-    pytest.importorskip("jax")
-    return keras
-
-
 @pytest.mark.parametrize("name, args, kwargs", [
     ("MeanSquaredError", (REGRESSION_TRUE, REGRESSION_PRED), {}),
     ("MeanAbsoluteError", (REGRESSION_TRUE, REGRESSION_PRED), {}),
@@ -329,7 +322,7 @@ def _keras():
                             (1 / (1 + np.exp(-REGRESSION_PRED[:, :1]))).astype(np.float32)), {}),
 ])
 def test_losses_match_keras(backend, name, args, kwargs):
-    keras = _keras()
+    keras = keras_or_skip()
     ours, theirs = getattr(losses, name)(**kwargs), getattr(keras.losses, name)(**kwargs)
     y_true, y_pred = args
     _close(ours(y_true, engine.tensor(y_pred), WEIGHTS).item(),
@@ -341,7 +334,7 @@ def test_losses_match_keras(backend, name, args, kwargs):
 @pytest.mark.parametrize("name, kwargs", [("Precision", {}), ("Recall", {}), ("AUC", {}),
                                           ("AUC", {"curve": "PR"}), ("BinaryAccuracy", {})])
 def test_binary_metrics_match_keras(name, kwargs):
-    keras = _keras()
+    keras = keras_or_skip()
     rng = np.random.default_rng(5)
     truth = rng.integers(0, 2, size=(300, 1)).astype(np.float32)
     scores = rng.uniform(size=(300, 1)).astype(np.float32) * 0.6 + truth * 0.4

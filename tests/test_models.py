@@ -2,14 +2,14 @@
 gradients against finite differences, summary counts, errors that change nothing, configs,
 and predictions against real Keras (when installed) with the same weights."""
 import json
-import os
 
 import numpy as np
 import pytest
 
 import engine
 from engine import layers
-from tests.helpers import TOLERANCES, float64_supported, numerical_gradient, random_array
+from tests.helpers import (TOLERANCES, float64_supported, keras_or_skip, keras_twins,
+                           numerical_gradient, random_array)
 
 
 def regression_data(n=64, seed=0):
@@ -213,21 +213,9 @@ def test_metrics_ignore_sample_weight_and_weighted_metrics_use_it(backend):
                                sample_weight[:5].sum() / sample_weight.sum(), rtol=1e-6)
 
 
-def keras_twin(build):
-    """(keras, Keras's model, ours): both from `build(lib)`, ours given Keras's initial weights
-    (skips without Keras)."""
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    keras = pytest.importorskip("keras")
-    theirs = build(keras)
-    layers.clear_session()
-    ours = build(engine)
-    ours.set_weights([np.asarray(w) for w in theirs.get_weights()])
-    return keras, theirs, ours
-
-
 def test_weighted_training_logs_match_keras(backend):
     """fit with sample weights and weighted validation data: the same history as Keras."""
-    _, theirs, ours = keras_twin(_weighted_metrics_model)
+    _, theirs, ours = keras_twins(_weighted_metrics_model)
     rng = np.random.default_rng(2)
     x, labels = random_array((24, 3)), rng.integers(0, 3, 24)
     sample_weight = rng.uniform(0.1, 2.0, 24).astype(np.float32)
@@ -293,7 +281,7 @@ _FIT_CASES = {  # model(lib), compile kwargs(lib), y, fit kwargs(lib)
 def test_fit_histories_and_weights_match_keras(backend, case):
     """Same weights, data and settings (no shuffling): Keras's history and final weights."""
     build, compile_kwargs, y, fit_kwargs = _FIT_CASES[case]
-    keras, *models = keras_twin(build)
+    keras, *models = keras_twins(build)
     results = []
     for lib, model in zip((keras, engine), models):
         model.compile(**compile_kwargs(lib))
@@ -317,7 +305,7 @@ def _dict_model(lib):
 
 def test_dict_inputs_and_outputs_fit_and_predict_as_in_keras(backend):
     """Inputs and targets by name, and predict returning a dict by output name, as Keras."""
-    keras, *models = keras_twin(_dict_model)
+    keras, *models = keras_twins(_dict_model)
     x = {"values": _X, "extra": _Y[:, :1].repeat(3, axis=1)}
     results = []
     for lib, model in zip((keras, engine), models):
@@ -365,8 +353,7 @@ def test_to_json_model_from_json_and_clone_model_rebuild_the_architecture():
 
 
 def test_model_json_moves_both_ways_with_keras():
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    keras = pytest.importorskip("keras")
+    keras = keras_or_skip()
     theirs = _two_heads(keras)
     ours = engine.models.model_from_json(theirs.to_json())
     ours.set_weights([np.asarray(w) for w in theirs.get_weights()])
@@ -599,8 +586,7 @@ def keras_reference(case):
     """(weights, inputs, Keras outputs) for a case: random weights (positive moving
     variances) set on the Keras model, which then predicts. Computed once per case."""
     if case not in _KERAS_RESULTS:
-        os.environ.setdefault("KERAS_BACKEND", "jax")
-        keras = pytest.importorskip("keras")
+        keras = keras_or_skip()
         build, make_inputs = KERAS_CASES[case]
         keras_model = build(keras)
         rng = np.random.default_rng(0)

@@ -1,6 +1,5 @@
 """Optimizers against float64 NumPy formulas written here, and against Keras 3 when installed."""
 import math
-import os
 
 import numpy as np
 import pytest
@@ -8,6 +7,7 @@ import pytest
 import engine
 from engine import optimizers
 from engine.optimizers import schedules
+from tests.helpers import keras_or_skip
 
 STEPS = 4
 SHAPES = [(3, 2), (2,)]
@@ -224,15 +224,8 @@ def test_get_and_config_round_trip():
 
 # ----------------------------------------------------------------- against Keras 3
 
-def _keras():
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    keras = pytest.importorskip("keras")
-    pytest.importorskip("jax")
-    return keras
-
-
 def _run_keras(optimizer):
-    keras = _keras()
+    keras = keras_or_skip()
     variables = [keras.Variable(value) for value in _initial_values()]
     for step in range(STEPS):
         optimizer.apply_gradients(zip(_gradients(step), variables))
@@ -243,7 +236,7 @@ KERAS_CASES = sorted(CASES) + ["adamw", "clipnorm", "global_clipnorm", "schedule
 
 
 def _both(case):
-    keras = _keras()
+    keras = keras_or_skip()
     if case in CASES:
         cls, _, hyper = CASES[case]
         return cls(**hyper), getattr(keras.optimizers, cls.__name__)(**hyper)

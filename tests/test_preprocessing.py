@@ -1,14 +1,13 @@
 """Image preprocessing and augmentation layers: against real Keras 3 (JAX backend) with the same
 inputs (random layers in training with degenerate ranges, which make them deterministic),
 against float64 NumPy references, on every backend, and in Keras models both ways."""
-import os
 
 import numpy as np
 import pytest
 
 import engine
 from engine import layers
-from tests.helpers import check_gradients, float64_supported
+from tests.helpers import check_gradients, float64_supported, keras_or_skip
 
 IMAGES = np.random.default_rng(0).uniform(0, 255, size=(2, 6, 8, 3)).astype(np.float32)
 SQUARE = np.random.default_rng(1).uniform(0, 255, size=(2, 8, 8, 3)).astype(np.float32)
@@ -18,9 +17,7 @@ INTERPOLATIONS = ("bilinear", "nearest")
 
 @pytest.fixture(scope="module")
 def keras():
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    pytest.importorskip("jax")
-    return pytest.importorskip("keras")
+    return keras_or_skip()
 
 
 def _ours(name, args, kwargs, images=IMAGES, training=False):

@@ -3,7 +3,6 @@ Keras 3, training against Keras's step, shapes, configs in Keras 3's form, clear
 model files both ways with real Keras (.keras, .h5) and real TF.js (layers model)."""
 import json
 import os
-import shutil
 import subprocess
 import warnings
 
@@ -13,42 +12,12 @@ import pytest
 import engine
 from engine import layers
 from tests import io_models
-
-FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
-
-
-def _keras():
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    keras = pytest.importorskip("keras")
-    pytest.importorskip("jax")
-    return keras
-
-
-def _node_with_tfjs():
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed: TF.js cross-check skipped")
-    if not os.path.isdir(os.path.join(FIXTURES, "node_modules", "@tensorflow", "tfjs")):
-        pytest.skip("@tensorflow/tfjs is not installed in tests/fixtures/node_modules "
-                    "(run `npm ci` there): TF.js cross-check skipped")
-    return node
+from tests.helpers import (FIXTURES, keras_or_skip, keras_twins, node_with_tfjs,
+                           sgd_steps_like_keras)
 
 
 def _uniform(shape, seed=0, low=-1.0, high=1.0):
     return np.random.default_rng(seed).uniform(low, high, shape).astype(np.float32)
-
-
-def _twins(build, seed=0):
-    """(keras, Keras's model, ours) from `build(lib)`, both with the same random weights."""
-    keras = _keras()
-    keras.backend.clear_session()
-    theirs = build(keras)
-    layers.clear_session()
-    ours = build(engine)
-    rng = np.random.default_rng(seed)
-    theirs.set_weights([rng.uniform(-0.5, 0.5, w.shape) for w in theirs.get_weights()])
-    ours.set_weights([np.asarray(w) for w in theirs.get_weights()])
-    return keras, theirs, ours
 
 
 # ---------------------------------------------------------------------------- NumPy references
@@ -120,7 +89,7 @@ def test_bidirectional_matches_keras(case):
     """Every merge mode and recurrent layer, return_state too: Keras's outputs and shapes."""
     merge_mode, cell, *state = case.split("-")
     merge_mode = None if merge_mode == "None" else merge_mode
-    _, theirs, ours = _twins(_bidirectional_model(merge_mode, cell, bool(state)))
+    _, theirs, ours = keras_twins(_bidirectional_model(merge_mode, cell, bool(state)), seed=0)
     x = _uniform((2, 6, 3), seed=1)
     want = theirs(x)
     got = ours(engine.tensor(x))
@@ -146,7 +115,7 @@ def _time_distributed_model(lib):
 def test_time_distributed_layers_match_keras():
     """Conv2D, Flatten, Dropout (identity at inference) and Dense on every frame: Keras's
     outputs and output shapes."""
-    _, theirs, ours = _twins(_time_distributed_model)
+    _, theirs, ours = keras_twins(_time_distributed_model, seed=0)
     x = _uniform((2, 3, 6, 6, 2), seed=2)
     np.testing.assert_allclose(ours.predict(x, verbose=0), np.asarray(theirs.predict(
         x, verbose=0)), rtol=1e-5, atol=1e-5)
@@ -171,7 +140,7 @@ def test_padding_mask_flows_through_both_wrappers_as_in_keras():
     texts give Keras's predictions."""
     if not hasattr(layers.Layer, "compute_mask"):
         pytest.skip("this engine's layers pass no masks yet (no Layer.compute_mask)")
-    _, theirs, ours = _twins(_masked_text_model)
+    _, theirs, ours = keras_twins(_masked_text_model, seed=0)
     x = np.array([[3, 4, 5, 0, 0, 0], [0, 0, 1, 2, 3, 9]], np.int32)
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*mask")
@@ -192,21 +161,15 @@ def _sequence_classifier(lib):
 
 def test_training_steps_match_keras(backend):
     """Gradients flow through both wrappers into every weight: two SGD steps equal Keras's."""
-    keras, theirs, ours = _twins(_sequence_classifier)
+    keras, theirs, ours = keras_twins(_sequence_classifier, seed=0)
     x, y = _uniform((4, 5, 3), seed=3), _uniform((4, 2), seed=4)
-    theirs.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
-    ours.compile(optimizer=engine.optimizers.SGD(0.5), loss="mse")
-    before = ours.get_weights()
-    for _ in range(2):
-        theirs.train_on_batch(x, y)
-        ours.train_on_batch(x, y)
-    for start, got, want in zip(before, ours.get_weights(), theirs.get_weights()):
+    before = sgd_steps_like_keras(keras, theirs, ours, x, y, 0.5)
+    for start, got in zip(before, ours.get_weights()):
         assert not np.allclose(got, start)
-        np.testing.assert_allclose(got, np.asarray(want), rtol=1e-4, atol=1e-5)
 
 
 def test_summary_rows_match_keras_shapes_and_counts():
-    _, theirs, ours = _twins(_sequence_classifier)
+    _, theirs, ours = keras_twins(_sequence_classifier, seed=0)
     lines = []
     ours.summary(print_fn=lines.append)
     text = "\n".join(lines)
@@ -224,7 +187,7 @@ def test_configs_have_keras3_form_and_round_trip():
     """get_config nests the wrapped layers as Keras 3 does (module, class_name, config,
     registered_name; forward_/backward_ names); from_config and model_from_json rebuild them,
     and Keras reads our JSON."""
-    keras, theirs, ours = _twins(_sequence_classifier)
+    keras, theirs, ours = keras_twins(_sequence_classifier, seed=0)
     for mine, reference in zip(ours.layers[:3], theirs.layers[:3]):
         got, want = mine.get_config(), reference.get_config()
         assert sorted(got) == sorted(want)
@@ -345,7 +308,7 @@ def _keras_wrappers(keras):
 def test_files_move_both_ways_with_keras(tmp_path, suffix):
     """Keras's file loads here and ours loads in Keras, with the same predictions (and the
     GRU with Keras 3's default reset_after=True, which only Keras files can hold)."""
-    keras = _keras()
+    keras = keras_or_skip()
     theirs = _keras_wrappers(keras)
     x = _uniform((2, 5, 3), seed=8)
     theirs.save(str(tmp_path / f"theirs{suffix}"))
@@ -356,7 +319,7 @@ def test_files_move_both_ways_with_keras(tmp_path, suffix):
         theirs.predict(x, verbose=0)), rtol=1e-5, atol=1e-5)
     for name in ("wrappers", "time_distributed"):
         model = io_models.build(name)[0] if name == "wrappers" else \
-            _twins(_time_distributed_model)[2]
+            keras_twins(_time_distributed_model, seed=0)[2]
         x = _uniform((2,) + tuple(model.inputs[0].shape[1:]), seed=9)
         model.compile(optimizer=engine.optimizers.Adam(0.01), loss="mse")
         model.save(str(tmp_path / f"{name}{suffix}"))
@@ -367,7 +330,7 @@ def test_files_move_both_ways_with_keras(tmp_path, suffix):
 
 
 def test_tfjs_loads_the_layers_model_this_engine_saved(tmp_path):
-    node = _node_with_tfjs()
+    node = node_with_tfjs()
     model, x = io_models.build("wrappers")
     model.save(str(tmp_path / "wrappers"))
     (tmp_path / "wrappers" / "input.json").write_text(json.dumps(
@@ -412,7 +375,7 @@ main().catch(error => { console.error(error); process.exit(1); });
 def test_engine_loads_the_layers_model_tfjs_saved(tmp_path):
     """TF.js names the weights bidirectional_X/forward_lstm_Y/kernel and time_distributed_Z/
     kernel (its wrapped Dense's name left out): all are found, with TF.js's predictions."""
-    node = _node_with_tfjs()
+    node = node_with_tfjs()
     script = tmp_path / "save.js"
     script.write_text(_TFJS_SAVE)
     env = {**os.environ, "NODE_PATH": os.path.join(FIXTURES, "node_modules")}
@@ -430,7 +393,7 @@ def test_engine_loads_the_layers_model_tfjs_saved(tmp_path):
 def test_training_resumes_both_ways_with_tfjs(tmp_path):
     """Optimizer slots of the wrapped layers' weights are found under TF.js's names: TF.js's
     step from our file equals ours, and our step from TF.js's file equals TF.js's."""
-    node = _node_with_tfjs()
+    node = node_with_tfjs()
     model, x = io_models.build("wrappers")
     y = _uniform((x.shape[0], 2), seed=10)
     model.compile(optimizer=engine.optimizers.Adam(0.01, epsilon=1e-12), loss="mse")

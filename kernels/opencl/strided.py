@@ -10,7 +10,6 @@ buffers (the common case) take a plain `out[i] = f(a[i], ...)` kernel with nothi
 per call; other layouts cache their collapsed dims and strides by (shapes, strides).
 """
 import functools
-import math
 
 import numpy as np
 
