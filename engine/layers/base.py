@@ -120,6 +120,13 @@ def get_mask(value):
     return getattr(value, "_keras_mask", None)
 
 
+def _has_mask(masks):
+    """Whether a mask structure (a mask, None, or a list or dict of them) holds a mask."""
+    if isinstance(masks, (list, tuple, dict)):
+        return any(m is not None for m in flatten(masks))
+    return masks is not None
+
+
 def _attach_masks(outputs, masks):
     """Give each output tensor that has no mask yet its mask from `masks` (Keras keeps a mask
     a layer set itself)."""
@@ -205,11 +212,12 @@ class Layer:
         previous_mask = kwargs.get("mask")
         if previous_mask is None:
             previous_mask = map_structure(get_mask, inputs)
-            if self._call_accepts_mask and any(m is not None for m in flatten(previous_mask)):
+            if self._call_accepts_mask and _has_mask(previous_mask):
                 kwargs["mask"] = previous_mask
-        self._fill_argument_masks(inputs, args, kwargs)
+        if args or kwargs:  # the usual call has one argument: nothing more to do
+            self._fill_argument_masks(inputs, args, kwargs)
+            args, kwargs = map_structure(self._autocast_tensor, (args, kwargs))
         inputs = map_structure(self._autocast, inputs)
-        args, kwargs = map_structure(self._autocast_tensor, (args, kwargs))
         shapes = map_structure(lambda t: t.shape, inputs)
         self._check_input_spec(shapes)
         if not self.built:  # building may tighten the spec (Dense pins its input features)
@@ -230,7 +238,7 @@ class Layer:
             self._activity_losses = [self.activity_regularizer(o) for o in flatten(outputs)]
         if self.supports_masking:
             _attach_masks(outputs, self.compute_mask(inputs, previous_mask))
-        elif any(m is not None for m in flatten(previous_mask)):
+        elif _has_mask(previous_mask):
             warnings.warn(f"Layer '{self.name}' (of type {type(self).__name__}) was passed an "
                           f"input with a mask attached to it, but it does not support masking: "
                           f"layers after it will not see the mask.", stacklevel=2)
@@ -270,8 +278,6 @@ class Layer:
     def _fill_argument_masks(self, inputs, args, kwargs):
         """Keras 3's rule for a call with several tensor arguments: an argument `<name>_mask`
         of `call` left None gets the Keras mask of tensor argument `<name>`."""
-        if not args and not kwargs:  # one argument (the usual call): nothing to fill
-            return
         arguments = self._tensor_arguments(inputs, args, kwargs)
         if len(arguments) < 2:
             return
