@@ -146,6 +146,65 @@ def test_subclassed_model_tracks_layers_and_trains(backend):
                                np.mean((model.predict_on_batch(x) - y) ** 2), rtol=1e-4)
 
 
+def _fixed_values(shape, dtype=None):
+    """An initializer both Keras and engine call: the same values for the same shape."""
+    size = int(np.prod(shape))
+    return (np.sin(np.arange(1, size + 1)) / 2).reshape(shape).astype("float32")
+
+
+def _subclassed(lib):
+    """A subclassed model (layers made in __init__, weights made by the first call)."""
+    class Subclassed(lib.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = lib.layers.Dense(8, activation="relu",
+                                           kernel_initializer=_fixed_values)
+            self.out = lib.layers.Dense(1, kernel_initializer=_fixed_values)
+
+        def call(self, inputs):
+            return self.out(self.hidden(inputs))
+
+    return Subclassed()
+
+
+def test_subclassed_model_trains_from_its_first_step_as_keras():
+    """Its weights appear during the first call, inside the first training step: that step
+    must update them too (it was skipped), so the histories equal Keras's from epoch 1."""
+    keras = keras_or_skip()
+    x, y = regression_data(16)
+    theirs, ours = _subclassed(keras), _subclassed(engine)
+    theirs.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    ours.compile(optimizer=engine.optimizers.SGD(0.1), loss="mse")
+    want = theirs.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0).history["loss"]
+    got = ours.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0).history["loss"]
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_subclassed_model_learns_in_its_first_step_and_loads_weights(tmp_path):
+    x, y = regression_data(16)
+    model = _subclassed(engine)
+    model.compile(optimizer=engine.optimizers.SGD(0.1), loss="mse")
+    first = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0).history["loss"]
+    assert first[1] < first[0]  # the first step (which built the layers) moved the weights
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert any(line.startswith("dense") and "?" in line and "32" in line for line in lines)
+    model.save_weights(str(tmp_path / "sub.weights.h5"))
+    other = _subclassed(engine)
+    with pytest.raises(ValueError, match=r"layers \['dense_\d+', 'dense_\d+'\] are not built"):
+        other.load_weights(str(tmp_path / "sub.weights.h5"))
+    other(x[:1])
+    other.load_weights(str(tmp_path / "sub.weights.h5"))
+    np.testing.assert_array_equal(other.predict(x, verbose=0), model.predict(x, verbose=0))
+
+    def batches():
+        while True:
+            yield x[:8], y[:8]
+
+    history = model.fit(batches(), steps_per_epoch=3, epochs=2, verbose=0).history["loss"]
+    assert len(history) == 2 and history[1] < history[0]
+
+
 # ---------------------------------------------------------------------------- training details
 
 def test_batch_normalization_moving_statistics_update_during_fit(backend):

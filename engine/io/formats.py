@@ -69,4 +69,9 @@ def save_weights(model, path):
 def load_weights(model, path):
     """Load a .weights.h5 file into `model` (all checked before any weight changes)."""
     path = os.fspath(path)
+    unbuilt = [layer.name for layer in model.layers if not layer.built]
+    if unbuilt:  # its weights do not exist yet (a subclassed model makes them when called)
+        raise ValueError(f"Cannot load weights into model '{model.name}': its layers "
+                         f"{unbuilt} are not built yet. Call the model on a batch first "
+                         f"(model(x)), then load_weights")
     keras_v3.load_weights_h5(model, safety.read_file(path), path, optimizer=False)

@@ -34,7 +34,8 @@ def summary(model, line_length=None, positions=None, print_fn=None):
 def _rows(model, functional):
     """Each layer's lines: [name (type), output shape, params, (connected to)]."""
     if not functional:
-        shapes = model.layer_output_shapes or [None] * len(model.layers)
+        # (a subclassed model's layers have no static output shapes: "?", as in Keras)
+        shapes = getattr(model, "layer_output_shapes", None) or [None] * len(model.layers)
         return [[[f"{layer.name} ({type(layer).__name__})", _shape_text(shape),
                   _params_text(layer)]] for layer, shape in zip(model.layers, shapes)]
     rows = []

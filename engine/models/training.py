@@ -99,11 +99,12 @@ class Trainer:
 
     def _train_step(self, x, y, sample_weight, tracker):
         y, sample_weight = _upload_targets(y, sample_weight)
-        variables = self.trainable_weights
         with deferred_state_updates() as state_updates:
             with engine.GradientTape() as tape:
                 y_pred = flatten(self(_unlist(x), training=True))
                 total, per_output = self._compute_loss(y, y_pred, sample_weight)
+            # Read after the call: a subclassed model's layers make their weights in it.
+            variables = self.trainable_weights
             gradients = tape.gradient(total, variables)
             if variables:
                 self.optimizer.apply_gradients(list(zip(gradients, variables)))
