@@ -669,3 +669,23 @@ def test_predictions_match_keras_with_the_same_weights(backend, case):
     got = model.predict(inputs)
     for got_output, want_output in zip(got if isinstance(got, list) else [got], want):
         np.testing.assert_allclose(got_output, want_output, **TOLERANCES["conv"])
+
+
+def test_compile_takes_keras_3_arguments():
+    """Keras 3's signature: loss_weights third; run_eagerly, steps_per_execution, jit_compile
+    and auto_scale_loss accepted (this engine is always eager); metric names where loss weights
+    go are refused with the reason."""
+    model = engine.Sequential([layers.Input((3,)), layers.Dense(1)])
+    model.compile("sgd", "mse", [2.0], ["mae"], run_eagerly=True, steps_per_execution=4,
+                  jit_compile=False, auto_scale_loss=False)
+    x, y = regression_data(8)
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert sorted(logs) == ["loss", "mae"]
+    residual = model.predict(x, verbose=0) - y
+    assert logs["loss"] == pytest.approx(2.0 * np.mean(residual ** 2), rel=1e-5)
+    with pytest.raises(ValueError, match="`loss_weights` must be numbers .* pass metrics as"):
+        model.compile("sgd", "mse", ["mae"])
+    with pytest.warns(UserWarning, match="jit_compile=True"):
+        model.compile("sgd", "mse", jit_compile=True)
+    with pytest.raises(ValueError, match="`steps_per_execution` must be a positive integer"):
+        model.compile("sgd", "mse", steps_per_execution=0)

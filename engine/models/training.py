@@ -5,6 +5,8 @@ hands (gradient, variable) pairs to the optimizer. Non-trainable state updates (
 moving statistics) are applied only after the step succeeded, so a failing step changes
 nothing.
 """
+import warnings
+
 import numpy as np
 
 import engine
@@ -25,17 +27,31 @@ class Trainer:
 
     # ------------------------------------------------------------------ compile
 
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
-                weighted_metrics=None):
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
+                weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
+                jit_compile="auto", auto_scale_loss=True):
         """Choose the optimizer, the loss per output (one, a list or a dict by output name),
-        the metrics per output and the weights of the output losses in the total. As in
-        Keras, `metrics` ignore sample_weight and class_weight; `weighted_metrics` use them."""
+        the weights of the output losses in the total and the metrics per output (Keras 3's
+        argument order). As in Keras, `metrics` ignore sample_weight and class_weight;
+        `weighted_metrics` use them. This engine always runs eagerly, one step at a time:
+        run_eagerly, steps_per_execution, jit_compile ("auto"/False) and auto_scale_loss are
+        accepted for Keras code and change nothing (jit_compile=True warns that it cannot)."""
         names = self._output_names()
+        weights = _per_output(loss_weights, names, "loss_weights")
+        if not all(w is None or isinstance(w, (int, float)) for w in weights):
+            raise ValueError(f"`loss_weights` must be numbers (one per output, or a dict by "
+                             f"output name), got {loss_weights!r}; Keras 3's compile takes "
+                             f"loss_weights third: pass metrics as metrics=...")
+        if not isinstance(steps_per_execution, int) or steps_per_execution < 1:
+            raise ValueError(f"`steps_per_execution` must be a positive integer, got "
+                             f"{steps_per_execution!r}")
+        if jit_compile is True:
+            warnings.warn("compile(jit_compile=True): this engine runs eagerly and does not "
+                          "compile; the model trains the same without it", stacklevel=2)
         self.optimizer = engine.optimizers.get(optimizer)
         self.loss = loss
         self._losses = [None if item is None else engine.losses.get(item)
                         for item in _per_output(loss, names, "loss")]
-        weights = _per_output(loss_weights, names, "loss_weights")
         self._loss_weights = [1.0 if w is None else float(w) for w in weights]
         self._metrics, self._weighted_metrics = (
             [[engine.metrics.get(m, loss=output_loss) for m in (group or [])]
