@@ -7,6 +7,7 @@ from engine.layers.conv import (Conv1D, Conv2D, Conv2DTranspose, Cropping1D,  # 
                                 UpSampling2D, ZeroPadding1D, ZeroPadding2D)
 from engine.layers.core import (Activation, Dense, Dropout, Embedding, Flatten,  # noqa: F401
                                 Identity, Masking, Permute, Rescaling, RepeatVector, Reshape)
+from engine.layers.einsum_dense import EinsumDense  # noqa: F401
 from engine.layers.input_layer import Input, InputLayer  # noqa: F401
 from engine.layers.keras_tensor import KerasTensor  # noqa: F401
 from engine.layers.merge import (Add, Average, Concatenate, Dot, Maximum,  # noqa: F401
@@ -23,7 +24,9 @@ from engine.layers.preprocessing import (CenterCrop, RandomBrightness,  # noqa: 
                                          RandomContrast, RandomCrop, RandomFlip,
                                          RandomRotation, RandomTranslation, RandomZoom,
                                          Resizing)
-from engine.layers.recurrent import GRU, LSTM, SimpleRNN  # noqa: F401
+from engine.layers.recurrent import GRU, LSTM, RNN, SimpleRNN  # noqa: F401
+from engine.layers.rnn_cells import (GRUCell, LSTMCell, SimpleRNNCell,  # noqa: F401
+                                     StackedRNNCells)
 from engine.layers.wrappers import Bidirectional, TimeDistributed  # noqa: F401
 
 # Keras's other names for the same classes: engine.layers.MaxPool2D(2) works, and files that
@@ -54,10 +57,11 @@ def layer_classes():
         AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling1D,
         AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, BatchNormalization,
         LayerNormalization,
-        Normalization, SimpleRNN, LSTM, GRU, Add, Subtract, Multiply, Average, Maximum, Minimum,
+        Normalization, SimpleRNN, LSTM, GRU, RNN, SimpleRNNCell, LSTMCell, GRUCell,
+        StackedRNNCells, Add, Subtract, Multiply, Average, Maximum, Minimum,
         Concatenate, Dot, ReLU, LeakyReLU, PReLU, ELU, Softmax, Rescaling, SpatialDropout1D,
         SpatialDropout2D, GaussianNoise, GaussianDropout, Bidirectional, TimeDistributed,
-        MultiHeadAttention, Attention, Sequential, Functional,
+        MultiHeadAttention, Attention, EinsumDense, Sequential, Functional,
         Resizing, CenterCrop, RandomCrop, RandomFlip, RandomRotation, RandomZoom,
         RandomTranslation, RandomContrast, RandomBrightness)}
     classes["Model"] = Model
