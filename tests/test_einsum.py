@@ -1,5 +1,6 @@
 """einsum: every equation form against numpy.einsum in float64 on every backend, gradients
-against finite differences, random shapes, errors before any kernel, contraction by matmul."""
+against finite differences, random shapes, errors before any kernel, contraction by matmul; and
+the EinsumDense layer against Keras's (weights, predictions, configs, saved files)."""
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -7,7 +8,7 @@ from hypothesis import strategies as st
 
 import engine
 from tests.helpers import (check_forward, check_gradients, float64_supported, kernel_calls,
-                           no_kernel_runs, random_array)
+                           keras_or_skip, keras_twins, no_kernel_runs, random_array)
 
 EQUATIONS = [
     ("ij,jk->ik", [(2, 3), (3, 4)]),                 # matrix product
@@ -147,3 +148,125 @@ def test_einsum_refuses_bool_and_non_string_equations(backend):
         engine.einsum(["ij"], flags)
     with pytest.raises(ValueError, match="Error in einsum: equation 'ij' needs at least one"):
         engine.einsum("ij")
+
+
+# ---------------------------------------------------------------------------- EinsumDense
+
+# (equation, output_shape, bias_axes, input shape without the batch axis)
+DENSE_CASES = [
+    ("ab,bc->ac", 4, "c", (3,)),
+    ("ab,bc->ac", 4, None, (3,)),
+    ("abc,cd->abd", (None, 4), "d", (5, 3)),
+    ("abc,cde->abde", (None, 4, 2), "de", (5, 3)),
+    ("abc,cde->abde", (5, 4, 2), "be", (5, 3)),
+    ("abcd,cde->abe", (5, 4), "e", (5, 2, 3)),
+    ("...b,bc->...c", 4, "c", (2, 5, 3)),
+    ("abc...,bd->adc...", (4, 2), "d", (3, 2, 5)),
+]
+
+
+def _dense_model(lib, equation, output_shape, bias_axes, input_shape, activation=None):
+    x = lib.layers.Input(input_shape)
+    layer = lib.layers.EinsumDense(equation, output_shape, bias_axes=bias_axes,
+                                   activation=activation, name="einsum_dense")
+    return lib.models.Model(x, layer(x))
+
+
+@pytest.mark.parametrize("case", DENSE_CASES, ids=[str(c) for c in DENSE_CASES])
+def test_einsum_dense_matches_keras(case):
+    keras, theirs, ours = keras_twins(lambda lib: _dense_model(lib, *case, activation="tanh"),
+                                      seed=2)
+    layer, keras_layer = ours.get_layer("einsum_dense"), theirs.get_layer("einsum_dense")
+    assert [w.shape for w in layer.weights] == [tuple(w.shape) for w in keras_layer.weights]
+    assert [w.name.split("/")[-1] for w in layer.weights] == \
+        [w.name.split("/")[-1] for w in keras_layer.weights]
+    x = random_array((2,) + case[3], seed=4)
+    expected = np.asarray(theirs.predict(x, verbose=0))
+    np.testing.assert_allclose(ours.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-5)
+    symbolic = ours.outputs[0].shape  # None where the output shape leaves a size unknown
+    assert len(symbolic) == expected.ndim and all(
+        size in (None, actual) for size, actual in zip(symbolic[1:], expected.shape[1:]))
+
+
+def test_einsum_dense_kernel_fans_are_its_input_and_output_axes():
+    layer = engine.layers.EinsumDense("abc,cde->abde", (None, 64, 32), bias_axes="e",
+                                      kernel_initializer="he_uniform")
+    layer.build((None, 7, 48))
+    kernel = layer.kernel.numpy()
+    assert kernel.shape == (48, 64, 32) and layer.bias.shape == (32,)
+    limit = np.sqrt(6.0 / 48)  # he_uniform with fan_in 48 (the conv rule would say 48 * 64)
+    assert np.abs(kernel).max() <= limit and np.abs(kernel).max() > 0.9 * limit
+
+
+def test_einsum_dense_config_round_trips_with_keras_keys():
+    keras = keras_or_skip()
+    layer = engine.layers.EinsumDense("abc,cde->abde", (None, 4, 2), bias_axes="de",
+                                      activation="relu", kernel_regularizer="l2",
+                                      name="projection")
+    config = layer.get_config()
+    theirs = keras.layers.EinsumDense.from_config(config)
+    assert set(config) == set(theirs.get_config())
+    again = engine.layers.EinsumDense.from_config(config)
+    for name in ("equation", "partial_output_shape", "bias_axes"):
+        assert getattr(again, name) == getattr(theirs, name) == getattr(layer, name)
+    assert again.get_config() == config
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(equation="ab,bc", output_shape=4), r"Invalid einsum equation 'ab,bc'"),
+    (dict(equation="ab,bc->ac", output_shape=4, lora_rank=2), r"`lora_rank` is not supported"),
+])
+def test_einsum_dense_refuses_what_it_cannot_do(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        engine.layers.EinsumDense(**kwargs)
+
+
+def test_einsum_dense_build_errors_match_keras():
+    layer = engine.layers.EinsumDense("ab,bc->ad", 4)
+    with pytest.raises(ValueError, match="Dimension 'd' was specified in the output"):
+        layer.build((None, 3))
+    layer = engine.layers.EinsumDense("ab,bc->ac", 4, bias_axes="x")
+    with pytest.raises(ValueError, match="Bias dimension 'x' was requested"):
+        layer.build((None, 3))
+
+
+def test_einsum_dense_trains_on_every_backend(backend):
+    engine.layers.clear_session()
+    model = _dense_model(engine, "abc,cd->abd", (None, 2), "d", (3, 4))
+    x, y = random_array((4, 3, 4), seed=1), random_array((4, 3, 2), seed=2)
+    model.compile(optimizer=engine.optimizers.SGD(0.1), loss="mse")
+    first = model.train_on_batch(x, y)
+    for _ in range(3):
+        last = model.train_on_batch(x, y)
+    assert last < first
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_einsum_dense_model_files_move_both_ways_with_keras(tmp_path, suffix):
+    keras = keras_or_skip()
+    engine.layers.clear_session()
+    x = engine.layers.Input((5, 3))
+    hidden = engine.layers.EinsumDense("abc,cde->abde", (None, 4, 2), bias_axes="de",
+                                       activation="relu")(x)
+    out = engine.layers.EinsumDense("abde,de->ab", (None,), bias_axes=None)(hidden)
+    model = engine.models.Model(x, out)
+    model.set_weights([random_array(w.shape, seed=i) for i, w in
+                       enumerate(model.get_weights())])
+    inputs = random_array((2, 5, 3), seed=9)
+    model.compile(optimizer=engine.optimizers.Adam(0.01), loss="mse")
+    path = str(tmp_path / f"model{suffix}")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(np.asarray(loaded.predict(inputs, verbose=0)),
+                               model.predict(inputs, verbose=0), rtol=1e-5, atol=1e-5)
+    loaded.save(str(tmp_path / f"theirs{suffix}"))
+    again = engine.models.load_model(str(tmp_path / f"theirs{suffix}"))
+    np.testing.assert_allclose(again.predict(inputs, verbose=0),
+                               model.predict(inputs, verbose=0), rtol=1e-6, atol=1e-6)
+
+
+def test_einsum_dense_is_refused_for_tfjs(tmp_path):
+    engine.layers.clear_session()
+    model = _dense_model(engine, "ab,bc->ac", 4, "c", (3,))
+    with pytest.raises(ValueError, match="'einsum_dense': TF.js has no EinsumDense layer"):
+        model.save(str(tmp_path / "web"))
