@@ -689,3 +689,108 @@ def test_compile_takes_keras_3_arguments():
         model.compile("sgd", "mse", jit_compile=True)
     with pytest.raises(ValueError, match="`steps_per_execution` must be a positive integer"):
         model.compile("sgd", "mse", steps_per_execution=0)
+
+
+# ------------------------------------------------------ custom train_step / test_step (Keras 3)
+
+def _two_input_net(lib_model=None):
+    """A functional net as a Model subclass given (inputs, outputs), Keras's pattern for a
+    model with its own steps."""
+    cls = lib_model or engine.Model
+    values = layers.Input((3,))
+    hidden = layers.Dense(4, activation="tanh", kernel_initializer=_fixed_values)(values)
+    return cls(values, layers.Dense(1, kernel_initializer=_fixed_values)(hidden))
+
+
+class _KerasGuideModel(engine.Model):
+    """The train_step of Keras's "Customizing what happens in fit()" guide, written with
+    engine.GradientTape: compute_loss, optimizer.apply, and every metric in self.metrics."""
+
+    def train_step(self, data):
+        x, y = data
+        with engine.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(y=y, y_pred=y_pred)
+        gradients = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply(gradients, self.trainable_variables)
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss)
+            else:
+                metric.update_state(y, y_pred)
+        return {m.name: m.result() for m in self.metrics}
+
+
+def test_custom_train_step_of_the_keras_guide_trains_like_the_default_step():
+    """One batch per epoch: the guide's step (loss tracked once per step) must give the
+    default step's history, and its weights. CustomModel(inputs, outputs) is functional."""
+    x, y = regression_data(16)
+    results = []
+    for cls in (engine.Model, _KerasGuideModel):
+        layers.clear_session()
+        model = _two_input_net(cls)
+        assert isinstance(model, cls) and model.layers[-1].name.startswith("dense")
+        model.compile(optimizer=engine.optimizers.SGD(0.1), loss="mse", metrics=["mae"])
+        history = model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0).history
+        results.append((history, model.get_weights()))
+    (want, want_weights), (got, got_weights) = results
+    assert sorted(got) == sorted(want) == ["loss", "mae"]
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-6)
+    for a, b in zip(got_weights, want_weights):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_own_metrics_and_no_targets_as_in_keras_custom_steps():
+    """A model with its own loss and metric attributes (tracked into self.metrics), fit
+    without y (the autoencoder/VAE pattern), a custom test_step for evaluate, and
+    super().train_step from an override."""
+    class AutoEncoder(engine.Model):
+        def __init__(self):
+            super().__init__()
+            self.encode = layers.Dense(2, kernel_initializer=_fixed_values)
+            self.decode = layers.Dense(3, kernel_initializer=_fixed_values)
+            self.loss_tracker = engine.metrics.Mean(name="reconstruction")
+
+        def call(self, x):
+            return self.decode(self.encode(x))
+
+        def _error(self, x):
+            return engine.mean(engine.square(self(x, training=True) - x))
+
+        def train_step(self, data):
+            with engine.GradientTape() as tape:
+                loss = self._error(data)
+            self.optimizer.apply_gradients(zip(tape.gradient(loss, self.trainable_weights),
+                                               self.trainable_weights))
+            self.loss_tracker.update_state(loss)
+            return {"reconstruction": self.loss_tracker.result()}
+
+        def test_step(self, data):
+            self.loss_tracker.update_state(self._error(data))
+            return {"reconstruction": self.loss_tracker.result()}
+
+    x, _ = regression_data(32)
+    model = AutoEncoder()
+    model.compile(optimizer=engine.optimizers.SGD(0.1))
+    assert [metric.name for metric in model.metrics] == ["loss", "reconstruction"]  # Keras's
+    history = model.fit(x, batch_size=8, epochs=3, verbose=0).history["reconstruction"]
+    assert history[-1] < history[0]
+    error = float(np.mean((model.predict(x, verbose=0) - x) ** 2))
+    assert model.evaluate(x, verbose=0) == pytest.approx(error, rel=1e-5)
+
+    class Logged(engine.Model):
+        def train_step(self, data):
+            logs = super().train_step(data)
+            return {**logs, "doubled": 2 * logs["loss"]}
+
+    layers.clear_session()
+    model = _two_input_net(Logged)
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = regression_data(8)
+    logs = model.train_on_batch(x, y, return_dict=True)
+    assert logs["doubled"] == pytest.approx(2 * logs["loss"])
+    plain = _two_input_net()
+    plain.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match="need targets"):  # the default step needs y
+        plain.fit(x, verbose=0)

@@ -11,7 +11,7 @@ import numpy as np
 import engine
 from engine.layers.base import InputSpec, Layer, unique_name
 from engine.layers.input_layer import InputLayer
-from engine.layers.keras_tensor import KerasTensor, flatten, map_structure
+from engine.layers.keras_tensor import KerasTensor, flatten, is_symbolic, map_structure
 from engine.models.functional_config import functional_config, functional_from_config
 from engine.models.training import Trainer
 
@@ -22,6 +22,8 @@ class Model(Trainer, Layer):
     def __new__(cls, *args, **kwargs):
         if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
             return super().__new__(Functional)
+        if not issubclass(cls, Functional) and _functional_arguments(args, kwargs):
+            return super().__new__(_functional_subclass(cls))
         return super().__new__(cls)
 
     def __init__(self, *args, **kwargs):
@@ -93,6 +95,25 @@ class Model(Trainer, Layer):
                 return layer
         raise ValueError(f"No such layer: {name}. Existing layers are: "
                          f"{[layer.name for layer in self.layers]}.")
+
+
+def _functional_arguments(args, kwargs):
+    """Keras's rule for a Model subclass called as Model(inputs, outputs): two arguments, or
+    inputs and outputs by name; here they must also be symbolic tensors."""
+    given = (list(args) + [kwargs[k] for k in ("inputs", "outputs") if k in kwargs])[:2]
+    return len(given) == 2 and all(is_symbolic(v) for v in given)
+
+
+_FUNCTIONAL_SUBCLASSES = {}
+
+
+def _functional_subclass(cls):
+    """`cls` over a functional graph: CustomModel(inputs, outputs), Keras's pattern for a
+    functional model with its own train_step. The class keeps cls's name (files name it)."""
+    if cls not in _FUNCTIONAL_SUBCLASSES:
+        _FUNCTIONAL_SUBCLASSES[cls] = type(cls.__name__, (cls, Functional), {
+            "__module__": cls.__module__, "__qualname__": cls.__qualname__})
+    return _FUNCTIONAL_SUBCLASSES[cls]
 
 
 def _one_or_list(tensors, name, what):

@@ -57,6 +57,10 @@ class Trainer:
             [[engine.metrics.get(m, loss=output_loss) for m in (group or [])]
              for group, output_loss in zip(_metrics_per_output(chosen, names), self._losses)]
             for chosen in (metrics, weighted_metrics))
+        self._loss_tracker = _LossTracker(name="loss")
+        self._output_loss_trackers = ([_LossTracker(name=f"{name}_loss") for name in names]
+                                      if len(names) > 1 else [])
+        self._compile_metrics = _CompileMetrics(self)
         self.compiled = True
 
     @property
@@ -97,23 +101,85 @@ class Trainer:
                        return_dict=False):
         """One gradient step on one batch; returns the loss (and metrics) of that batch."""
         self._require_compiled("train_on_batch")
-        x, y, sample_weight = self._prepare(x, y, sample_weight, class_weight)
+        data = self._batch_data(*self._prepare(x, y, sample_weight, class_weight))
         self.reset_metrics()
-        logs = self._train_step(x, y, sample_weight, _Tracker(self))
+        logs = _float_logs(self.train_step(data))
         return logs if return_dict else _logs_to_result(logs)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         self._require_compiled("test_on_batch")
-        x, y, sample_weight = self._prepare(x, y, sample_weight, None)
+        data = self._batch_data(*self._prepare(x, y, sample_weight, None))
         self.reset_metrics()
-        logs = self._test_step(x, y, sample_weight, _Tracker(self))
+        logs = _float_logs(self.test_step(data))
         return logs if return_dict else _logs_to_result(logs)
 
     def predict_on_batch(self, x):
-        outputs = self(_unlist(self._inputs_list(x)), training=False)
+        outputs = self.predict_step(_unlist(self._inputs_list(x)))
         return self._as_output_structure([o.numpy() for o in flatten(outputs)])
 
-    def _train_step(self, x, y, sample_weight, tracker):
+    # ------------------------------------------------------------------ steps (Keras 3's API)
+
+    def train_step(self, data):
+        """One gradient step on `data` ((x, y) or (x, y, sample_weight), as Keras packs a
+        batch); returns the logs. Override it, as in Keras, for a custom training step: with
+        engine.GradientTape, self.compute_loss, self.optimizer.apply_gradients and
+        self.metrics (or your own metrics), returning {name: value}."""
+        x, y, sample_weight = _unpack(data)
+        return self._train_step(self._inputs_list(x), self._targets_list(y), sample_weight)
+
+    def test_step(self, data):
+        """The loss and metrics of one batch in inference mode; returns the logs."""
+        x, y, sample_weight = _unpack(data)
+        return self._test_step(self._inputs_list(x), self._targets_list(y), sample_weight)
+
+    def predict_step(self, data):
+        """The model's outputs for one batch of inputs."""
+        return self(data, training=False)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The total loss of a batch (compiled losses, weighted, plus regularization)."""
+        targets = [engine.convert_to_tensor(t) for t in self._targets_list(y)]
+        return self._compute_loss(targets, flatten(y_pred), sample_weight)[0]
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Update the compiled metrics with a batch; returns get_metrics_result()."""
+        self._compile_metrics.update_state(y, y_pred, sample_weight)
+        return self.get_metrics_result()
+
+    def __setattr__(self, name, value):
+        """Metrics set as public attributes (self.loss_tracker = Mean(...)) are tracked, as in
+        Keras: they join self.metrics."""
+        own = self.__dict__.setdefault("_own_metrics", {})
+        if isinstance(value, engine.metrics.Metric) and not name.startswith("_"):
+            own[name] = value
+        else:
+            own.pop(name, None)
+        super().__setattr__(name, value)
+
+    @property
+    def metrics(self):
+        """Keras's list: the loss tracker, the per-output loss trackers, the compiled metrics
+        as one metric (its result is a dict; absent without metrics), then metrics the model
+        holds as attributes."""
+        own = list(self.__dict__.get("_own_metrics", {}).values())
+        if not self.compiled:
+            return own
+        compiled = [self._compile_metrics] if any(self._metrics + self._weighted_metrics) else []
+        return [self._loss_tracker, *self._output_loss_trackers, *compiled, *own]
+
+    def get_metrics_result(self):
+        """{name: value} of every metric in self.metrics (a dict result merged in)."""
+        logs = {}
+        for metric in self.metrics:
+            result = metric.result()
+            logs.update(result if isinstance(result, dict) else {metric.name: result})
+        return logs
+
+    def reset_metrics(self):
+        for metric in self.metrics:
+            metric.reset_state()
+
+    def _train_step(self, x, y, sample_weight):
         y, sample_weight = _upload_targets(y, sample_weight)
         with deferred_state_updates() as state_updates:
             with engine.GradientTape() as tape:
@@ -126,34 +192,56 @@ class Trainer:
                 self.optimizer.apply_gradients(list(zip(gradients, variables)))
         for variable, value in state_updates:
             variable.assign(value)
-        return tracker.update(total, per_output, y, y_pred, sample_weight)
+        return self._track(total, per_output, y, y_pred, sample_weight)
 
-    def _test_step(self, x, y, sample_weight, tracker):
+    def _test_step(self, x, y, sample_weight):
         y, sample_weight = _upload_targets(y, sample_weight)
         y_pred = flatten(self(_unlist(x), training=False))
         total, per_output = self._compute_loss(y, y_pred, sample_weight)
-        return tracker.update(total, per_output, y, y_pred, sample_weight)
+        return self._track(total, per_output, y, y_pred, sample_weight)
 
-    def reset_metrics(self):
-        for _, metric in _named_metrics(self) if getattr(self, "compiled", False) else ():
-            metric.reset_state()
+    def _track(self, total, per_output, y, y_pred, sample_weight):
+        """The loss trackers (weighted by batch size) and compiled metrics, updated; logs."""
+        size = len(y[0]) if y else 1
+        self._loss_tracker.update_state(total, size)
+        for tracker, value in zip(self._output_loss_trackers, per_output):
+            tracker.update_state(value, size)
+        return self.compute_metrics(None, y, y_pred, sample_weight)
+
+    def _batch_data(self, x, y, sample_weight):
+        """A batch as Keras hands it to train_step: (x, y) or (x, y, sample_weight), with one
+        input or target as itself, several as a list; x alone when there are no targets."""
+        x, y = _unlist(x), None if y is None else _unlist(y)
+        if y is None:
+            return x
+        return (x, y) if sample_weight is None else (x, y, sample_weight)
 
     # ------------------------------------------------------------------ data
 
     def _inputs_list(self, x):
         return data_adapter.as_list(x, getattr(self, "input_names", None) or [], "inputs")
 
+    def _targets_list(self, y):
+        """Targets as a list in output order (one, a list, or a dict by output name)."""
+        return data_adapter.as_list(y, self._output_names(), "outputs")
+
+    def _custom_steps(self):
+        """Whether the model brings its own train_step or test_step (then fit needs no y)."""
+        return any(getattr(type(self), name) is not getattr(Trainer, name)
+                   for name in ("train_step", "test_step"))
+
     def _prepare(self, x, y, sample_weight, class_weight):
         """Checked host data: x and y as lists in model order, sample weights resolved."""
         x = self._inputs_list(x)
         y = data_adapter.as_list(y, self._output_names(), "outputs")
-        if y is None:
+        if y is None and not self._custom_steps():
             raise ValueError("Training and evaluation need targets `y`.")
         sample_weight = None if sample_weight is None else np.asarray(sample_weight, np.float32)
         data_adapter.check_cardinality(x, y, sample_weight)
         sample_weight = data_adapter.class_weights_to_sample_weights(y, class_weight,
                                                                      sample_weight)
-        self._check_targets(x, y)
+        if y is not None:
+            self._check_targets(x, y)
         return x, y, sample_weight
 
     def _check_targets(self, x, y):
@@ -214,11 +302,10 @@ class Trainer:
         logs = {}
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
-            tracker = _Tracker(self)
             callback_list.on_epoch_begin(epoch)
             for step, (xb, yb, swb) in epoch_batches():
                 callback_list.on_train_batch_begin(step)
-                logs = self._train_step(xb, yb, swb, tracker)
+                logs = _float_logs(self.train_step(self._batch_data(xb, yb, swb)))
                 callback_list.on_train_batch_end(step, logs)
                 if self.stop_training:
                     break
@@ -278,11 +365,11 @@ class Trainer:
             callbacks, model=self, add_history=False, add_progbar=verbose, epochs=1,
             steps=total_steps)
         self.reset_metrics()
-        tracker, logs = _Tracker(self), self._empty_logs()
+        logs = self._empty_logs()
         callback_list.on_test_begin()
         for step, (xb, yb, swb) in batches():
             callback_list.on_test_batch_begin(step)
-            logs = self._test_step(xb, yb, swb, tracker)
+            logs = _float_logs(self.test_step(self._batch_data(xb, yb, swb)))
             callback_list.on_test_batch_end(step, logs)
         callback_list.on_test_end(logs)
         return logs
@@ -314,7 +401,7 @@ class Trainer:
         results = []
         for step, xb in enumerate(batches):
             callback_list.on_predict_batch_begin(step)
-            outputs = self(_unlist(self._inputs_list(xb)), training=False)
+            outputs = self.predict_step(_unlist(self._inputs_list(xb)))
             results.append([np.asarray(o.numpy()) for o in flatten(outputs)])
             callback_list.on_predict_batch_end(step, {"outputs": results[-1]})
         callback_list.on_predict_end()
@@ -333,36 +420,41 @@ class Trainer:
         return arrays[0] if len(arrays) == 1 else arrays
 
 
-class _Tracker:
-    """Running means of the losses (weighted by batch size) and the compiled metrics."""
+class _LossTracker(engine.metrics.Mean):
+    """A running mean of scalar losses in host floats, weighted by batch size when given
+    (Keras's loss tracker: update_state(loss) from a custom train_step weighs each step 1)."""
+
+    def update_state(self, values, sample_weight=None):
+        weight = 1.0 if sample_weight is None else float(sample_weight)
+        self.total += float(values.item() if hasattr(values, "item") else values) * weight
+        self.count += weight
+
+
+class _CompileMetrics(engine.metrics.Metric):
+    """The compiled metrics of every output as one metric, as Keras's: update_state(y, y_pred,
+    sample_weight) updates them all (weighted metrics with the weights), result() is
+    {log name: value}."""
 
     def __init__(self, model):
         self.model = model
-        self.count = 0
-        self.loss_sum = 0.0
-        self.output_sums = None
+        super().__init__("compile_metrics")
 
-    def update(self, total, per_output, y_true, y_pred, sample_weight):
-        size = len(y_true[0]) if y_true else 1
-        self.count += size
-        self.loss_sum += float(total.item()) * size
-        if len(self.model._losses) > 1:  # per-output losses are logged only for several
-            values = [float(v.item()) * size for v in per_output]
-            self.output_sums = values if self.output_sums is None else [
-                a + b for a, b in zip(self.output_sums, values)]
+    def reset_state(self):
+        for _, metric in _named_metrics(self.model):
+            metric.reset_state()
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = self.model._targets_list(y_true)
+        y_pred = flatten(y_pred)
         for group, target, prediction in zip(self.model._metrics, y_true, y_pred):
             for metric in group:
                 metric.update_state(target, prediction)
         for group, target, prediction in zip(self.model._weighted_metrics, y_true, y_pred):
             for metric in group:
                 metric.update_state(target, prediction, sample_weight)
-        logs = {"loss": self.loss_sum / self.count}
-        if len(self.model._losses) > 1:
-            for name, value in zip(self.model._output_names(), self.output_sums):
-                logs[f"{name}_loss"] = value / self.count
-        for name, metric in _named_metrics(self.model):
-            logs[name] = float(metric.result())
-        return logs
+
+    def result(self):
+        return {name: float(metric.result()) for name, metric in _named_metrics(self.model)}
 
 
 def _named_metrics(model):
@@ -457,3 +549,23 @@ def _unlist(inputs):
 def _logs_to_result(logs):
     values = list(logs.values())
     return values[0] if len(values) == 1 else values
+
+
+def _unpack(data):
+    """(x, y, sample_weight) of a batch packed as Keras packs one: x, (x,), (x, y) or
+    (x, y, sample_weight)."""
+    if not isinstance(data, tuple):
+        return data, None, None
+    return (tuple(data) + (None, None))[:3]
+
+
+def _float_logs(logs):
+    """Logs as {name: float}; a train_step may return tensors, NumPy scalars and nested dicts
+    (Keras flattens a metric's dict result into the logs)."""
+    flat = {}
+    for name, value in dict(logs).items():
+        if isinstance(value, dict):
+            flat.update(_float_logs(value))
+        else:
+            flat[name] = float(value.item() if hasattr(value, "item") else value)
+    return flat

@@ -112,6 +112,15 @@ class Optimizer:
         return head + list(self._slot_lists)
 
     # ------------------------------------------------------------------ applying
+    def apply(self, grads, trainable_variables):
+        """Keras 3's form of apply_gradients: the gradients and their variables as two
+        lists."""
+        grads, trainable_variables = list(grads), list(trainable_variables)
+        if len(grads) != len(trainable_variables):
+            raise ValueError(f"Error in {type(self).__name__}.apply: {len(grads)} gradients "
+                             f"for {len(trainable_variables)} variables")
+        return self.apply_gradients(zip(grads, trainable_variables))
+
     def apply_gradients(self, grads_and_vars):
         """One optimisation step: clip, decay weights, update each variable, count the step."""
         pairs = [(g, v) for g, v in grads_and_vars if g is not None]
