@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import engine
-from engine.data import INFINITE, UNKNOWN, Dataset, from_csv, image_folder, load_digits
+from engine.data import (AUTOTUNE, INFINITE, UNKNOWN, Dataset, from_csv, image_folder,
+                         load_digits)
 from tests.helpers import keras_or_skip
 
 
@@ -230,3 +231,17 @@ def test_cache_replays_the_first_complete_pass():
 def test_to_categorical_refuses_negative_labels():
     with pytest.raises(ValueError, match="labels must be >= 0, got -1"):
         engine.utils.to_categorical([0, -1])
+
+
+def test_autotune_pipeline_as_tf_data_spells_it():
+    """from_tensor_slices -> map(num_parallel_calls=AUTOTUNE) -> batch -> prefetch(AUTOTUNE):
+    the usual tf.data chain runs, elements in order."""
+    x = np.arange(10, dtype=np.float32)
+    pipeline = (Dataset.from_tensor_slices(x)
+                .map(lambda v: v * 2, num_parallel_calls=AUTOTUNE, deterministic=True)
+                .batch(4).prefetch(AUTOTUNE))
+    assert [b.tolist() for b in pipeline.as_numpy_iterator()] == [
+        [0, 2, 4, 6], [8, 10, 12, 14], [16, 18]]
+    with pytest.raises(ValueError, match="num_parallel_calls must be None, AUTOTUNE or a "
+                                         "positive integer, got 0"):
+        Dataset.range(3).map(lambda v: v, num_parallel_calls=0)

@@ -794,3 +794,41 @@ def test_own_metrics_and_no_targets_as_in_keras_custom_steps():
     plain.compile(optimizer="sgd", loss="mse")
     with pytest.raises(ValueError, match="need targets"):  # the default step needs y
         plain.fit(x, verbose=0)
+
+
+def _with_added_loss(lib, shared=False):
+    """A layer adding a loss of its input in call (Keras's add_loss) and a Dense with an
+    activity regularizer (Keras 3 divides it by the batch size)."""
+    total = lib.ops.sum if lib is not engine else engine.sum
+
+    class Penalized(lib.layers.Layer):
+        def call(self, x):
+            self.add_loss(0.01 * total(x * x))
+            return x
+
+    values = lib.layers.Input((3,))
+    penalized = Penalized()
+    hidden = lib.layers.Dense(3, kernel_initializer=_fixed_values,
+                              activity_regularizer="l2")(penalized(values))
+    hidden = penalized(hidden) if shared else hidden
+    return lib.Model(values, lib.layers.Dense(1, kernel_initializer=_fixed_values)(hidden))
+
+
+def test_add_loss_and_activity_losses_train_as_in_keras():
+    keras = keras_or_skip()
+    x, y = regression_data(4)
+    theirs, ours = _with_added_loss(keras), _with_added_loss(engine)
+    theirs.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
+    ours.compile(optimizer=engine.optimizers.SGD(0.05), loss="mse")
+    assert ours.evaluate(x, y, verbose=0) == pytest.approx(
+        float(theirs.evaluate(x, y, verbose=0)), rel=1e-5)
+    want = theirs.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0).history["loss"]
+    got = ours.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0).history["loss"]
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    # A layer called twice adds a loss per call, as Keras's eager losses list them (its
+    # compiled JAX evaluate keeps only the last call's).
+    theirs, ours = _with_added_loss(keras, shared=True), _with_added_loss(engine, shared=True)
+    theirs(x), ours(x)
+    np.testing.assert_allclose(sorted(float(v.numpy()) for v in ours.losses),
+                               sorted(float(v) for v in theirs.losses), rtol=1e-5)
+    assert len(ours.losses) == 3

@@ -13,6 +13,8 @@ import numpy as np
 
 INFINITE = -1
 UNKNOWN = -2
+AUTOTUNE = -1  # tf.data.AUTOTUNE: "choose for me" for prefetch and map
+AUTOTUNE_PREFETCH = 2  # elements prefetch keeps ready when told AUTOTUNE
 
 
 def map_structure(fn, element):
@@ -144,8 +146,14 @@ class Dataset:
 
         return Dataset(make_iterator, self._cardinality)
 
-    def map(self, fn):
-        """fn(element) for each element (tuples are unpacked into arguments)."""
+    def map(self, fn, num_parallel_calls=None, deterministic=None):
+        """fn(element) for each element (tuples are unpacked into arguments). As tf.data's,
+        it takes num_parallel_calls (None, AUTOTUNE or a count) and deterministic; elements
+        are mapped one after another, in order, here (prefetch overlaps them with training)."""
+        if not (num_parallel_calls in (None, AUTOTUNE) or (
+                isinstance(num_parallel_calls, int) and num_parallel_calls >= 1)):
+            raise ValueError(f"Error in map: num_parallel_calls must be None, AUTOTUNE or a "
+                             f"positive integer, got {num_parallel_calls!r}")
         source = self._make_iterator
         return Dataset(lambda: (map_structure(_to_numpy, _call(fn, element))
                                 for element in source()), self._cardinality)
@@ -223,7 +231,10 @@ class Dataset:
         return Dataset(lambda: itertools.islice(source(), count, None), total)
 
     def prefetch(self, buffer_size=1):
-        """Produce up to buffer_size elements ahead on a background thread."""
+        """Produce up to buffer_size elements ahead on a background thread (AUTOTUNE: a
+        few)."""
+        if buffer_size == AUTOTUNE:
+            buffer_size = AUTOTUNE_PREFETCH
         if buffer_size < 1:
             raise ValueError(f"Error in prefetch: buffer_size must be >= 1, got {buffer_size}")
         source = self._make_iterator

@@ -160,7 +160,7 @@ class Layer:
         self._trainable_variables = []
         self._non_trainable_variables = []
         self._regularized = []  # (variable, regularizer)
-        self._activity_losses = []
+        self._added_losses = []  # add_loss during the current outermost call
         self._inbound_nodes = []
         self._build_input_shape = None
         if input_dim is not None and input_shape is None:
@@ -229,13 +229,18 @@ class Layer:
             training = in_training()
         if self._call_accepts_training:
             kwargs["training"] = bool(training)
+        if not _TRAINING_STACK:  # an outermost call: the losses of the last one go
+            self._clear_added_losses()
         _TRAINING_STACK.append(bool(training))
         try:
             outputs = self.call(inputs, *args, **kwargs)
         finally:
             _TRAINING_STACK.pop()
-        if self.activity_regularizer is not None:
-            self._activity_losses = [self.activity_regularizer(o) for o in flatten(outputs)]
+        if self.activity_regularizer is not None:  # Keras 3: per sample of the batch
+            for output in flatten(outputs):
+                penalty = self.activity_regularizer(output)
+                self.add_loss(penalty / float(output.shape[0]) if output.ndim and
+                              output.shape[0] else penalty)
         if self.supports_masking:
             _attach_masks(outputs, self.compute_mask(inputs, previous_mask))
         elif _has_mask(previous_mask):
@@ -393,10 +398,22 @@ class Layer:
 
     @property
     def losses(self):
-        """Regularization penalties of the weights and of the last call's outputs."""
+        """Regularization penalties of the weights, and the losses added (add_loss, activity
+        regularizers) during the last outermost call, this layer's and its sublayers'."""
         own = [regularizer(variable) for variable, regularizer in self._regularized]
-        return own + list(self._activity_losses) + [
+        return own + list(self._added_losses) + [
             loss for layer in self._layers for loss in layer.losses]
+
+    def add_loss(self, loss):
+        """Add a loss from inside call (Keras's add_loss): summed to a scalar, it joins
+        self.losses, and so the training loss, until the next outermost call."""
+        loss = engine.convert_to_tensor(loss)
+        self._added_losses.append(engine.sum(loss) if loss.ndim else loss)
+
+    def _clear_added_losses(self):
+        self._added_losses = []
+        for layer in self._layers:
+            layer._clear_added_losses()
 
     def get_weights(self):
         return [w.numpy() for w in self.weights]
@@ -496,6 +513,7 @@ def probe_output_shape(layer, input_shape, args=(), kwargs=None):
         return [o.shape for o in flatten(outputs)], isinstance(outputs, (list, tuple))
 
     (first, is_list), (second, _) = run(2), run(3)
+    layer._clear_added_losses()  # the probes' add_loss values are no model's losses
     shapes = [tuple(a if a == b else None for a, b in zip(s1, s2))
               for s1, s2 in zip(first, second)]
     return shapes if is_list else shapes[0]
