@@ -34,7 +34,9 @@ _KERAS3_EXTRAS = ("module", "registered_name", "build_config", "compile_config",
 _ACTIVATION_KEYS = ("activation", "recurrent_activation")
 _KERAS3_REFUSES = {"Conv2DTranspose": ("groups",)}  # keys Keras 3's constructor rejects
 _MODEL_CLASSES = {"Model": "Functional", "Functional": "Functional", "Sequential": "Sequential"}
-WRAPPED_LAYER_KEYS = ("layer", "backward_layer")
+# Config keys holding nested layer entries: a wrapper's layers, an RNN's cell, and (a list)
+# StackedRNNCells' cells.
+WRAPPED_LAYER_KEYS = ("layer", "backward_layer", "cell", "cells")
 
 
 def detect_style(config):
@@ -123,25 +125,46 @@ def _normalize_layer_config(class_name, config, style):
         for key in _ACTIVATION_KEYS:
             if config.get(key) == "hard_sigmoid":
                 config[key] = LEGACY_HARD_SIGMOID
-        if class_name == "GRU":
+        if class_name in ("GRU", "GRUCell"):
             config.setdefault("reset_after", False)
+    if class_name == "RNN" and isinstance(config.get("cell"), dict):
+        for key in config["cell"].get("config") or {}:  # TF.js repeats the cell's keys
+            if key not in ("name", "trainable", "dtype"):
+                config.pop(key, None)
     return _map_wrapped(config, lambda name, inner: _normalize_layer_config(name, inner, style))
 
 
 def _map_wrapped(config, convert):
-    """`config` with each wrapped layer's entry (TimeDistributed's and Bidirectional's
-    `layer`, Bidirectional's `backward_layer`) as {"class_name", "config": convert(class name,
-    its config)}."""
-    for key in WRAPPED_LAYER_KEYS:
-        entry = config.get(key)
-        if entry is None:
-            continue
+    """`config` with each nested layer's entry (TimeDistributed's and Bidirectional's `layer`,
+    Bidirectional's `backward_layer`, an RNN's `cell`, StackedRNNCells' `cells`) as
+    {"class_name", "config": convert(class name, its config)}."""
+    def converted(key, entry):
         if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str):
-            raise ValueError(f"Layer '{config.get('name')}': '{key}' must be a layer entry "
+            raise ValueError(f"Layer '{config.get('name')}': '{key}' must hold layer entries "
                              f"with a 'class_name', got {entry!r}")
-        config[key] = {"class_name": entry["class_name"],
-                       "config": convert(entry["class_name"], entry.get("config") or {})}
+        return {"class_name": entry["class_name"],
+                "config": convert(entry["class_name"], entry.get("config") or {})}
+
+    return map_nested_layers(config, converted)
+
+
+def map_nested_layers(config, convert):
+    """`config` with each nested layer entry (see WRAPPED_LAYER_KEYS) replaced by
+    convert(key, entry)."""
+    for key in WRAPPED_LAYER_KEYS:
+        value = config.get(key)
+        if key == "cells" and isinstance(value, list):
+            config[key] = [convert(key, entry) for entry in value]
+        elif value is not None:
+            config[key] = convert(key, value)
     return config
+
+
+def nested_layer_entries(config):
+    """The layer entries a layer config nests (see WRAPPED_LAYER_KEYS)."""
+    entries = []
+    map_nested_layers(dict(config), lambda key, entry: entries.append(entry))
+    return [entry for entry in entries if isinstance(entry, dict)]
 
 
 def _strip(value):
@@ -256,12 +279,13 @@ def _has_own_node(layer):
 
 
 def _tensor_list(value):
-    """[[name, node, tensor], ...] from that or Keras 3's flattened single ["x", 0, 0]."""
+    """[[name, node, tensor], ...] from that, Keras 3's flattened single ["x", 0, 0], or Keras
+    3's nested lists (an RNN's stacked cells' states, one list per cell), flattened."""
     if not value:
         return []
     if isinstance(value[0], str):
-        value = [value]
-    return [[entry[0], int(entry[1]), int(entry[2])] for entry in value]
+        return [[value[0], int(value[1]), int(value[2])]]
+    return [entry for item in value for entry in _tensor_list(item)]
 
 
 # ---------------------------------------------------------------------------- writing
@@ -405,13 +429,13 @@ def _keras3_layer_config(class_name, config):
     if "batch_input_shape" in config:
         config["batch_shape"] = config.pop("batch_input_shape")
     for key, value in config.items():
-        if key in WRAPPED_LAYER_KEYS and isinstance(value, dict):
-            config[key] = {"module": "keras.layers", "class_name": value["class_name"],
-                           "config": _keras3_layer_config(value["class_name"], value["config"]),
-                           "registered_name": None}
-        elif isinstance(value, dict) and "class_name" in value and key != "dtype":
+        if key not in WRAPPED_LAYER_KEYS and isinstance(value, dict) and "class_name" in value \
+                and key != "dtype":
             config[key] = {"module": _object_module(key), **value, "registered_name": None}
-    return config
+    return map_nested_layers(config, lambda key, value: {
+        "module": "keras.layers", "class_name": value["class_name"],
+        "config": _keras3_layer_config(value["class_name"], value["config"]),
+        "registered_name": _registered_name(value["class_name"])})
 
 
 def _object_module(key):

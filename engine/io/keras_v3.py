@@ -2,6 +2,7 @@
 metadata.json and model.weights.h5 in Keras's layout: layers/<snake_class>[_n]/vars/<i>
 (recurrent layers: .../cell/vars/<i>; a nested model's layers: layers/sequential/layers/...;
 wrapped layers: layers/bidirectional/forward_layer/cell/vars/<i>, layers/time_distributed/layer;
+stacked cells: layers/rnn/cell/cells/<snake_class>[_n]/vars/<i>;
 MultiHeadAttention: layers/multi_head_attention/query_dense/vars/<i>, key_dense, value_dense,
 output_dense) and optimizer/vars/<i>."""
 import datetime
@@ -17,9 +18,10 @@ from engine.io import compile_config, config_normalize, safety, serialize, weigh
 from engine.io.hdf5 import h5py
 from engine.io.safety import ModelFileError
 from engine.layers.base import to_snake_case
+from engine.layers.recurrent import RNN
+from engine.layers.rnn_cells import StackedRNNCells
 
 CONFIG, METADATA, WEIGHTS = "config.json", "metadata.json", "model.weights.h5"
-_CELL_LAYERS = ("SimpleRNN", "LSTM", "GRU")
 _WRAPPED = {"TimeDistributed": ("layer",), "Bidirectional": ("forward_layer", "backward_layer")}
 # Keras's MultiHeadAttention sub-layers: (attribute, their name), then the weights' short names.
 _ATTENTION_PARTS = (("query_dense", "query"), ("key_dense", "key"), ("value_dense", "value"),
@@ -75,24 +77,34 @@ def _h5_paths(model, prefix="layers"):
     order over model.layers (which, as in Keras, holds a functional model's InputLayers but not
     a Sequential's), each layer at "layers/<snake_class>[_n]". A nested model owns no weights:
     its layers follow it, under "<its path>/layers/"."""
+    return [entry for layer, path in _numbered(model.layers, prefix)
+            for entry in _layer_paths(layer, path)]
+
+
+def _numbered(layers, prefix):
+    """[(layer, "<prefix>/<snake_class>[_n]")], n counting the earlier layers of its class."""
     counts, result = {}, []
-    for layer in model.layers:
+    for layer in layers:
         base = to_snake_case(type(layer).__name__)
         count = counts.get(base, 0)
         counts[base] = count + 1
-        result.extend(_layer_paths(layer, f"{prefix}/{base}" + (f"_{count}" if count else "")))
+        result.append((layer, f"{prefix}/{base}" + (f"_{count}" if count else "")))
     return result
 
 
 def _layer_paths(layer, path):
     """A layer's vars groups under `path`: a recurrent layer's weights in its cell's
-    (<path>/cell/vars), a wrapper's in its wrapped layers' (<path>/<attribute>/...)."""
+    (<path>/cell/vars; stacked cells' in <path>/cell/cells/<snake_class>[_n]/vars), a
+    wrapper's in its wrapped layers' (<path>/<attribute>/...)."""
     class_name = type(layer).__name__
     if serialize.is_model(layer):
         return [(f"{path}/vars", layer.name, [])] + _h5_paths(layer, f"{path}/layers")
-    if class_name in _CELL_LAYERS:
-        return [(f"{path}/vars", layer.name, []),
-                (f"{path}/cell/vars", f"{to_snake_case(class_name)}_cell", list(layer.weights))]
+    if isinstance(layer, RNN):
+        return [(f"{path}/vars", layer.name, [])] + _layer_paths(layer.cell, f"{path}/cell")
+    if isinstance(layer, StackedRNNCells):
+        return [(f"{path}/vars", layer.name, [])] + [
+            entry for cell, cell_path in _numbered(layer.cells, f"{path}/cells")
+            for entry in _layer_paths(cell, cell_path)]
     if class_name in _WRAPPED:
         return [(f"{path}/vars", layer.name, [])] + [
             entry for attribute in _WRAPPED[class_name]

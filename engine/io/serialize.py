@@ -2,7 +2,7 @@
 import inspect
 
 from engine.io import config_normalize
-from engine.io.config_normalize import OURS, WRAPPED_LAYER_KEYS
+from engine.io.config_normalize import OURS
 from engine.models.functional_config import functional_from_config, nodes_in_model
 
 # Config keys that only steer how Keras computes (not what): dropped when our layer lacks them.
@@ -106,9 +106,9 @@ def _layer(entry, classes, custom_objects):
         raise UnknownLayerError(f"Unknown layer class '{class_name}' (layer '{name}'). Pass "
                                 f"custom_objects={{'{class_name}': YourClass}} to load it.")
     config = _accepted_config(cls, entry["config"], name)
-    for key in WRAPPED_LAYER_KEYS:  # a wrapper's layers are read as layers of the model are
-        if isinstance(config.get(key), dict):
-            config[key] = _layer(config[key], classes, custom_objects)
+    # a wrapper's layers, an RNN's cells are read as layers of the model are
+    config_normalize.map_nested_layers(config, lambda key, entry: _layer(
+        entry, classes, custom_objects) if isinstance(entry, dict) else entry)
     return cls.from_config(config)
 
 

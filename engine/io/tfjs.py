@@ -119,9 +119,11 @@ def model_json(model, specs, paths, training=None):
             raise ValueError(f"Layer '{layer['config']['name']}': TF.js's {layer['class_name']} "
                              f"layer does not compute what Keras's does (TF.js 4.22 fails to run "
                              f"it or resamples differently); resize images before the model")
-        if layer["class_name"] == "GRU" and layer["config"].get("reset_after"):
-            raise ValueError(f"Layer '{layer['config']['name']}': TF.js has no GRU with "
-                             f"reset_after=True; use GRU(..., reset_after=False) for TF.js")
+        if layer["class_name"] in ("GRU", "GRUCell") and layer["config"].get("reset_after"):
+            raise ValueError(f"Layer '{layer['config']['name']}': TF.js has no "
+                             f"{layer['class_name']} with reset_after=True; use "
+                             f"{layer['class_name']}(..., reset_after=False) for TF.js")
+    _refuse_reversed_states(topology, "saved")
     topology.update({"keras_version": f"engine {engine.__version__}", "backend": "engine"})
     document = {"format": "layers-model", "generatedBy": f"engine {engine.__version__}",
                 "convertedBy": None, "modelTopology": topology,
@@ -131,20 +133,34 @@ def model_json(model, specs, paths, training=None):
     return document
 
 
+def _refuse_reversed_states(topology, verb):
+    """TF.js returns stacked cells' states in reverse cell order (Keras in cell order): an RNN
+    over StackedRNNCells with return_state=True would mean other tensors in the two."""
+    for layer in _layers(topology):
+        cell = layer["config"].get("cell")
+        if layer["class_name"] == "RNN" and layer["config"].get("return_state") and \
+                isinstance(cell, dict) and cell.get("class_name") == "StackedRNNCells":
+            raise ValueError(f"Layer '{layer['config'].get('name')}': an RNN over "
+                             f"StackedRNNCells with return_state=True cannot be {verb} for "
+                             f"TF.js (TF.js returns the cells' states in reverse cell order, "
+                             f"Keras in cell order)")
+
+
 def _layers(topology):
-    """The layer entries of a Keras-2-style model config, nested and wrapped layers included."""
+    """The layer entries of a Keras-2-style (or canonical) model config, nested and wrapped
+    layers included."""
     for layer in topology["config"]["layers"]:
         yield from _with_wrapped(layer)
-        if layer["class_name"] in ("Sequential", "Model"):
+        if layer["class_name"] in ("Sequential", "Model", "Functional"):
             yield from _layers(layer)
 
 
 def _with_wrapped(layer):
-    """A layer entry, then the entries of the layers it wraps (a Bidirectional's LSTM...)."""
+    """A layer entry, then the entries of the layers it wraps (a Bidirectional's LSTM, an
+    RNN's cells...)."""
     yield layer
-    for key in config_normalize.WRAPPED_LAYER_KEYS:
-        if isinstance(layer["config"].get(key), dict):
-            yield from _with_wrapped(layer["config"][key])
+    for entry in config_normalize.nested_layer_entries(layer["config"]):
+        yield from _with_wrapped(entry)
 
 
 def _unique_names(named_arrays):
@@ -257,6 +273,7 @@ def load(location, custom_objects=None, compile=True):
     try:
         canonical = config_normalize.normalize(document["modelTopology"],
                                                style=config_normalize.KERAS2)
+        _refuse_reversed_states(canonical, "loaded")
     except ValueError as error:
         raise ModelFileError(location, str(error)) from None
     model = serialize.model_from_config(canonical, custom_objects)

@@ -18,7 +18,7 @@ class RNN(Layer):
                  stateful=False, unroll=False, zero_output_for_mask=False, **kwargs):
         what = describe(type(self), kwargs.get("name"))
         if isinstance(cell, (list, tuple)):
-            cell = StackedRNNCells(cell)
+            cell = StackedRNNCells(cell, dtype=kwargs.get("dtype"))
         if isinstance(cell, dict) and "class_name" in cell:
             from engine.layers import deserialize
 

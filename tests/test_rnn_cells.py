@@ -1,0 +1,438 @@
+"""The generic recurrent API: RNN(cell), SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells and
+user-written cells, against float64 NumPy step formulas, the built-in layers, finite
+differences, real Keras (predictions, .keras and .h5 both ways) and real TF.js."""
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+import engine
+from engine import layers
+from tests.helpers import (FIXTURES, TOLERANCES, check_gradients, float64_supported,
+                           keras_or_skip, node_with_tfjs, random_array)
+
+CELLS = {"simple": layers.SimpleRNNCell, "lstm": layers.LSTMCell, "gru": layers.GRUCell}
+LAYERS = {"simple": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
+KINDS = [("simple", {}), ("lstm", {}), ("gru", {"reset_after": True}),
+         ("gru", {"reset_after": False})]
+MASK = np.array([[1, 1, 1, 1, 1], [1, 0, 1, 1, 0], [0, 0, 1, 0, 1]], bool)
+
+
+def sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def step_reference(kind, x, states, kernel, recurrent, bias, reset_after=True):
+    """One step of Keras's cell equations in float64: (output, new states)."""
+    h = states[0]
+    if kind == "simple":
+        h = np.tanh(x @ kernel + h @ recurrent + bias)
+        return h, [h]
+    if kind == "lstm":
+        i, f, g, o = np.split(x @ kernel + h @ recurrent + bias, 4, axis=-1)
+        c = sigmoid(f) * states[1] + sigmoid(i) * np.tanh(g)
+        h = sigmoid(o) * np.tanh(c)
+        return h, [h, c]
+    if reset_after:
+        xz, xr, xh = np.split(x @ kernel + bias[0], 3, axis=-1)
+        hz, hr, hh = np.split(h @ recurrent + bias[1], 3, axis=-1)
+        z, r = sigmoid(xz + hz), sigmoid(xr + hr)
+        candidate = np.tanh(xh + r * hh)
+    else:
+        xz, xr, xh = np.split(x @ kernel + bias, 3, axis=-1)
+        uz, ur, uh = np.split(recurrent, 3, axis=-1)
+        z, r = sigmoid(xz + h @ uz), sigmoid(xr + h @ ur)
+        candidate = np.tanh(xh + (r * h) @ uh)
+    h = z * h + (1 - z) * candidate
+    return h, [h]
+
+
+def randomize(layer, seed=0):
+    """Uniform [-0.5, 0.5] weights; returns them in float64."""
+    layer.set_weights([random_array(w.shape, seed + i, -0.5, 0.5)
+                       for i, w in enumerate(layer.weights)])
+    return [w.numpy().astype(np.float64) for w in layer.weights]
+
+
+def as_list(outputs):
+    return [o.numpy() for o in outputs] if isinstance(outputs, list) else [outputs.numpy()]
+
+
+# ---------------------------------------------------------------------------- cells
+
+
+@pytest.mark.parametrize("kind,options", KINDS)
+def test_cell_step_matches_numpy(backend, kind, options):
+    cell = CELLS[kind](3, **options)
+    x = random_array((2, 4))
+    cell.build((None, 4))
+    weights = randomize(cell)
+    assert [w.name.split("/")[-1] for w in cell.weights] == ["kernel", "recurrent_kernel",
+                                                              "bias"]
+    states = [random_array((2, 3), 5 + i) for i in range(2 if kind == "lstm" else 1)]
+    output, new_states = cell(engine.tensor(x), [engine.tensor(s) for s in states])
+    want, want_states = step_reference(kind, x.astype(np.float64),
+                                       [s.astype(np.float64) for s in states], *weights,
+                                       **options)
+    np.testing.assert_allclose(output.numpy(), want, **TOLERANCES["matmul"])
+    for got, expected in zip(new_states, want_states):
+        np.testing.assert_allclose(got.numpy(), expected, **TOLERANCES["matmul"])
+
+
+def test_cell_shapes_sizes_and_forget_bias():
+    cell = layers.LSTMCell(2)
+    assert cell.state_size == [2, 2] and cell.output_size == 2
+    cell.build((None, 3))
+    np.testing.assert_array_equal(cell.bias.numpy(), np.r_[np.zeros(2), np.ones(2),
+                                                          np.zeros(4)])
+    gru = layers.GRUCell(2)
+    gru.build((None, 3))
+    assert gru.bias.shape == (2, 6) and gru.state_size == 2
+    assert layers.GRUCell(2, reset_after=False).build((None, 3)) is None
+
+
+# ---------------------------------------------------------------------------- RNN(cell)
+
+
+def _pair(kind, options, rnn_options):
+    """(built-in layer, RNN over the same cell, RNN over a one-cell stack: the loop's path for
+    any cell), all with the same weights."""
+    builtin = LAYERS[kind](3, **options, **rnn_options)
+    over_cell = layers.RNN(CELLS[kind](3, **options), **rnn_options)
+    stacked = layers.RNN(layers.StackedRNNCells([CELLS[kind](3, **options)]), **rnn_options)
+    for layer in (builtin, over_cell, stacked):
+        layer.build((None, 5, 4))
+    weights = randomize(builtin)
+    for layer in (over_cell, stacked):
+        layer.set_weights([w.astype(np.float32) for w in weights])
+    return builtin, over_cell, stacked
+
+
+@pytest.mark.parametrize("kind,options", KINDS)
+@pytest.mark.parametrize("rnn_options", [
+    {}, {"return_sequences": True, "return_state": True},
+    {"go_backwards": True, "return_sequences": True},
+    {"return_sequences": True, "zero_output_for_mask": True, "return_state": True}])
+@pytest.mark.parametrize("masked", [False, True])
+def test_rnn_over_cell_equals_builtin_layer(kind, options, rnn_options, masked):
+    layers_ = _pair(kind, options, rnn_options)
+    x = engine.tensor(random_array((3, 5, 4), 3))
+    mask = {"mask": engine.tensor(MASK)} if masked else {}
+    want = as_list(layers_[0](x, **mask))
+    for layer in layers_[1:]:
+        got = as_list(layer(x, **mask))
+        assert len(got) == len(want)
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a, b, **TOLERANCES["matmul"])
+
+
+def test_stacked_cells_equal_layers_run_one_after_another():
+    x = engine.tensor(random_array((3, 5, 4), 4))
+    mask = engine.tensor(MASK)
+    first = layers.LSTM(3, return_sequences=True, return_state=True)
+    second = layers.GRU(2, return_sequences=True, return_state=True, reset_after=False)
+    sequence, h1, c1 = first(x, mask=mask)
+    output, h2 = second(sequence, mask=mask)
+    stacked = layers.RNN([layers.LSTMCell(3), layers.GRUCell(2, reset_after=False)],
+                         return_sequences=True, return_state=True)
+    stacked.build((None, 5, 4))
+    stacked.set_weights(first.get_weights() + second.get_weights())
+    assert [w.name for w in stacked.weights][:4] == [
+        f"{stacked.name}/RNNCell_0/kernel", f"{stacked.name}/RNNCell_0/recurrent_kernel",
+        f"{stacked.name}/RNNCell_0/bias", f"{stacked.name}/RNNCell_1/kernel"]
+    got = stacked(x, mask=mask)
+    assert stacked.cell.state_size == [3, 3, 2]
+    for a, b in zip(got, [output, h1, c1, h2]):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), **TOLERANCES["matmul"])
+    assert stacked.compute_output_shape((None, 5, 4)) == [(None, 5, 2), (None, 3), (None, 3),
+                                                          (None, 2)]
+
+
+class MinimalRNNCell(layers.Layer):
+    """The Keras guide's minimal cell: output = x @ kernel + h @ recurrent_kernel."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.state_size = units
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight((input_shape[-1], self.units), "uniform", name="kernel")
+        self.recurrent_kernel = self.add_weight((self.units, self.units), "uniform",
+                                                name="recurrent_kernel")
+
+    def call(self, inputs, states):
+        output = engine.matmul(inputs, self.kernel) + engine.matmul(states[0],
+                                                                   self.recurrent_kernel)
+        return output, [output]
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+def test_custom_cell_runs_masks_and_trains():
+    x = random_array((3, 5, 4), 6)
+    layer = layers.RNN(MinimalRNNCell(2), return_sequences=True)
+    layer.build((None, 5, 4))
+    kernel, recurrent = randomize(layer)
+    assert [w.name for w in layer.weights] == [f"{layer.name}/kernel",
+                                               f"{layer.name}/recurrent_kernel"]
+    h, want = np.zeros((3, 2)), []
+    for t in range(5):
+        h = np.where(MASK[:, t:t + 1], x[:, t].astype(np.float64) @ kernel + h @ recurrent, h)
+        want.append(h)
+    got = layer(engine.tensor(x), mask=engine.tensor(MASK)).numpy()
+    np.testing.assert_allclose(got, np.stack(want, 1), **TOLERANCES["matmul"])
+
+    model = engine.models.Sequential([layers.Input((5, 4)), layers.RNN(MinimalRNNCell(3)),
+                                      layers.Dense(1)])
+    y = x.sum(axis=(1, 2))[:, None] * 0.1
+    model.compile(optimizer=engine.optimizers.SGD(0.05), loss="mse")
+    before = model.evaluate(x, y, verbose=0)
+    model.fit(x, y, epochs=30, verbose=0)
+    assert model.evaluate(x, y, verbose=0) < 0.5 * before
+
+
+def test_gradients_match_finite_differences(backend):
+    dtype = "float64" if float64_supported(backend) else "float32"
+    layer = layers.RNN([layers.LSTMCell(2, dtype=dtype), layers.GRUCell(2, dtype=dtype)],
+                       return_sequences=True, dtype=dtype)
+    layer.build((None, 4, 3))
+    first, second = layer.cell.cells
+    mask = engine.tensor(MASK[:2, :4])
+
+    def forward(x, kernel, recurrent, gru_bias):
+        first.kernel, first.recurrent_kernel, second.bias = kernel, recurrent, gru_bias
+        return layer(x, mask=mask)
+
+    check_gradients(forward, [random_array((2, 4, 3)), random_array((3, 8), 1),
+                              random_array((2, 8), 2), random_array((2, 6), 3)], backend)
+    custom = layers.RNN(MinimalRNNCell(2, dtype=dtype), go_backwards=True, dtype=dtype)
+    custom.build((None, 4, 3))
+    check_gradients(lambda x, k: (setattr(custom.cell, "kernel", k), custom(x))[1],
+                    [random_array((2, 4, 3), 4), random_array((3, 2), 5, -0.5, 0.5)], backend)
+
+
+def test_symbolic_model_and_configs_round_trip():
+    inputs = layers.Input((5, 4))
+    outputs = layers.RNN(layers.StackedRNNCells([layers.SimpleRNNCell(3),
+                                                 layers.LSTMCell(2)]), return_state=True,
+                         name="stack")(inputs)
+    model = engine.models.Model(inputs, outputs)
+    assert [tuple(o.shape) for o in model.outputs] == [(None, 2), (None, 3), (None, 2),
+                                                       (None, 2)]
+    config = model.get_layer("stack").get_config()
+    assert config["cell"]["class_name"] == "StackedRNNCells"
+    assert [c["class_name"] for c in config["cell"]["config"]["cells"]] == ["SimpleRNNCell",
+                                                                           "LSTMCell"]
+    assert config["cell"]["config"]["cells"][1]["build_config"] == {"input_shape": [None, 3]}
+    fresh = layers.RNN(layers.GRUCell(2, reset_after=False, dropout=0.5), go_backwards=True)
+    assert layers.RNN.from_config(fresh.get_config()).get_config() == fresh.get_config()
+
+
+def test_bad_arguments_are_refused_by_name():
+    with pytest.raises(ValueError, match="RNN layer 'r'.*state_size.*Dense layer 'd'"):
+        layers.RNN(layers.Dense(3, name="d"), name="r")
+    with pytest.raises(ValueError, match="RNN layer 'r'.*got int 5"):
+        layers.RNN(5, name="r")
+    with pytest.raises(ValueError, match="StackedRNNCells layer 's'.*got str 'lstm'"):
+        layers.StackedRNNCells([layers.LSTMCell(2), "lstm"], name="s")
+    with pytest.raises(ValueError, match="RNN layer 'r': stateful=True is not supported"):
+        layers.RNN(layers.LSTMCell(2), stateful=True, name="r")
+    with pytest.raises(ValueError, match="LSTMCell 'c': units must be a positive integer"):
+        layers.LSTMCell(0, name="c")
+    built = layers.GRUCell(2, name="g")
+    built.build((None, 5))  # expects 5 features, but the LSTMCell before it outputs 3
+    first = layers.LSTMCell(3, name="l")
+    rnn = layers.RNN([first, built], name="r")
+    with pytest.raises(ValueError, match="RNN layer 'r': cell 'g' was built for 5 input "
+                                         "features but cell 'l' outputs 3"):
+        rnn(engine.tensor(random_array((2, 4, 6))))
+    assert not first.built and not rnn.built
+    lone = layers.RNN(built, name="one")
+    with pytest.raises(ValueError, match="RNN layer 'one': its cell 'g' was built for 5"):
+        lone(engine.tensor(random_array((2, 4, 6))))
+
+
+# ---------------------------------------------------------------------------- Keras
+
+
+def _keras_cells_model(lib, reset_after=True, return_state=True):
+    L = lib.layers
+    inputs = lib.layers.Input((5, 4))
+    x = L.RNN(L.LSTMCell(3), return_sequences=True, name="rnn_lstm")(inputs)
+    x = L.RNN(L.GRUCell(3, reset_after=reset_after), return_sequences=True,
+              go_backwards=True, name="rnn_gru")(x)
+    outputs = L.RNN(L.StackedRNNCells([L.SimpleRNNCell(2), L.LSTMCell(3),
+                                       L.LSTMCell(2)]), return_state=return_state,
+                    name="stack")(x)
+    return lib.models.Model(inputs, outputs, name="cells")
+
+
+def _twins(keras, reset_after=True):
+    keras.backend.clear_session()
+    theirs = _keras_cells_model(keras, reset_after)
+    rng = np.random.default_rng(0)
+    theirs.set_weights([rng.uniform(-0.5, 0.5, w.shape) for w in theirs.get_weights()])
+    engine.layers.clear_session()
+    ours = _keras_cells_model(engine, reset_after)
+    ours.set_weights([np.asarray(w) for w in theirs.get_weights()])
+    return theirs, ours
+
+
+def _flat(outputs):
+    """Keras 3 returns a stack's states one list per cell; ours (and its loaded files) flat."""
+    if isinstance(outputs, (list, tuple)):
+        return [leaf for item in outputs for leaf in _flat(item)]
+    return [np.asarray(outputs)]
+
+
+def _assert_same_predictions(ours, theirs, x):
+    got, want = _flat(ours.predict(x, verbose=0)), _flat(theirs.predict(x, verbose=0))
+    assert len(got) == len(want) == 6  # output, SimpleRNN's h, two LSTMs' h and c
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, np.asarray(b), rtol=1e-5, atol=1e-5)
+
+
+def test_predictions_match_keras():
+    keras = keras_or_skip()
+    theirs, ours = _twins(keras)
+    x = random_array((3, 5, 4), 8)
+    _assert_same_predictions(ours, theirs, x)
+    assert [w.shape for w in ours.weights] == [tuple(w.shape) for w in theirs.weights]
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_files_move_both_ways_with_keras(tmp_path, suffix):
+    keras = keras_or_skip()
+    theirs, ours = _twins(keras)
+    x = random_array((3, 5, 4), 9)
+    theirs.save(str(tmp_path / f"theirs{suffix}"))
+    loaded = engine.models.load_model(str(tmp_path / f"theirs{suffix}"))
+    _assert_same_predictions(loaded, theirs, x)
+    ours.save(str(tmp_path / f"ours{suffix}"))
+    back = keras.saving.load_model(str(tmp_path / f"ours{suffix}"))
+    _assert_same_predictions(ours, back, x)
+    assert [type(layer.cell).__name__ for layer in back.layers[1:]] == [
+        "LSTMCell", "GRUCell", "StackedRNNCells"]
+
+
+def test_keras_file_paths_are_keras_own(tmp_path):
+    import h5py
+    import zipfile
+
+    keras = keras_or_skip()
+    theirs, ours = _twins(keras)
+
+    def paths(path):
+        with zipfile.ZipFile(path) as archive:
+            (tmp_path / "w.h5").write_bytes(archive.read("model.weights.h5"))
+        found = []
+        with h5py.File(tmp_path / "w.h5") as store:
+            store.visititems(lambda name, item: found.append(
+                (name, getattr(item, "shape", None), dict(item.attrs).get("name"))))
+        return found
+
+    theirs.save(str(tmp_path / "theirs.keras"))
+    ours.save(str(tmp_path / "ours.keras"))
+    assert paths(tmp_path / "ours.keras") == paths(tmp_path / "theirs.keras")
+    assert ("layers/rnn_2/cell/cells/lstm_cell_1/vars/0", (3, 8), None) in \
+        paths(tmp_path / "ours.keras")
+
+
+def test_custom_cell_file_round_trip(tmp_path):
+    model = engine.models.Sequential([layers.Input((5, 4)), layers.RNN(MinimalRNNCell(3)),
+                                      layers.Dense(1)])
+    x = random_array((2, 5, 4), 10)
+    for suffix in (".keras", ".h5"):
+        model.save(str(tmp_path / f"m{suffix}"))
+        with pytest.raises(ValueError, match="Unknown layer class 'MinimalRNNCell'"):
+            engine.models.load_model(str(tmp_path / f"m{suffix}"))
+        loaded = engine.models.load_model(str(tmp_path / f"m{suffix}"),
+                                          custom_objects={"MinimalRNNCell": MinimalRNNCell})
+        np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
+                                   rtol=1e-6, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------- TF.js
+
+
+_TFJS_SAVE = """
+const fs = require('fs');
+const path = require('path');
+const tf = require('@tensorflow/tfjs');
+async function main() {
+  const folder = process.argv[2];
+  const model = tf.sequential();
+  model.add(tf.layers.rnn({cell: tf.layers.lstmCell({units: 3, recurrentActivation: 'sigmoid'}),
+                           returnSequences: true, inputShape: [5, 4]}));
+  model.add(tf.layers.rnn({cell: [tf.layers.gruCell({units: 2}),
+                                  tf.layers.simpleRNNCell({units: 3})], goBackwards: true}));
+  model.setWeights(model.getWeights().map((w, i) => tf.randomUniform(w.shape, -0.5, 0.5,
+                                                                     'float32', i + 1)));
+  const x = tf.randomUniform([2, 5, 4], -1, 1, 'float32', 99);
+  await model.save(tf.io.withSaveHandler(async artifacts => {
+    fs.writeFileSync(path.join(folder, 'weights.bin'), Buffer.from(artifacts.weightData));
+    fs.writeFileSync(path.join(folder, 'model.json'), JSON.stringify({
+      format: 'layers-model', modelTopology: artifacts.modelTopology,
+      weightsManifest: [{paths: ['weights.bin'], weights: artifacts.weightSpecs}]}));
+    return {modelArtifactsInfo: {dateSaved: new Date(), modelTopologyType: 'JSON'}};
+  }));
+  process.stdout.write(JSON.stringify({x: await x.array(), y: await model.predict(x).array()}));
+}
+main().catch(error => { console.error(error); process.exit(1); });
+"""
+
+
+def test_engine_loads_what_tfjs_saved(tmp_path):
+    node = node_with_tfjs()
+    (tmp_path / "save.js").write_text(_TFJS_SAVE)
+    env = {**os.environ, "NODE_PATH": os.path.join(FIXTURES, "node_modules")}
+    result = subprocess.run([node, str(tmp_path / "save.js"), str(tmp_path)],
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    saved = json.loads(result.stdout)
+    model = engine.models.load_model(str(tmp_path / "model.json"))
+    assert [type(layer.cell).__name__ for layer in model.layers] == ["LSTMCell",
+                                                                      "StackedRNNCells"]
+    np.testing.assert_allclose(model.predict(np.array(saved["x"], np.float32), verbose=0),
+                               np.array(saved["y"]), rtol=1e-5, atol=1e-5)
+
+
+def test_tfjs_loads_what_engine_saved(tmp_path):
+    node = node_with_tfjs()
+    engine.layers.clear_session()
+    model = _keras_cells_model(engine, reset_after=False, return_state=False)
+    randomize(model)
+    x = random_array((2, 5, 4), 11)
+    model.save(str(tmp_path / "cells"))
+    (tmp_path / "cells" / "input.json").write_text(json.dumps(
+        {"input_shape": list(x.shape), "input": x.ravel().tolist()}))
+    result = subprocess.run([node, os.path.join(FIXTURES, "check_tfjs_models.js"),
+                             str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    np.testing.assert_allclose(json.loads(result.stdout)["cells"],
+                               model.predict(x, verbose=0).ravel(), rtol=1e-5, atol=1e-5)
+    back = engine.models.load_model(str(tmp_path / "cells"))
+    np.testing.assert_allclose(back.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-6, atol=1e-6)
+    # TF.js returns stacked cells' states in reverse cell order: refused both ways, by name.
+    document = json.loads((tmp_path / "cells" / "model.json").read_text())
+    stack = document["modelTopology"]["config"]["layers"][-1]
+    stack["config"]["return_state"] = True
+    (tmp_path / "cells" / "model.json").write_text(json.dumps(document))
+    with pytest.raises(ValueError, match="Layer 'stack': an RNN over StackedRNNCells with "
+                                         "return_state=True cannot be loaded for TF.js"):
+        engine.models.load_model(str(tmp_path / "cells"))
+    with pytest.raises(ValueError, match="Layer 'stack'.*cannot be saved for TF.js"):
+        _keras_cells_model(engine, reset_after=False).save(str(tmp_path / "states"))
+
+
+def test_tfjs_refuses_gru_cell_with_reset_after(tmp_path):
+    model = engine.models.Sequential([layers.Input((5, 4)),
+                                      layers.RNN(layers.GRUCell(2, name="g"), name="r")])
+    with pytest.raises(ValueError, match="Layer 'g': TF.js has no GRUCell with reset_after"):
+        model.save(str(tmp_path / "gru_cell"))
+    assert not (tmp_path / "gru_cell").exists()
