@@ -11,7 +11,7 @@ import pytest
 import engine
 from engine import layers
 from tests.helpers import (FIXTURES, TOLERANCES, check_gradients, float64_supported,
-                           keras_or_skip, node_with_tfjs, random_array)
+                           keras_or_skip, node_with_tfjs, random_array, sgd_steps_like_keras)
 
 CELLS = {"simple": layers.SimpleRNNCell, "lstm": layers.LSTMCell, "gru": layers.GRUCell}
 LAYERS = {"simple": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
@@ -195,6 +195,20 @@ def test_custom_cell_runs_masks_and_trains():
     assert model.evaluate(x, y, verbose=0) < 0.5 * before
 
 
+@pytest.mark.parametrize("stacked", [False, True])
+def test_dropout_keeps_one_mask_per_sequence(stacked):
+    """Keras's rule: a cell's dropout mask is drawn once per sequence, not once per step."""
+    cell = layers.SimpleRNNCell(6, activation="linear", use_bias=False, dropout=0.5, seed=1,
+                                recurrent_initializer="zeros", kernel_initializer="ones")
+    layer = layers.RNN([cell] if stacked else cell, return_sequences=True)
+    x = engine.tensor(np.ones((2, 4, 64), np.float32))  # output: 2 * (features kept)
+    first = layer(x, training=True).numpy()
+    np.testing.assert_allclose(first, np.repeat(first[:, :1], 4, axis=1))  # every step alike
+    assert np.all(first != 64) and not np.allclose(first[0], first[1])
+    assert not np.array_equal(layer(x, training=True).numpy(), first)  # a new sequence
+    np.testing.assert_allclose(layer(x).numpy(), np.full((2, 4, 6), 64.0))
+
+
 def test_gradients_match_finite_differences(backend):
     dtype = "float64" if float64_supported(backend) else "float32"
     layer = layers.RNN([layers.LSTMCell(2, dtype=dtype), layers.GRUCell(2, dtype=dtype)],
@@ -294,6 +308,73 @@ def _assert_same_predictions(ours, theirs, x):
     assert len(got) == len(want) == 6  # output, SimpleRNN's h, two LSTMs' h and c
     for a, b in zip(got, want):
         np.testing.assert_allclose(a, np.asarray(b), rtol=1e-5, atol=1e-5)
+
+
+def _keras_minimal_cell(keras):
+    """MinimalRNNCell written with Keras ops, as in the Keras guide."""
+    class KerasMinimalRNNCell(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units, self.state_size = units, units
+
+        def build(self, input_shape):
+            self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel")
+            self.recurrent_kernel = self.add_weight(shape=(self.units, self.units),
+                                                    name="recurrent_kernel")
+
+        def call(self, inputs, states):
+            output = keras.ops.matmul(inputs, self.kernel) + keras.ops.matmul(
+                states[0], self.recurrent_kernel)
+            return output, [output]
+
+    return KerasMinimalRNNCell
+
+
+def test_custom_cell_and_training_steps_match_keras():
+    keras = keras_or_skip()
+    cells = {keras: _keras_minimal_cell(keras), engine: MinimalRNNCell}
+
+    def build(lib):
+        L = lib.layers
+        return lib.models.Sequential([
+            L.Input((5, 4)), L.RNN(cells[lib](3), return_sequences=True, go_backwards=True),
+            L.RNN([L.LSTMCell(3), L.GRUCell(2)]), L.Dense(1)])
+
+    keras.backend.clear_session()
+    theirs = build(keras)
+    rng = np.random.default_rng(1)
+    theirs.set_weights([rng.uniform(-0.5, 0.5, w.shape) for w in theirs.get_weights()])
+    engine.layers.clear_session()
+    ours = build(engine)
+    ours.set_weights([np.asarray(w) for w in theirs.get_weights()])
+    x, y = random_array((3, 5, 4), 12), random_array((3, 1), 13)
+    np.testing.assert_allclose(ours.predict(x, verbose=0), np.asarray(
+        theirs.predict(x, verbose=0)), rtol=1e-5, atol=1e-5)
+    sgd_steps_like_keras(keras, theirs, ours, x, y, 0.1)
+
+
+def test_bidirectional_over_rnn_of_cells_matches_keras(tmp_path):
+    keras = keras_or_skip()
+
+    def build(lib):
+        L = lib.layers
+        return lib.models.Sequential([
+            L.Input((5, 4)), L.Bidirectional(L.RNN(L.LSTMCell(3), return_sequences=True)),
+            L.Bidirectional(L.RNN([L.SimpleRNNCell(2), L.GRUCell(2)]), merge_mode="sum")])
+
+    keras.backend.clear_session()
+    theirs = build(keras)
+    rng = np.random.default_rng(2)
+    theirs.set_weights([rng.uniform(-0.5, 0.5, w.shape) for w in theirs.get_weights()])
+    theirs.save(str(tmp_path / "theirs.keras"))
+    ours = engine.models.load_model(str(tmp_path / "theirs.keras"))
+    x = random_array((3, 5, 4), 14)
+    np.testing.assert_allclose(ours.predict(x, verbose=0), np.asarray(
+        theirs.predict(x, verbose=0)), rtol=1e-5, atol=1e-5)
+    ours.save(str(tmp_path / "ours.keras"))
+    back = keras.saving.load_model(str(tmp_path / "ours.keras"))
+    np.testing.assert_allclose(np.asarray(back.predict(x, verbose=0)),
+                               ours.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
 
 
 def test_predictions_match_keras():

@@ -6,7 +6,7 @@ import engine
 from engine.layers.base import InputSpec, Layer, to_snake_case
 from engine.layers.rnn_cells import (GatedCell, GRUCell, LSTMCell, SimpleRNNCell,
                                      StackedRNNCells, check_cell, describe, initial_states,
-                                     output_size, run_cell, state_sizes)
+                                     output_size, reset_dropout_mask, run_cell, state_sizes)
 
 
 class RNN(Layer):
@@ -81,6 +81,8 @@ class RNN(Layer):
         matmul over all the steps (its input dropout mask the same at every step)."""
         cell, batch = self.cell, inputs.shape[0]
         if not isinstance(cell, GatedCell):
+            reset_dropout_mask(cell)
+
             def step(t, states):
                 x_t = engine.reshape(engine.slice(inputs, (0, t, 0), (batch, 1, -1)),
                                      (batch, inputs.shape[2]))

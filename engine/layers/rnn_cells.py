@@ -99,16 +99,28 @@ class GatedCell(Layer):
         return engine.dropout(engine.ones((batch, self.units), dtype), self.recurrent_dropout,
                               seed=next_seed(self))
 
+    def reset_dropout_mask(self):
+        """Draw new dropout masks at the next training call. As in Keras, a cell keeps its
+        masks from call to call (one mask for all the steps of a sequence); RNN resets them for
+        each sequence."""
+        self._dropout_masks = {}
+
+    def _kept_mask(self, kind, draw):
+        masks = self.__dict__.setdefault("_dropout_masks", {})
+        if kind not in masks:
+            masks[kind] = draw()
+        return masks[kind]
+
     def call(self, inputs, states, training=False):
         """One step: (output, new states) for (batch, features) inputs and the states list."""
         states = list(states) if isinstance(states, (list, tuple)) else [states]
-        dropped = self.input_dropout_mask(inputs, training)
-        if dropped is not None:
-            inputs = inputs * dropped
         h = states[0]
-        recurrent_mask = self.recurrent_dropout_mask(inputs.shape[0], inputs.dtype, training)
-        if recurrent_mask is not None:
-            h = h * recurrent_mask
+        if training and self.dropout:
+            inputs = inputs * self._kept_mask("input", lambda: self.input_dropout_mask(
+                inputs, training))
+        if training and self.recurrent_dropout:
+            h = h * self._kept_mask("recurrent", lambda: self.recurrent_dropout_mask(
+                inputs.shape[0], inputs.dtype, training))
         new_states = self.step(self.project(inputs), h, states)
         return new_states[0], new_states
 
@@ -313,6 +325,10 @@ class StackedRNNCells(Layer):
     def get_initial_state(self, batch_size, dtype="float32"):
         return [state for cell in self.cells for state in initial_states(cell, batch_size, dtype)]
 
+    def reset_dropout_mask(self):
+        for cell in self.cells:
+            reset_dropout_mask(cell)
+
     def call(self, inputs, states, training=False):
         states = list(states)
         new_states, start = [], 0
@@ -332,6 +348,14 @@ class StackedRNNCells(Layer):
     def from_config(cls, config):
         config = dict(config)
         return cls([_as_cell(cell) for cell in config.pop("cells")], **config)
+
+
+def reset_dropout_mask(cell):
+    """New dropout masks for the next sequence, for cells that keep them (Keras's
+    DropoutRNNCell's reset_dropout_mask)."""
+    reset = getattr(cell, "reset_dropout_mask", None)
+    if callable(reset):
+        reset()
 
 
 def run_cell(cell, inputs, states, training):
