@@ -188,7 +188,8 @@ def test_custom_cell_runs_masks_and_trains():
 
     model = engine.models.Sequential([layers.Input((5, 4)), layers.RNN(MinimalRNNCell(3)),
                                       layers.Dense(1)])
-    y = x.sum(axis=(1, 2))[:, None] * 0.1
+    randomize(model, seed=20)
+    y = random_array((3, 1), 21)
     model.compile(optimizer=engine.optimizers.SGD(0.05), loss="mse")
     before = model.evaluate(x, y, verbose=0)
     model.fit(x, y, epochs=30, verbose=0)
@@ -375,6 +376,64 @@ def test_bidirectional_over_rnn_of_cells_matches_keras(tmp_path):
     back = keras.saving.load_model(str(tmp_path / "ours.keras"))
     np.testing.assert_allclose(np.asarray(back.predict(x, verbose=0)),
                                ours.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+
+
+def _seq2seq(lib):
+    """An encoder's final LSTM states start a decoder RNN(LSTMCell) (Keras's initial_state)."""
+    L = lib.layers
+    encoder_inputs, decoder_inputs = L.Input((5, 3)), L.Input((4, 2))
+    _, h, c = L.LSTM(4, return_state=True)(encoder_inputs)
+    decoded = L.RNN(L.LSTMCell(4), return_sequences=True)(decoder_inputs, initial_state=[h, c])
+    return lib.models.Model([encoder_inputs, decoder_inputs], L.Dense(2)(decoded))
+
+
+def test_initial_state_matches_keras_and_files(tmp_path):
+    keras = keras_or_skip()
+    keras.backend.clear_session()
+    theirs = _seq2seq(keras)
+    rng = np.random.default_rng(3)
+    theirs.set_weights([rng.uniform(-0.5, 0.5, w.shape) for w in theirs.get_weights()])
+    theirs.save(str(tmp_path / "theirs.keras"))
+    ours = engine.models.load_model(str(tmp_path / "theirs.keras"))
+    x = [random_array((3, 5, 3), 15), random_array((3, 4, 2), 16)]
+    np.testing.assert_allclose(ours.predict(x, verbose=0), np.asarray(
+        theirs.predict(x, verbose=0)), rtol=1e-5, atol=1e-5)
+    engine.layers.clear_session()
+    built = _seq2seq(engine)
+    built.set_weights(ours.get_weights())
+    np.testing.assert_allclose(built.predict(x, verbose=0), ours.predict(x, verbose=0),
+                               rtol=1e-6, atol=1e-6)
+    built.save(str(tmp_path / "ours.keras"))
+    back = keras.saving.load_model(str(tmp_path / "ours.keras"))
+    np.testing.assert_allclose(np.asarray(back.predict(x, verbose=0)),
+                               built.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+
+
+def test_tfjs_refuses_initial_state_by_name(tmp_path):
+    engine.layers.clear_session()
+    model = _seq2seq(engine)
+    decoder = model.layers[3].name
+    with pytest.raises(ValueError, match=f"Layer '{decoder}': TF.js cannot load a recurrent "
+                                         f"layer called with initial_state"):
+        model.save(str(tmp_path / "seq2seq"))
+    assert not (tmp_path / "seq2seq").exists()
+
+
+def test_initial_state_is_checked_by_name():
+    layer = layers.RNN(layers.LSTMCell(3), name="r")
+    x = engine.tensor(random_array((2, 4, 5)))
+    with pytest.raises(ValueError, match=r"RNN layer 'r': initial_state must be 2 tensors of "
+                                         r"shapes \[\(2, 3\), \(2, 3\)\], got shapes "
+                                         r"\[\(2, 3\)\]"):
+        layer(x, initial_state=[engine.zeros((2, 3))])
+    h, c = random_array((2, 3), 1), random_array((2, 3), 2)
+    sequence = layer(x, initial_state=[engine.tensor(h), engine.tensor(c)]).numpy()
+    kernel, recurrent, bias = [w.numpy().astype(np.float64) for w in layer.weights]
+    states = [h.astype(np.float64), c.astype(np.float64)]
+    for t in range(4):
+        want, states = step_reference("lstm", x.numpy()[:, t].astype(np.float64), states,
+                                      kernel, recurrent, bias)
+    np.testing.assert_allclose(sequence, want, **TOLERANCES["matmul"])
 
 
 def test_predictions_match_keras():

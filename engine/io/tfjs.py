@@ -124,6 +124,7 @@ def model_json(model, specs, paths, training=None):
                              f"{layer['class_name']} with reset_after=True; use "
                              f"{layer['class_name']}(..., reset_after=False) for TF.js")
     _refuse_reversed_states(topology, "saved")
+    _refuse_initial_state(topology)
     topology.update({"keras_version": f"engine {engine.__version__}", "backend": "engine"})
     document = {"format": "layers-model", "generatedBy": f"engine {engine.__version__}",
                 "convertedBy": None, "modelTopology": topology,
@@ -144,6 +145,16 @@ def _refuse_reversed_states(topology, verb):
                              f"StackedRNNCells with return_state=True cannot be {verb} for "
                              f"TF.js (TF.js returns the cells' states in reverse cell order, "
                              f"Keras in cell order)")
+
+
+def _refuse_initial_state(topology):
+    """TF.js 4.22 fails to build an RNN whose saved call passes initial_state."""
+    for layer in _layers(topology):
+        if any(len(entry) > 3 and "initial_state" in entry[3]
+               for node in layer.get("inbound_nodes") or [] for entry in node):
+            raise ValueError(f"Layer '{layer['config'].get('name')}': TF.js cannot load a "
+                             f"recurrent layer called with initial_state (TF.js 4.22 fails to "
+                             f"build it from a saved model)")
 
 
 def _layers(topology):

@@ -51,15 +51,17 @@ class RNN(Layer):
     def initial_states(self, batch, dtype):
         return initial_states(self.cell, batch, dtype)
 
-    def call(self, inputs, training=False, mask=None):
-        """With a (batch, steps) mask, a masked step leaves the states as they were and repeats
-        the previous output (zeros before the first kept step; always zeros with
+    def call(self, inputs, initial_state=None, training=False, mask=None):
+        """States start at `initial_state` (a list, one (batch, size) tensor per state) or
+        zeros. With a (batch, steps) mask, a masked step leaves the states as they were and
+        repeats the previous output (zeros before the first kept step; always zeros with
         zero_output_for_mask), as Keras's RNN loop does."""
         batch, steps = inputs.shape[:2]
+        states = (self.initial_states(batch, inputs.dtype) if initial_state is None
+                  else self._given_states(initial_state, batch))
         if mask is not None:
             mask = engine.cast(engine.convert_to_tensor(mask, like=inputs), "bool")
         step = self._step_function(inputs, training)
-        states = self.initial_states(batch, inputs.dtype)
         order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
         outputs = []
         for t in order:
@@ -75,6 +77,18 @@ class RNN(Layer):
             states = [engine.where(kept, new, old) for new, old in zip(new_states, states)]
         output = engine.stack(outputs, axis=1) if self.return_sequences else outputs[-1]
         return [output] + states if self.return_state else output
+
+    def _given_states(self, initial_state, batch):
+        """`initial_state` as a list of tensors, checked against the cell's state sizes."""
+        given = list(initial_state) if isinstance(initial_state, (list, tuple)) else \
+            [initial_state]
+        sizes = state_sizes(self.cell)
+        shapes = [tuple(getattr(state, "shape", ())) for state in given]
+        if shapes != [(batch, size) for size in sizes]:
+            raise ValueError(f"{describe(type(self), self.name)}: initial_state must be "
+                             f"{len(sizes)} tensors of shapes "
+                             f"{[(batch, size) for size in sizes]}, got shapes {shapes}")
+        return [engine.convert_to_tensor(state) for state in given]
 
     def _step_function(self, inputs, training):
         """step(t, states) -> (output, new states). A built-in cell's input projection is one
