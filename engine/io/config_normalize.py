@@ -28,6 +28,7 @@ import copy
 from engine.models.functional_config import is_tensor_reference
 
 KERAS2, KERAS3, OURS = "keras2", "keras3", "engine"
+OPERATIONS_MODULE = "keras.src.ops.numpy"  # operation nodes (x + y in a functional model)
 LEGACY_HARD_SIGMOID = "legacy_hard_sigmoid"
 _KERAS3_EXTRAS = ("module", "registered_name", "build_config", "compile_config",
                   "shared_object_id")
@@ -101,6 +102,8 @@ def _normalize_layer(entry, style, functional):
     else:
         layer = {"class_name": class_name,
                  "config": _normalize_layer_config(class_name, entry.get("config") or {}, style)}
+        if entry.get("module") == OPERATIONS_MODULE:
+            layer["module"] = OPERATIONS_MODULE
     if functional:
         layer["name"] = entry.get("name", layer["config"].get("name"))
         layer["inbound_nodes"] = [_normalize_node(node)
@@ -185,6 +188,9 @@ def _normalize_node(node):
         raise ValueError(f"Malformed inbound node: {node!r}")
     kwargs = _map_references(_call_kwargs(node.get("kwargs")), _reference)
     first, *others = node.get("args") or [None]
+    if isinstance(first, (int, float)) and others:  # Keras 3's 1 - x: Subtract(1, x)
+        first, others = others[0], [first, *others[1:]]
+        kwargs["reflected"] = True  # (symbolic_ops: the tensor first, the order kept)
     tensors = _keras_tensors(first) if first is not None else []
     if not tensors:
         raise ValueError(f"Inbound node without input tensors: {node!r}")
@@ -302,6 +308,11 @@ def to_keras2(canonical, argument_names=None):
         config = _shift_nested_nodes(config, 1)
     layers = []
     for layer in config["layers"]:
+        if layer.get("module") == OPERATIONS_MODULE:
+            raise ValueError(f"Layer '{layer['name']}': TF.js (and Keras 2) files cannot hold "
+                             f"an operation on tensors ({layer['class_name']}, from an "
+                             f"operator such as + or [...]); use a layer (layers.Add, ...) or "
+                             f"save as .keras")
         if layer["class_name"] in _MODEL_CLASSES:
             entry = to_keras2(layer, argument_names)
         else:
@@ -384,6 +395,9 @@ def to_keras3(canonical, tensor_spec):
     for layer in config["layers"]:
         if layer["class_name"] in _MODEL_CLASSES:
             entry = to_keras3(layer, tensor_spec)
+        elif layer.get("module") == OPERATIONS_MODULE:  # Keras registers its operations
+            entry = {"module": OPERATIONS_MODULE, "class_name": layer["class_name"],
+                     "config": dict(layer["config"]), "registered_name": layer["class_name"]}
         else:
             entry = {"module": "keras.layers", "class_name": layer["class_name"],
                      "config": _keras3_layer_config(layer["class_name"], layer["config"]),
@@ -455,5 +469,7 @@ def _keras3_node(node, tensor_spec):
 
     tensors = [keras_tensor(entry) for entry in node]
     kwargs = _map_references(dict(node[0][3]) if node else {}, keras_tensor)
-    others = kwargs.pop("args", [])
-    return {"args": [tensors if len(tensors) > 1 else tensors[0], *others], "kwargs": kwargs}
+    args = [tensors if len(tensors) > 1 else tensors[0], *kwargs.pop("args", [])]
+    if kwargs.pop("reflected", False):  # an operation on (constant, tensor), as written
+        args[:2] = args[1::-1]
+    return {"args": args, "kwargs": kwargs}

@@ -100,6 +100,10 @@ def _layer(entry, classes, custom_objects):
     class_name = entry["class_name"]
     if class_name in ("Sequential", "Functional"):
         return model_from_config(entry, custom_objects)
+    if entry.get("module") == config_normalize.OPERATIONS_MODULE:
+        from engine.layers.symbolic_ops import OPERATIONS
+
+        classes = OPERATIONS
     cls = classes.get(class_name)
     name = entry["config"].get("name", "?")
     if cls is None:

@@ -69,13 +69,21 @@ def layer_classes():
 
 
 def serialize(layer):
-    """{"class_name", "config"} for a layer (Keras's serialize_keras_object, minus module)."""
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+    """{"class_name", "config"} for a layer (Keras's serialize_keras_object, minus module;
+    an operation node keeps its module, keras.src.ops.numpy: its class names are layers'
+    names too)."""
+    from engine.layers.symbolic_ops import KERAS_MODULE, SymbolicOp
+
+    entry = {"class_name": type(layer).__name__, "config": layer.get_config()}
+    return {"module": KERAS_MODULE, **entry} if isinstance(layer, SymbolicOp) else entry
 
 
 def deserialize(config):
-    """A layer from {"class_name", "config"}."""
-    classes = layer_classes()
+    """A layer from {"class_name", "config"} (an operation node when its module says so)."""
+    from engine.layers import symbolic_ops
+
+    classes = (symbolic_ops.OPERATIONS if config.get("module") == symbolic_ops.KERAS_MODULE
+               else layer_classes())
     cls = classes.get(config.get("class_name"))
     if cls is None:
         raise ValueError(f"Unknown layer: '{config.get('class_name')}'. Known layers: "

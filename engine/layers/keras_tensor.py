@@ -15,6 +15,74 @@ class KerasTensor:
     def ndim(self):
         return len(self.shape)
 
+    # Operators make operation nodes (engine/layers/symbolic_ops.py), as in Keras 3.
+    __array_ufunc__ = None  # numpy_array + tensor defers to __radd__
+
+    def _operation(self, name, *operands):
+        from engine.layers import symbolic_ops  # (it imports the layers, which import this)
+
+        return symbolic_ops.apply(name, *operands)
+
+    def __add__(self, other):
+        return self._operation("Add", self, other)
+
+    def __radd__(self, other):
+        return self._operation("Add", other, self)
+
+    def __sub__(self, other):
+        return self._operation("Subtract", self, other)
+
+    def __rsub__(self, other):
+        return self._operation("Subtract", other, self)
+
+    def __mul__(self, other):
+        return self._operation("Multiply", self, other)
+
+    def __rmul__(self, other):
+        return self._operation("Multiply", other, self)
+
+    def __truediv__(self, other):
+        return self._operation("TrueDivide", self, other)
+
+    def __rtruediv__(self, other):
+        return self._operation("TrueDivide", other, self)
+
+    def __floordiv__(self, other):
+        return self._operation("FloorDivide", self, other)
+
+    def __rfloordiv__(self, other):
+        return self._operation("FloorDivide", other, self)
+
+    def __mod__(self, other):
+        return self._operation("Mod", self, other)
+
+    def __rmod__(self, other):
+        return self._operation("Mod", other, self)
+
+    def __matmul__(self, other):
+        return self._operation("Matmul", self, other)
+
+    def __rmatmul__(self, other):
+        return self._operation("Matmul", other, self)
+
+    def __abs__(self):
+        return self._operation("Absolute", self)
+
+    def __pow__(self, other):
+        return self._operation("Power", self, other)
+
+    def __rpow__(self, other):
+        return self._operation("Power", other, self)
+
+    def __neg__(self):
+        return self._operation("Negative", self)
+
+    def __getitem__(self, key):
+        return self._operation("GetItem", self, key)
+
+    def __iter__(self):
+        raise TypeError("A symbolic tensor cannot be iterated (its batch size is unknown)")
+
     def __repr__(self):
         layer = self.history[0].name if self.history else None
         return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={layer}>"

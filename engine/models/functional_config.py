@@ -1,6 +1,8 @@
 """The one Functional model config, for get_config / from_config and every model file format:
 layers with their inbound nodes (Keras 3 `__keras_tensor__` form written; Keras 2 list form
 also read)."""
+import numpy as np
+
 from engine.layers.keras_tensor import KerasTensor, map_structure
 
 
@@ -14,7 +16,7 @@ def functional_config(model):
 
     def tensor_config(tensor):
         if not isinstance(tensor, KerasTensor):  # a call argument that is no tensor
-            return tensor
+            return _plain_value_config(tensor)
         return {"class_name": "__keras_tensor__",
                 "config": {"shape": list(tensor.shape), "dtype": tensor.dtype,
                            "keras_history": [tensor.history[0].name, node_index(tensor),
@@ -130,11 +132,37 @@ def _node_arguments(node):
     return [entries[0] if len(entries) == 1 else entries, kwargs.pop("args", []), kwargs]
 
 
+def _plain_value_config(value):
+    """A call argument that is no tensor, as Keras 3 writes it: slices and Ellipsis (an
+    indexing key) and NumPy arrays as __slice__ / __ellipsis__ / __numpy__ entries, other
+    values as they are."""
+    if isinstance(value, slice):
+        return {"class_name": "__slice__",
+                "config": {"start": value.start, "stop": value.stop, "step": value.step}}
+    if isinstance(value, np.ndarray):
+        return {"class_name": "__numpy__",
+                "config": {"value": value.tolist(), "dtype": value.dtype.name}}
+    return {"class_name": "__ellipsis__", "config": {}} if value is Ellipsis else value
+
+
+def _plain_value(entry):
+    """The slice, Ellipsis or array a __slice__ / __ellipsis__ / __numpy__ entry stands for
+    (else None)."""
+    config = entry.get("config") or {}
+    if entry.get("class_name") == "__slice__":
+        return slice(config.get("start"), config.get("stop"), config.get("step"))
+    if entry.get("class_name") == "__numpy__":
+        return np.asarray(config.get("value"), dtype=config.get("dtype"))
+    return Ellipsis if entry.get("class_name") == "__ellipsis__" else None
+
+
 def _keys(argument, tensors_only=True):
     """`argument` with its tensor references as (layer, node, tensor) keys. With
     `tensors_only`, anything else is refused (a first argument holds only tensors)."""
     if isinstance(argument, dict) and argument.get("class_name") == "__keras_tensor__":
         return tuple(argument["config"]["keras_history"])
+    if isinstance(argument, dict) and not tensors_only and _plain_value(argument) is not None:
+        return _plain_value(argument)
     if is_tensor_reference(argument):
         return tuple(argument[:3])
     if isinstance(argument, list):
