@@ -483,8 +483,14 @@ def test_keras_file_paths_are_keras_own(tmp_path):
 
 
 def test_custom_cell_file_round_trip(tmp_path):
-    model = engine.models.Sequential([layers.Input((5, 4)), layers.RNN(MinimalRNNCell(3)),
-                                      layers.Dense(1)])
+    """A user's cell, alone and stacked inside Bidirectional (whose backward copy keeps the
+    cell's class), through .keras and .h5 with custom_objects."""
+    model = engine.models.Sequential([
+        layers.Input((5, 4)), layers.Bidirectional(layers.RNN(
+            [MinimalRNNCell(2), layers.LSTMCell(2)], return_sequences=True)),
+        layers.RNN(MinimalRNNCell(3)), layers.Dense(1)])
+    assert type(model.layers[0].backward_layer.cell.cells[0]) is MinimalRNNCell
+    randomize(model)
     x = random_array((2, 5, 4), 10)
     for suffix in (".keras", ".h5"):
         model.save(str(tmp_path / f"m{suffix}"))

@@ -358,6 +358,16 @@ def reset_dropout_mask(cell):
         reset()
 
 
+def fresh_cell(cell):
+    """A new cell of `cell`'s class and config (a user's cell class kept, not looked up by
+    name), its stacked cells fresh too."""
+    if isinstance(cell, StackedRNNCells):
+        config = cell.get_config()
+        config.pop("cells")
+        return StackedRNNCells([fresh_cell(inner) for inner in cell.cells], **config)
+    return type(cell).from_config(cell.get_config())
+
+
 def run_cell(cell, inputs, states, training):
     """(output, [new states]) of one step of any cell."""
     output, new_states = cell(inputs, states, training=training)

@@ -3,6 +3,7 @@ batch) and Bidirectional (a recurrent layer run forwards and backwards, outputs 
 import engine
 from engine.layers.base import InputSpec, Layer
 from engine.layers.recurrent import RNN
+from engine.layers.rnn_cells import fresh_cell
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
@@ -196,4 +197,6 @@ def _copy(layer, prefix, **changes):
     config = layer.get_config()
     config.pop("batch_input_shape", None)
     config.update(changes, name=prefix + _remove_prefix(layer.name, prefix))
+    if isinstance(config.get("cell"), dict):  # RNN(cell): a user's cell class is kept
+        config["cell"] = fresh_cell(layer.cell)
     return type(layer).from_config(config)
