@@ -5,8 +5,9 @@ are RNN over their cell with the cell's arguments and config flattened in, as in
 import engine
 from engine.layers.base import InputSpec, Layer, to_snake_case
 from engine.layers.rnn_cells import (GatedCell, GRUCell, LSTMCell, SimpleRNNCell,
-                                     StackedRNNCells, check_cell, describe, initial_states,
-                                     output_size, reset_dropout_mask, run_cell, state_sizes)
+                                     StackedRNNCells, built_features, check_cell, describe,
+                                     initial_states, output_size, reset_dropout_mask,
+                                     run_cell, state_sizes)
 
 
 class RNN(Layer):
@@ -39,8 +40,7 @@ class RNN(Layer):
         if isinstance(self.cell, StackedRNNCells):
             self.cell.check_input(what, features)
         else:
-            expected = self.cell._build_input_shape[-1] if self.cell.built and \
-                self.cell._build_input_shape is not None else None
+            expected = built_features(self.cell)
             if expected is not None and features is not None and expected != features:
                 raise ValueError(f"{what}: its cell '{self.cell.name}' was built for {expected} "
                                  f"input features but the input has {features}")
