@@ -2,9 +2,11 @@
 analytic gradients against central finite differences; and the peers the tests compare with
 (real Keras, real TF.js in Node), skipping where they are not installed."""
 import contextlib
+import json
 import os
 import pathlib
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -182,3 +184,34 @@ def node_with_tfjs():
         pytest.skip("@tensorflow/tfjs is not installed in tests/fixtures/node_modules "
                     "(run `npm ci` there): TF.js cross-check skipped")
     return node
+
+
+def saved_by_tfjs(folder, build_model_js, batch_shape):
+    """Real TF.js builds a model (JavaScript statements returning it), gives it seeded random
+    weights and saves it as folder/model.json; returns (x, TF.js's predictions for x), x a
+    seeded random batch of `batch_shape`."""
+    node = node_with_tfjs()
+    script = pathlib.Path(folder) / "build_model.js"
+    script.write_text(build_model_js)
+    result = subprocess.run(
+        [node, str(FIXTURES / "save_tfjs_model.js"), str(folder), str(script),
+         json.dumps(list(batch_shape))], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "NODE_PATH": str(FIXTURES / "node_modules")})
+    assert result.returncode == 0, result.stderr[-2000:]
+    saved = json.loads(result.stdout)
+    return np.array(saved["x"], np.float32), np.array(saved["y"])
+
+
+def predicted_by_tfjs(models):
+    """{name: (saved model folder, input batch)} -> {name: TF.js's predictions, flattened}:
+    real TF.js loads each folder's model.json and predicts on its batch."""
+    node = node_with_tfjs()
+    root = {pathlib.Path(folder).parent for folder, _ in models.values()}
+    assert len(root) == 1, "the model folders must sit in one folder"
+    for folder, x in models.values():
+        (pathlib.Path(folder) / "input.json").write_text(json.dumps(
+            {"input_shape": list(np.shape(x)), "input": np.ravel(x).tolist()}))
+    result = subprocess.run([node, str(FIXTURES / "check_tfjs_models.js"), str(root.pop())],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return {name: np.array(values) for name, values in json.loads(result.stdout).items()}

@@ -2,16 +2,15 @@
 user-written cells, against float64 NumPy step formulas, the built-in layers, finite
 differences, real Keras (predictions, .keras and .h5 both ways) and real TF.js."""
 import json
-import os
-import subprocess
 
 import numpy as np
 import pytest
 
 import engine
 from engine import layers
-from tests.helpers import (FIXTURES, TOLERANCES, check_gradients, float64_supported,
-                           keras_or_skip, node_with_tfjs, random_array, sgd_steps_like_keras)
+from tests.helpers import (TOLERANCES, check_gradients, float64_supported, keras_or_skip,
+                           predicted_by_tfjs, random_array, saved_by_tfjs,
+                           sgd_steps_like_keras)
 
 CELLS = {"simple": layers.SimpleRNNCell, "lstm": layers.LSTMCell, "gru": layers.GRUCell}
 LAYERS = {"simple": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
@@ -505,61 +504,29 @@ def test_custom_cell_file_round_trip(tmp_path):
 # ---------------------------------------------------------------------------- TF.js
 
 
-_TFJS_SAVE = """
-const fs = require('fs');
-const path = require('path');
-const tf = require('@tensorflow/tfjs');
-async function main() {
-  const folder = process.argv[2];
-  const model = tf.sequential();
-  model.add(tf.layers.rnn({cell: tf.layers.lstmCell({units: 3, recurrentActivation: 'sigmoid'}),
-                           returnSequences: true, inputShape: [5, 4]}));
-  model.add(tf.layers.rnn({cell: [tf.layers.gruCell({units: 2}),
-                                  tf.layers.simpleRNNCell({units: 3})], goBackwards: true}));
-  model.setWeights(model.getWeights().map((w, i) => tf.randomUniform(w.shape, -0.5, 0.5,
-                                                                     'float32', i + 1)));
-  const x = tf.randomUniform([2, 5, 4], -1, 1, 'float32', 99);
-  await model.save(tf.io.withSaveHandler(async artifacts => {
-    fs.writeFileSync(path.join(folder, 'weights.bin'), Buffer.from(artifacts.weightData));
-    fs.writeFileSync(path.join(folder, 'model.json'), JSON.stringify({
-      format: 'layers-model', modelTopology: artifacts.modelTopology,
-      weightsManifest: [{paths: ['weights.bin'], weights: artifacts.weightSpecs}]}));
-    return {modelArtifactsInfo: {dateSaved: new Date(), modelTopologyType: 'JSON'}};
-  }));
-  process.stdout.write(JSON.stringify({x: await x.array(), y: await model.predict(x).array()}));
-}
-main().catch(error => { console.error(error); process.exit(1); });
-"""
-
-
 def test_engine_loads_what_tfjs_saved(tmp_path):
-    node = node_with_tfjs()
-    (tmp_path / "save.js").write_text(_TFJS_SAVE)
-    env = {**os.environ, "NODE_PATH": os.path.join(FIXTURES, "node_modules")}
-    result = subprocess.run([node, str(tmp_path / "save.js"), str(tmp_path)],
-                            capture_output=True, text=True, timeout=120, env=env)
-    assert result.returncode == 0, result.stderr[-2000:]
-    saved = json.loads(result.stdout)
+    x, want = saved_by_tfjs(tmp_path, """
+        const model = tf.sequential();
+        model.add(tf.layers.rnn({cell: tf.layers.lstmCell({units: 3,
+                                                           recurrentActivation: 'sigmoid'}),
+                                 returnSequences: true, inputShape: [5, 4]}));
+        model.add(tf.layers.rnn({cell: [tf.layers.gruCell({units: 2}),
+                                        tf.layers.simpleRNNCell({units: 3})],
+                                 goBackwards: true}));
+        return model;""", (2, 5, 4))
     model = engine.models.load_model(str(tmp_path / "model.json"))
     assert [type(layer.cell).__name__ for layer in model.layers] == ["LSTMCell",
                                                                       "StackedRNNCells"]
-    np.testing.assert_allclose(model.predict(np.array(saved["x"], np.float32), verbose=0),
-                               np.array(saved["y"]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5, atol=1e-5)
 
 
 def test_tfjs_loads_what_engine_saved(tmp_path):
-    node = node_with_tfjs()
     engine.layers.clear_session()
     model = _keras_cells_model(engine, reset_after=False, return_state=False)
     randomize(model)
     x = random_array((2, 5, 4), 11)
     model.save(str(tmp_path / "cells"))
-    (tmp_path / "cells" / "input.json").write_text(json.dumps(
-        {"input_shape": list(x.shape), "input": x.ravel().tolist()}))
-    result = subprocess.run([node, os.path.join(FIXTURES, "check_tfjs_models.js"),
-                             str(tmp_path)], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    np.testing.assert_allclose(json.loads(result.stdout)["cells"],
+    np.testing.assert_allclose(predicted_by_tfjs({"cells": (tmp_path / "cells", x)})["cells"],
                                model.predict(x, verbose=0).ravel(), rtol=1e-5, atol=1e-5)
     back = engine.models.load_model(str(tmp_path / "cells"))
     np.testing.assert_allclose(back.predict(x, verbose=0), model.predict(x, verbose=0),

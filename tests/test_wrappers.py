@@ -13,7 +13,7 @@ import engine
 from engine import layers
 from tests import io_models
 from tests.helpers import (FIXTURES, keras_or_skip, keras_twins, node_with_tfjs,
-                           sgd_steps_like_keras)
+                           predicted_by_tfjs, saved_by_tfjs, sgd_steps_like_keras)
 
 
 def _uniform(shape, seed=0, low=-1.0, high=1.0):
@@ -330,64 +330,29 @@ def test_files_move_both_ways_with_keras(tmp_path, suffix):
 
 
 def test_tfjs_loads_the_layers_model_this_engine_saved(tmp_path):
-    node = node_with_tfjs()
     model, x = io_models.build("wrappers")
     model.save(str(tmp_path / "wrappers"))
-    (tmp_path / "wrappers" / "input.json").write_text(json.dumps(
-        {"input_shape": list(x.shape), "input": x.ravel().tolist()}))
-    result = subprocess.run([node, os.path.join(FIXTURES, "check_tfjs_models.js"),
-                             str(tmp_path)], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    np.testing.assert_allclose(json.loads(result.stdout)["wrappers"],
-                               model.predict(x, verbose=0).ravel(), rtol=1e-5, atol=1e-5)
-
-
-_TFJS_SAVE = """
-const fs = require('fs');
-const path = require('path');
-const tf = require('@tensorflow/tfjs');
-async function main() {
-  const folder = process.argv[2];
-  const model = tf.sequential();
-  model.add(tf.layers.bidirectional({layer: tf.layers.lstm({units: 4, returnSequences: true}),
-                                     inputShape: [5, 3]}));
-  model.add(tf.layers.timeDistributed({layer: tf.layers.dense({units: 3,
-                                                               activation: 'tanh'})}));
-  model.add(tf.layers.bidirectional({layer: tf.layers.gru({units: 2}), mergeMode: 'mul'}));
-  model.add(tf.layers.dense({units: 2}));
-  model.setWeights(model.getWeights().map((w, i) => tf.randomUniform(w.shape, -0.5, 0.5,
-                                                                     'float32', i + 1)));
-  const x = tf.randomUniform([2, 5, 3], -1, 1, 'float32', 99);
-  await model.save(tf.io.withSaveHandler(async artifacts => {
-    fs.writeFileSync(path.join(folder, 'weights.bin'), Buffer.from(artifacts.weightData));
-    fs.writeFileSync(path.join(folder, 'model.json'), JSON.stringify({
-      format: 'layers-model', modelTopology: artifacts.modelTopology,
-      weightsManifest: [{paths: ['weights.bin'], weights: artifacts.weightSpecs}]}));
-    return {modelArtifactsInfo: {dateSaved: new Date(), modelTopologyType: 'JSON'}};
-  }));
-  process.stdout.write(JSON.stringify({x: await x.array(),
-                                       y: await model.predict(x).array()}));
-}
-main().catch(error => { console.error(error); process.exit(1); });
-"""
+    got = predicted_by_tfjs({"wrappers": (tmp_path / "wrappers", x)})["wrappers"]
+    np.testing.assert_allclose(got, model.predict(x, verbose=0).ravel(), rtol=1e-5, atol=1e-5)
 
 
 def test_engine_loads_the_layers_model_tfjs_saved(tmp_path):
     """TF.js names the weights bidirectional_X/forward_lstm_Y/kernel and time_distributed_Z/
     kernel (its wrapped Dense's name left out): all are found, with TF.js's predictions."""
-    node = node_with_tfjs()
-    script = tmp_path / "save.js"
-    script.write_text(_TFJS_SAVE)
-    env = {**os.environ, "NODE_PATH": os.path.join(FIXTURES, "node_modules")}
-    result = subprocess.run([node, str(script), str(tmp_path)], capture_output=True, text=True,
-                            timeout=120, env=env)
-    assert result.returncode == 0, result.stderr[-2000:]
-    saved = json.loads(result.stdout)
+    x, want = saved_by_tfjs(tmp_path, """
+        const model = tf.sequential();
+        model.add(tf.layers.bidirectional({layer: tf.layers.lstm({units: 4,
+                                                                  returnSequences: true}),
+                                           inputShape: [5, 3]}));
+        model.add(tf.layers.timeDistributed({layer: tf.layers.dense({units: 3,
+                                                                     activation: 'tanh'})}));
+        model.add(tf.layers.bidirectional({layer: tf.layers.gru({units: 2}), mergeMode: 'mul'}));
+        model.add(tf.layers.dense({units: 2}));
+        return model;""", (2, 5, 3))
     model = engine.models.load_model(str(tmp_path / "model.json"))
     assert [type(layer).__name__ for layer in model.layers] == [
         "Bidirectional", "TimeDistributed", "Bidirectional", "Dense"]
-    np.testing.assert_allclose(model.predict(np.array(saved["x"], np.float32), verbose=0),
-                               np.array(saved["y"]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5, atol=1e-5)
 
 
 def test_training_resumes_both_ways_with_tfjs(tmp_path):

@@ -15,7 +15,7 @@ KERAS_MODULE = "keras.src.ops.numpy"
 
 
 class SymbolicOp(Layer):
-    """One operator applied in a functional model; `operator(first, second)` on tensors."""
+    """One operation applied in a functional model: `operator(*operands)` on tensors."""
 
     operator = None
 
@@ -25,68 +25,26 @@ class SymbolicOp(Layer):
             return super().__call__(others[0], first, *others[1:], reflected=True, **kwargs)
         return super().__call__(first, *others, **kwargs)
 
-    def call(self, first, second=None, reflected=False):
-        operator = type(self).operator
-        return operator(second, first) if reflected else operator(first, second)
+    def call(self, first, *others, reflected=False):
+        operands = (first, *others)
+        return type(self).operator(*(operands[::-1] if reflected else operands))
 
     def get_config(self):
         return {"name": self.name}  # Keras writes nothing else for an operation
 
 
-class Add(SymbolicOp):
-    operator = staticmethod(engine.add)
+def _get_item(tensor, key):
+    return tensor[tuple(key) if isinstance(key, list) else key]  # (files hold a list)
 
 
-class Subtract(SymbolicOp):
-    operator = staticmethod(engine.sub)
-
-
-class Multiply(SymbolicOp):
-    operator = staticmethod(engine.mul)
-
-
-class TrueDivide(SymbolicOp):
-    operator = staticmethod(engine.div)
-
-
-class Divide(TrueDivide):
-    """keras.ops.divide's node (the / operator makes TrueDivide)."""
-
-
-class FloorDivide(SymbolicOp):
-    operator = staticmethod(engine.floor_div)
-
-
-class Mod(SymbolicOp):
-    operator = staticmethod(engine.mod)
-
-
-class Matmul(SymbolicOp):
-    operator = staticmethod(engine.matmul)
-
-
-class Power(SymbolicOp):
-    operator = staticmethod(engine.pow)
-
-
-class Negative(SymbolicOp):
-    def call(self, first):
-        return engine.neg(first)
-
-
-class Absolute(SymbolicOp):
-    def call(self, first):
-        return engine.abs(first)
-
-
-class GetItem(SymbolicOp):
-    def call(self, first, key):
-        return first[tuple(key) if isinstance(key, list) else key]  # (files hold a list)
-
-
-OPERATIONS = {cls.__name__: cls for cls in (
-    Add, Subtract, Multiply, TrueDivide, Divide, FloorDivide, Mod, Power, Matmul, Negative,
-    Absolute, GetItem)}
+# Keras's operation class names (keras.ops.divide makes Divide; the / operator TrueDivide).
+_OPERATORS = {"Add": engine.add, "Subtract": engine.sub, "Multiply": engine.mul,
+              "TrueDivide": engine.div, "Divide": engine.div, "FloorDivide": engine.floor_div,
+              "Mod": engine.mod, "Power": engine.pow, "Matmul": engine.matmul,
+              "Negative": engine.neg, "Absolute": engine.abs, "GetItem": _get_item}
+OPERATIONS = {name: type(name, (SymbolicOp,), {"operator": staticmethod(operator),
+                                               "__module__": __name__})
+              for name, operator in _OPERATORS.items()}
 
 
 def apply(name, *operands):
