@@ -969,3 +969,63 @@ def test_zero_output_for_mask_gives_zeros_at_masked_steps(backend):
                                np.where(MASKED_STEPS[..., None], sequence, 0.0),
                                **TOLERANCES["matmul"])
     assert layers.deserialize(layers.serialize(layer)).zero_output_for_mask
+
+
+# ---------------------------------------------------------------------------- Lambda
+
+def test_lambda_runs_its_function_with_arguments_and_masks(backend):
+    from tests.lambda_functions import scaled_square
+
+    x = random_array((2, 5, 3))
+    layer = layers.Lambda(scaled_square, arguments={"scale": 0.5})
+    np.testing.assert_allclose(run(layer, x), x.astype(np.float64) ** 2 * 0.5, rtol=1e-6)
+    assert layer.compute_output_shape((None, 5, 3)) == (None, 5, 3)
+    summed = layers.Lambda(lambda v: engine.sum(v, axis=-1), output_shape=(5,))
+    assert summed.compute_output_shape((None, 5, 3)) == (None, 5)
+    seen = []
+    keep_mask = layers.Lambda(lambda v, mask=None: seen.append(mask) or v,
+                              mask=lambda inputs, mask: mask)
+    masked = layers.Masking()(engine.tensor(np.where(MASKED_STEPS[:2, :, None], x, 0)))
+    output = keep_mask(masked)
+    np.testing.assert_array_equal(seen[0].numpy(), MASKED_STEPS[:2])
+    np.testing.assert_array_equal(output._keras_mask.numpy(), MASKED_STEPS[:2])
+    check_gradients(layers.Lambda(scaled_square, dtype=gradient_dtype(backend)), [x], backend)
+
+
+def test_lambda_models_save_named_functions_and_refuse_lambdas(tmp_path):
+    from tests.lambda_functions import scaled_square
+
+    keras = keras_or_skip()
+    values = layers.Input((3,))
+    model = engine.Model(values, layers.Dense(2)(layers.Lambda(
+        scaled_square, arguments={"scale": 2.0}, name="square")(values)))
+    x = random_array((4, 3))
+    for suffix in (".keras", ".h5"):
+        path = str(tmp_path / f"m{suffix}")
+        model.save(path)
+        with pytest.raises(ValueError, match="Layer 'square' calls function 'scaled_square': "
+                                             "pass custom_objects"):
+            engine.models.load_model(path)
+        mine = engine.models.load_model(path, custom_objects={"scaled_square": scaled_square})
+        np.testing.assert_allclose(mine.predict(x, verbose=0), model.predict(x, verbose=0))
+        theirs = keras.saving.load_model(path, custom_objects={"scaled_square": scaled_square})
+        np.testing.assert_allclose(np.asarray(theirs.predict(x, verbose=0)),
+                                   model.predict(x, verbose=0), rtol=1e-6)
+    anonymous = engine.Model(values, layers.Lambda(lambda v: v + 1, name="plus")(values))
+    with pytest.raises(ValueError, match="Layer 'plus': its function is a lambda"):
+        anonymous.save(str(tmp_path / "anonymous.keras"))
+    assert not (tmp_path / "anonymous.keras").exists()
+    keras_values = keras.Input((3,))
+    keras_model = keras.Model(keras_values, keras.layers.Lambda(lambda v: v + 1)(keras_values))
+    keras_model.save(str(tmp_path / "theirs.keras"))
+    with pytest.raises(ValueError, match="holds a Python lambda as bytecode"):
+        engine.models.load_model(str(tmp_path / "theirs.keras"))
+
+
+def test_tfjs_refuses_lambda_layers_by_name(tmp_path):
+    from tests.lambda_functions import scaled_square
+
+    values = layers.Input((3,))
+    model = engine.Model(values, layers.Lambda(scaled_square, name="square")(values))
+    with pytest.raises(ValueError, match="Layer 'square': TF.js has no Lambda layer"):
+        model.save(str(tmp_path / "web"))

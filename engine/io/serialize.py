@@ -110,10 +110,29 @@ def _layer(entry, classes, custom_objects):
         raise UnknownLayerError(f"Unknown layer class '{class_name}' (layer '{name}'). Pass "
                                 f"custom_objects={{'{class_name}': YourClass}} to load it.")
     config = _accepted_config(cls, entry["config"], name)
+    for key, value in config.items():  # a Lambda's function, named in the file
+        if isinstance(value, dict) and value.get("class_name") in ("function", "__lambda__"):
+            config[key] = _function(value, name, custom_objects)
     # a wrapper's layers, an RNN's cells are read as layers of the model are
     config_normalize.map_nested_layers(config, lambda key, entry: _layer(
         entry, classes, custom_objects) if isinstance(entry, dict) else entry)
     return cls.from_config(config)
+
+
+def _function(entry, layer_name, custom_objects):
+    """The function a config names (Keras writes {"class_name": "function", "config":
+    name}), from custom_objects; a lambda's bytecode is refused: loading runs no code from
+    the file (Keras's safe mode)."""
+    if entry["class_name"] == "__lambda__":
+        raise UnknownLayerError(f"Layer '{layer_name}' holds a Python lambda as bytecode; "
+                                f"loading it would run code from the file. Define the "
+                                f"function by name and pass it in custom_objects")
+    function = (custom_objects or {}).get(entry.get("config"))
+    if not callable(function):
+        raise UnknownLayerError(f"Layer '{layer_name}' calls function '{entry.get('config')}':"
+                                f" pass custom_objects={{'{entry.get('config')}': "
+                                f"function}} to load it")
+    return function
 
 
 def _accepted_config(cls, config, layer_name):

@@ -21,7 +21,7 @@ _MAX_JSON_BYTES = 64 * 1024 * 1024
 # (TF.js's "Identity" is an initializer: its loader would build that in place of the layer.)
 _NOT_IN_TFJS = {"Subtract", "Normalization", "SpatialDropout2D", "ZeroPadding1D", "Cropping1D",
                 "UpSampling1D", "GroupNormalization", "UnitNormalization", "Identity",
-                "MultiHeadAttention", "Attention", "EinsumDense"}
+                "MultiHeadAttention", "Attention", "EinsumDense", "Lambda"}
 # TF.js has no augmentation layers but RandomWidth; its Resizing and CenterCrop (4.22) fail to
 # run or resample unlike Keras (corner-aligned bilinear, an off-centre crop window).
 _NOT_IN_TFJS |= {"RandomCrop", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",

@@ -6,7 +6,8 @@ from engine.layers.conv import (Conv1D, Conv2D, Conv2DTranspose, Cropping1D,  # 
                                 Cropping2D, DepthwiseConv2D, SeparableConv2D, UpSampling1D,
                                 UpSampling2D, ZeroPadding1D, ZeroPadding2D)
 from engine.layers.core import (Activation, Dense, Dropout, Embedding, Flatten,  # noqa: F401
-                                Identity, Masking, Permute, Rescaling, RepeatVector, Reshape)
+                                Identity, Lambda, Masking, Permute, Rescaling, RepeatVector,
+                                Reshape)
 from engine.layers.einsum_dense import EinsumDense  # noqa: F401
 from engine.layers.input_layer import Input, InputLayer  # noqa: F401
 from engine.layers.keras_tensor import KerasTensor  # noqa: F401
@@ -53,7 +54,7 @@ def layer_classes():
         InputLayer, Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector,
         Embedding, Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D,
         ZeroPadding2D, Cropping2D, UpSampling2D, ZeroPadding1D, Cropping1D, UpSampling1D,
-        Identity, Masking, GroupNormalization, UnitNormalization, MaxPooling2D,
+        Identity, Lambda, Masking, GroupNormalization, UnitNormalization, MaxPooling2D,
         AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling1D,
         AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, BatchNormalization,
         LayerNormalization,

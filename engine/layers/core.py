@@ -1,5 +1,6 @@
-"""Core layers: Dense, Activation, Identity, Dropout, Flatten, Reshape, Permute, RepeatVector,
-Embedding (with mask_zero), Masking, Rescaling."""
+"""Core layers: Dense, Activation, Identity, Lambda, Dropout, Flatten, Reshape, Permute,
+RepeatVector, Embedding (with mask_zero), Masking, Rescaling."""
+import inspect
 import math
 
 import numpy as np
@@ -104,6 +105,52 @@ class Identity(Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+
+class Lambda(Layer):
+    """`function(inputs, **arguments)` as a layer (also given mask= and training= when it
+    takes them). Its output shape is found by running it on zeros unless `output_shape` (a
+    shape without the batch axis, or a function of the input shape) says it; `mask` (a
+    tensor, or a function of (inputs, mask)) is the output's mask. A named function saves by
+    name (load with custom_objects={name: function}, as Keras); a Python lambda cannot be
+    saved: loading would mean running code from the file."""
+
+    def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):
+        super().__init__(**kwargs)
+        if not callable(function):
+            raise ValueError(f"Layer '{self.name}': `function` must be callable, got "
+                             f"{function!r}")
+        self.function, self.output_shape, self.mask = function, output_shape, mask
+        self.arguments = dict(arguments or {})
+        parameters = inspect.signature(function).parameters
+        self._function_takes = {name for name in ("mask", "training") if name in parameters}
+
+    def call(self, inputs, mask=None, training=None):
+        extra = {"mask": mask, "training": training}
+        return self.function(inputs, **self.arguments,
+                             **{name: extra[name] for name in self._function_takes})
+
+    def compute_mask(self, inputs, previous_mask):
+        return self.mask(inputs, previous_mask) if callable(self.mask) else self.mask
+
+    def compute_output_shape(self, input_shape):
+        if self.output_shape is None:
+            return super().compute_output_shape(input_shape)
+        if callable(self.output_shape):
+            return tuple(self.output_shape(input_shape))
+        return (input_shape[0],) + tuple(self.output_shape)
+
+    def get_config(self):
+        if self.function.__name__ == "<lambda>" or "<locals>" in self.function.__qualname__:
+            raise ValueError(f"Layer '{self.name}': its function is a lambda or a local "
+                             f"function, which cannot be saved (loading it would run code "
+                             f"from the file); define it at module level by name, and load "
+                             f"with custom_objects={{'<name>': function}}")
+        config = {**super().get_config(),
+                  "function": {"class_name": "function", "config": self.function.__name__}}
+        if self.output_shape is not None and not callable(self.output_shape):
+            config["output_shape"] = list(self.output_shape)
+        return {**config, "arguments": self.arguments}
 
 
 class Dropout(Layer):
