@@ -832,3 +832,26 @@ def test_add_loss_and_activity_losses_train_as_in_keras():
     np.testing.assert_allclose(sorted(float(v.numpy()) for v in ours.losses),
                                sorted(float(v) for v in theirs.losses), rtol=1e-5)
     assert len(ours.losses) == 3
+
+
+def test_summary_takes_keras_options():
+    """expand_nested lists a nested model's layers under it, show_trainable adds a Y/N
+    column, layer_range keeps the named span; an unknown name is refused."""
+    base = engine.Sequential([layers.Input((4,)), layers.Dense(3, name="d1"),
+                              layers.Dense(2, name="d2")], name="base")
+    base.get_layer("d1").trainable = False
+    values = layers.Input((4,), name="x")
+    model = engine.Model(values, layers.Dense(1, name="head")(base(values)))
+    lines = []
+    model.summary(print_fn=lines.append, expand_nested=True, show_trainable=True)
+    rows = {line.split()[0]: line for line in lines if line.split() and line.split()[0] in
+            ("x", "base", "d1", "d2", "head")}
+    assert list(rows) == ["x", "base", "d1", "d2", "head"]
+    assert rows["d1"].rstrip().endswith("N") and rows["head"].rstrip().endswith("Y")
+    assert lines[2].split()[-1] == "Trainable"  # (the header row)
+    lines = []
+    model.summary(print_fn=lines.append, layer_range=["base", "head"])
+    assert [line.split()[0] for line in lines if line.split() and line.split()[0] in
+            ("x", "base", "d1", "head")] == ["base", "head"]
+    with pytest.raises(ValueError, match="no layer named 'nope'"):
+        model.summary(layer_range=["x", "nope"])

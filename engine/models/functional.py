@@ -57,11 +57,13 @@ class Model(Trainer, Layer):
 
         return json.dumps(keras_config(self), **kwargs)
 
-    def summary(self, line_length=None, positions=None, print_fn=None):
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                show_trainable=False, layer_range=None):
         """Print the Keras table: layers, output shapes, parameter counts and totals."""
         from engine.models.summary import summary
 
-        summary(self, line_length, positions, print_fn)
+        summary(self, line_length, positions, print_fn, expand_nested, show_trainable,
+                layer_range)
 
     def save(self, filepath, overwrite=True, save_format=None, include_optimizer=True):
         """Save to a TF.js folder / model.json, .keras, .h5 or .engine file (engine.io)."""
