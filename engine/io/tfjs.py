@@ -26,6 +26,7 @@ _NOT_IN_TFJS = {"Subtract", "Normalization", "SpatialDropout2D", "ZeroPadding1D"
 # run or resample unlike Keras (corner-aligned bilinear, an off-centre crop window).
 _NOT_IN_TFJS |= {"RandomCrop", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
                  "RandomContrast", "RandomBrightness"}
+_NOT_IN_TFJS |= {"Conv1DTranspose", "DepthwiseConv1D", "SeparableConv1D"}
 _UNLIKE_IN_TFJS = {"Resizing", "CenterCrop"}
 
 
@@ -123,6 +124,11 @@ def model_json(model, specs, paths, training=None):
             raise ValueError(f"Layer '{layer['config']['name']}': TF.js has no "
                              f"{layer['class_name']} with reset_after=True; use "
                              f"{layer['class_name']}(..., reset_after=False) for TF.js")
+        if layer["class_name"] == "Conv2DTranspose" and (
+                layer["config"].get("output_padding") is not None
+                or set(layer["config"].get("dilation_rate", [1])) != {1}):
+            raise ValueError(f"Layer '{layer['config']['name']}': TF.js's Conv2DTranspose "
+                             f"ignores output_padding and dilation_rate (4.22)")
     _refuse_reversed_states(topology, "saved")
     _refuse_initial_state(topology)
     topology.update({"keras_version": f"engine {engine.__version__}", "backend": "engine"})

@@ -5,6 +5,8 @@ from engine.layers.base import InputSpec, Layer, clear_session  # noqa: F401
 from engine.layers.conv import (Conv1D, Conv2D, Conv2DTranspose, Cropping1D,  # noqa: F401
                                 Cropping2D, DepthwiseConv2D, SeparableConv2D, UpSampling1D,
                                 UpSampling2D, ZeroPadding1D, ZeroPadding2D)
+from engine.layers.conv import (Conv1DTranspose, DepthwiseConv1D,  # noqa: F401
+                                SeparableConv1D)
 from engine.layers.core import (Activation, Dense, Dropout, Embedding, Flatten,  # noqa: F401
                                 Identity, Lambda, Masking, Permute, Rescaling, RepeatVector,
                                 Reshape)
@@ -38,12 +40,15 @@ GlobalAvgPool2D, GlobalMaxPool2D = GlobalAveragePooling2D, GlobalMaxPooling2D
 GlobalAvgPool1D, GlobalMaxPool1D = GlobalAveragePooling1D, GlobalMaxPooling1D
 Convolution1D, Convolution2D, Convolution2DTranspose = Conv1D, Conv2D, Conv2DTranspose
 SeparableConvolution2D = SeparableConv2D
+Convolution1DTranspose, SeparableConvolution1D = Conv1DTranspose, SeparableConv1D
 _ALIASES = {"MaxPool2D": MaxPool2D, "AvgPool2D": AvgPool2D, "MaxPool1D": MaxPool1D,
             "AvgPool1D": AvgPool1D, "GlobalAvgPool2D": GlobalAvgPool2D,
             "GlobalMaxPool2D": GlobalMaxPool2D, "GlobalAvgPool1D": GlobalAvgPool1D,
             "GlobalMaxPool1D": GlobalMaxPool1D, "Convolution1D": Convolution1D,
             "Convolution2D": Convolution2D, "Convolution2DTranspose": Convolution2DTranspose,
-            "SeparableConvolution2D": SeparableConvolution2D}
+            "SeparableConvolution2D": SeparableConvolution2D,
+            "Convolution1DTranspose": Convolution1DTranspose,
+            "SeparableConvolution1D": SeparableConvolution1D}
 
 
 def layer_classes():
@@ -64,7 +69,8 @@ def layer_classes():
         SpatialDropout2D, GaussianNoise, GaussianDropout, Bidirectional, TimeDistributed,
         MultiHeadAttention, Attention, EinsumDense, Sequential, Functional,
         Resizing, CenterCrop, RandomCrop, RandomFlip, RandomRotation, RandomZoom,
-        RandomTranslation, RandomContrast, RandomBrightness)}
+        RandomTranslation, RandomContrast, RandomBrightness, Conv1DTranspose,
+        DepthwiseConv1D, SeparableConv1D)}
     classes["Model"] = Model
     return {**_ALIASES, **classes}
 

@@ -1,17 +1,20 @@
-"""Convolution layers (channels_last): Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D,
-SeparableConv2D, and the resampling layers ZeroPadding, Cropping and UpSampling of rank 1
-and 2."""
+"""Convolution layers (channels_last): Conv, ConvTranspose, DepthwiseConv and SeparableConv
+of rank 1 and 2 (Conv1D, Conv2D, Conv1DTranspose, ...; a 1-D layer runs the 2-D op on its
+sequences seen as one-row images), and the resampling layers ZeroPadding, Cropping and
+UpSampling of rank 1 and 2."""
+import numbers
+
 import engine
 from engine import activations, initializers, regularizers
 from engine.layers.base import InputSpec, Layer
 from engine.layers.core import no_constraint
-from engine.ops.conv import transposed_size
 
 
-def as_tuple(value, rank, name):
+def as_tuple(value, rank, name, minimum=1):
     values = (value,) * rank if isinstance(value, int) else tuple(value)
-    if len(values) != rank or not all(isinstance(v, int) and v > 0 for v in values):
-        raise ValueError(f"The `{name}` argument must be a tuple of {rank} positive integers. "
+    if len(values) != rank or not all(isinstance(v, int) and v >= minimum for v in values):
+        kind = "positive" if minimum == 1 else "non-negative"
+        raise ValueError(f"The `{name}` argument must be a tuple of {rank} {kind} integers. "
                          f"Received {name}={value}")
     return values
 
@@ -26,6 +29,25 @@ def conv_output_length(length, kernel, padding, stride, dilation=1):
     return (length - dilated + stride) // stride
 
 
+def transposed_axis(length, kernel, stride, padding, output_padding=None, dilation=1):
+    """(output length, (before, after) padding of the convolution it transposes) along one
+    axis, as Keras computes a transposed convolution: 'valid' gives (length - 1) * stride +
+    max(kernel, stride), 'same' length * stride; an output_padding (below the stride) sets
+    the steps after the last window instead. None length stays None."""
+    kernel = (kernel - 1) * dilation + 1
+    if padding == "valid":
+        extra = max(kernel, stride) - kernel if output_padding is None else output_padding
+        spread = 2 * (kernel - 1) + extra  # zeros around the stride-dilated input
+        before = kernel - 1
+    else:
+        spread = (stride + kernel - 2 if output_padding is None
+                  else kernel + kernel % 2 - 2 + output_padding)
+        before = min((spread + 1) // 2, kernel - 1)
+    out = None if length is None else (length - 1) * stride + spread - kernel + 2
+    # Past the last window (after < 0) the output stays zero: padding 0 covers the same steps.
+    return out, (kernel - 1 - before, max(kernel - 1 - (spread - before), 0))
+
+
 def _channels_last_only(data_format):
     if data_format not in (None, "channels_last"):
         raise ValueError(f"Only data_format='channels_last' is supported, got {data_format!r}")
@@ -36,6 +58,7 @@ class Conv(Layer):
     """Shared arguments, weights and config of the convolution layers of one rank."""
 
     rank = 2
+    paddings = ("valid", "same")
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, groups=1, activation=None, use_bias=True,
@@ -47,15 +70,20 @@ class Conv(Layer):
                       bias_constraint=bias_constraint)
         if groups != 1:
             raise ValueError(f"Layer '{self.name}': groups={groups} is not supported (only 1)")
-        padding = padding.lower()
-        allowed = ("valid", "same", "causal") if self.rank == 1 else ("valid", "same")
-        if padding not in allowed:
-            raise ValueError(f"Invalid padding {padding!r} for {type(self).__name__}; expected "
-                             f"one of {allowed}")
+        padding = padding.lower() if isinstance(padding, str) else padding
+        if padding not in self.paddings:
+            raise ValueError(f"Invalid padding {padding!r} for {type(self).__name__} "
+                             f"'{self.name}'; expected one of {self.paddings}")
+        if filters is not None and not (isinstance(filters, numbers.Integral) and filters > 0):
+            raise ValueError(f"Layer '{self.name}': filters must be a positive integer, got "
+                             f"{filters!r}")
         self.filters = filters
         self.kernel_size = as_tuple(kernel_size, self.rank, "kernel_size")
         self.strides = as_tuple(strides, self.rank, "strides")
         self.dilation_rate = as_tuple(dilation_rate, self.rank, "dilation_rate")
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError(f"Layer '{self.name}': strides {self.strides} > 1 together with "
+                             f"dilation_rate {self.dilation_rate} > 1 is not supported")
         self.padding = padding
         self.data_format = _channels_last_only(data_format)
         self.groups = groups
@@ -78,6 +106,18 @@ class Conv(Layer):
                                     regularizer=self.bias_regularizer,
                                     name="bias") if self.use_bias else None
         self.input_spec = InputSpec(ndim=self.rank + 2, axes={-1: in_channels})
+
+    def on_images(self, op, inputs, *kernels, **kwargs):
+        """The 2-D op over the inputs and kernels with the layer's strides and dilations (and
+        `kwargs`); a 1-D layer runs it on its sequences as one-row images, kernels one row
+        high."""
+        lead = (1,) * (2 - self.rank)
+        if self.rank == 1:
+            inputs = engine.expand_dims(inputs, 1)
+            kernels = [engine.expand_dims(kernel, 0) for kernel in kernels]
+        outputs = op(inputs, *kernels, strides=lead + self.strides,
+                     dilations=lead + self.dilation_rate, **kwargs)
+        return engine.squeeze(outputs, 1) if self.rank == 1 else outputs
 
     def finish(self, outputs):
         """Add the bias and apply the activation."""
@@ -117,6 +157,7 @@ class Conv1D(Conv):
     """1-D convolution over (batch, steps, channels); 'causal' pads only the past."""
 
     rank = 1
+    paddings = ("valid", "same", "causal")
 
     def call(self, inputs):
         padding = self.padding
@@ -136,29 +177,51 @@ class Conv2DTranspose(Conv):
                  data_format=None, dilation_rate=1, **kwargs):
         super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate,
                          **kwargs)
-        if output_padding is not None or self.dilation_rate != (1, 1):
-            raise ValueError(f"Layer '{self.name}': output_padding and dilation_rate other than "
-                             f"None and 1 are not supported")
-        self.output_padding = None
+        if output_padding is not None:
+            output_padding = as_tuple(output_padding, self.rank, "output_padding", minimum=0)
+            if any(p >= s for p, s in zip(output_padding, self.strides)):
+                raise ValueError(f"Layer '{self.name}': output_padding {output_padding} must "
+                                 f"be below the strides {self.strides}")
+        self.output_padding = output_padding
 
     def kernel_shape(self, in_channels):
         return self.kernel_size + (self.filters, in_channels)
 
+    def geometry(self, spatial):
+        """Per axis: (output length, (before, after) padding of the transposed convolution)."""
+        output_padding = self.output_padding or (None,) * self.rank
+        return [transposed_axis(n, k, s, self.padding, p, d) for n, k, s, p, d in zip(
+            spatial, self.kernel_size, self.strides, output_padding, self.dilation_rate)]
+
     def call(self, inputs):
-        return self.finish(engine.conv2d_transpose(inputs, self.kernel, None, self.strides,
-                                                   self.padding))
+        lengths, pads = zip(*self.geometry(inputs.shape[1:-1]))
+        lead = (1,) * (2 - self.rank)
+        return self.finish(self.on_images(engine.conv2d_transpose, inputs, self.kernel,
+                                          output_shape=lead + lengths,
+                                          padding=((0, 0),) * len(lead) + pads))
 
     def compute_output_shape(self, input_shape):
-        spatial = tuple(None if n is None else transposed_size((n,), (k,), (s,), self.padding)[0]
-                        for n, k, s in zip(input_shape[1:-1], self.kernel_size, self.strides))
+        spatial = tuple(length for length, _ in self.geometry(input_shape[1:-1]))
         return (input_shape[0],) + spatial + (self.filters,)
 
     def get_config(self):
-        return {**super().get_config(), "output_padding": None}
+        config = super().get_config()
+        del config["groups"]  # Keras's transposed convolutions have none
+        output_padding = None if self.output_padding is None else list(self.output_padding)
+        return {**config, "output_padding": output_padding}
+
+
+class Conv1DTranspose(Conv2DTranspose):
+    """The transpose (gradient) of Conv1D over (batch, steps, channels): upsamples by
+    `strides`. Kernel (k, filters, in_channels) as in Keras."""
+
+    rank = 1
 
 
 class DepthwiseConv2D(Conv):
     """Each input channel convolved with its own `depth_multiplier` filters."""
+
+    kernel_name = "depthwise_kernel"  # Keras 2's and TF.js's name
 
     def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1,
                  data_format=None, dilation_rate=1, activation=None, use_bias=True,
@@ -173,7 +236,7 @@ class DepthwiseConv2D(Conv):
                          bias_regularizer=bias_regularizer,
                          kernel_constraint=depthwise_constraint,
                          bias_constraint=bias_constraint, **kwargs)
-        self.depth_multiplier = depth_multiplier
+        self.depth_multiplier = positive_multiplier(self.name, depth_multiplier)
 
     def build(self, input_shape):
         in_channels = input_shape[-1]
@@ -181,16 +244,16 @@ class DepthwiseConv2D(Conv):
         self.kernel = self.add_weight(self.kernel_size + (in_channels, self.depth_multiplier),
                                       self.kernel_initializer,
                                       regularizer=self.kernel_regularizer,
-                                      name="depthwise_kernel")
+                                      name=self.kernel_name)
         self.depthwise_kernel = self.kernel
         self.bias = self.add_weight((self.filters,), self.bias_initializer,
                                     regularizer=self.bias_regularizer,
                                     name="bias") if self.use_bias else None
-        self.input_spec = InputSpec(ndim=4, axes={-1: in_channels})
+        self.input_spec = InputSpec(ndim=self.rank + 2, axes={-1: in_channels})
 
     def call(self, inputs):
-        return self.finish(engine.depthwise_conv2d(inputs, self.kernel, self.strides,
-                                                   self.padding, self.dilation_rate))
+        return self.finish(self.on_images(engine.depthwise_conv2d, inputs, self.kernel,
+                                          padding=self.padding))
 
     def compute_output_shape(self, input_shape):
         shape = super().compute_output_shape(input_shape)
@@ -204,6 +267,21 @@ class DepthwiseConv2D(Conv):
         for suffix in ("initializer", "regularizer", "constraint"):
             config[f"depthwise_{suffix}"] = config.pop(f"kernel_{suffix}")
         return {**config, "depth_multiplier": self.depth_multiplier}
+
+
+class DepthwiseConv1D(DepthwiseConv2D):
+    """Each channel of a (batch, steps, channels) sequence convolved with its own
+    `depth_multiplier` filters; kernel (k, channels, depth_multiplier)."""
+
+    rank = 1
+    kernel_name = "kernel"  # Keras 3's name (Keras 3 names DepthwiseConv2D's so too)
+
+
+def positive_multiplier(layer_name, depth_multiplier):
+    if not (isinstance(depth_multiplier, numbers.Integral) and depth_multiplier > 0):
+        raise ValueError(f"Layer '{layer_name}': depth_multiplier must be a positive integer, "
+                         f"got {depth_multiplier!r}")
+    return depth_multiplier
 
 
 class SeparableConv2D(Conv):
@@ -221,7 +299,7 @@ class SeparableConv2D(Conv):
                          bias_constraint=bias_constraint, **kwargs)
         no_constraint(self.name, depthwise_constraint=depthwise_constraint,
                       pointwise_constraint=pointwise_constraint)
-        self.depth_multiplier = depth_multiplier
+        self.depth_multiplier = positive_multiplier(self.name, depth_multiplier)
         self.depthwise_initializer = initializers.get(depthwise_initializer)
         self.pointwise_initializer = initializers.get(pointwise_initializer)
         self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
@@ -233,18 +311,17 @@ class SeparableConv2D(Conv):
             self.kernel_size + (in_channels, self.depth_multiplier), self.depthwise_initializer,
             regularizer=self.depthwise_regularizer, name="depthwise_kernel")
         self.pointwise_kernel = self.add_weight(
-            (1, 1, in_channels * self.depth_multiplier, self.filters),
+            (1,) * self.rank + (in_channels * self.depth_multiplier, self.filters),
             self.pointwise_initializer, regularizer=self.pointwise_regularizer,
             name="pointwise_kernel")
         self.bias = self.add_weight((self.filters,), self.bias_initializer,
                                     regularizer=self.bias_regularizer,
                                     name="bias") if self.use_bias else None
-        self.input_spec = InputSpec(ndim=4, axes={-1: in_channels})
+        self.input_spec = InputSpec(ndim=self.rank + 2, axes={-1: in_channels})
 
     def call(self, inputs):
-        return self.finish(engine.separable_conv2d(inputs, self.depthwise_kernel,
-                                                   self.pointwise_kernel, self.strides,
-                                                   self.padding, self.dilation_rate))
+        return self.finish(self.on_images(engine.separable_conv2d, inputs, self.depthwise_kernel,
+                                          self.pointwise_kernel, padding=self.padding))
 
     def get_config(self):
         config = super().get_config()
@@ -256,6 +333,13 @@ class SeparableConv2D(Conv):
                 "depthwise_regularizer": regularizers.serialize(self.depthwise_regularizer),
                 "pointwise_regularizer": regularizers.serialize(self.pointwise_regularizer),
                 "depthwise_constraint": None, "pointwise_constraint": None}
+
+
+class SeparableConv1D(SeparableConv2D):
+    """A depthwise convolution of a (batch, steps, channels) sequence followed by a
+    pointwise (kernel size 1) convolution to `filters` channels."""
+
+    rank = 1
 
 
 def edge_pairs(value, rank, name):

@@ -148,11 +148,12 @@ def separable_conv2d(x, depthwise_filter, pointwise_filter, strides=1, padding="
     return conv2d(depthwise, pointwise_filter)
 
 
-def conv2d_transpose(x, filters, output_shape=None, strides=1, padding="valid"):
+def conv2d_transpose(x, filters, output_shape=None, strides=1, padding="valid", dilations=1):
     """The gradient of conv2d with respect to its input, used as an upsampling layer.
 
     `filters` is (kh, kw, out_channels, in_channels) as in TensorFlow; `output_shape` is
-    (N, H, W, out_channels) or (H, W), derived from the strides and padding when None.
+    (N, H, W, out_channels) or (H, W), derived from the strides, padding and dilations (of
+    the transposed conv2d) when None.
     """
     op_name = "conv2d_transpose"
     x, filters = _float_tensors(op_name, x=x, filters=filters)
@@ -161,20 +162,21 @@ def conv2d_transpose(x, filters, output_shape=None, strides=1, padding="valid"):
     if x.shape[3] != filters.shape[3]:
         raise ValueError(f"Error in {op_name}: depth of input ({x.shape[3]}) must match input "
                          f"depth for filter ({filters.shape[3]})")
-    strides = _pair(op_name, "strides", strides)
+    strides, dilations = _strides_and_dilations(op_name, strides, dilations)
     kernel_hw = filters.shape[:2]
     if output_shape is None:
-        out_hw = _transposed_size(op_name, x.shape[1:3], kernel_hw, strides, padding)
+        effective = tuple((k - 1) * d + 1 for k, d in zip(kernel_hw, dilations))
+        out_hw = _transposed_size(op_name, x.shape[1:3], effective, strides, padding)
     else:
         out_hw = _requested_output_hw(op_name, x, filters, output_shape)
-    pads, in_hw = conv_geometry(op_name, out_hw, kernel_hw, strides, padding)
+    pads, in_hw = conv_geometry(op_name, out_hw, kernel_hw, strides, padding, dilations)
     if in_hw != x.shape[1:3]:
         raise ValueError(f"Error in {op_name}: output_shape {out_hw} convolved with strides "
                          f"{strides} and padding {padding!r} gives {in_hw}, not the input's "
                          f"{x.shape[1:3]}")
     input_shape = (x.shape[0],) + tuple(out_hw) + (filters.shape[2],)
     return run_kernel("Conv2DBackpropInput", (x, filters), input_shape=input_shape,
-                      strides=strides, padding=pads, dilations=(1, 1))
+                      strides=strides, padding=pads, dilations=dilations)
 
 
 def _requested_output_hw(op_name, x, filters, output_shape):
