@@ -473,3 +473,13 @@ def _keras3_node(node, tensor_spec):
     if kwargs.pop("reflected", False):  # an operation on (constant, tensor), as written
         args[:2] = args[1::-1]
     return {"args": args, "kwargs": kwargs}
+
+
+def layer_config_to_keras3(class_name, config):
+    """One layer's (or a subclassed model's) config as Keras 3 writes it."""
+    return _keras3_layer_config(class_name, config)
+
+
+def layer_config_from_keras3(class_name, config):
+    """One layer's (or a subclassed model's) Keras 3 config in our shape (dtype strings...)."""
+    return _normalize_layer_config(class_name, config, KERAS3)

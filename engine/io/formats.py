@@ -8,9 +8,10 @@
 import os
 import re
 
-from engine.io import keras_h5, keras_v3, native, safety, tfjs
+from engine.io import keras_h5, keras_v3, native, safety, subclassed, tfjs
 
 FORMATS = {"tfjs": tfjs, "keras": keras_v3, "h5": keras_h5, "engine": native}
+_FORMAT_NAMES = {"tfjs": "a TF.js model", "h5": "a Keras 2 .h5 file", "engine": "a .engine file"}
 
 
 def detect_format(path, save_format=None):
@@ -43,8 +44,13 @@ def detect_format(path, save_format=None):
 def save_model(model, path, save_format=None, include_optimizer=True):
     """Save architecture, weights and (where the format holds it) optimizer state."""
     path = os.fspath(path)
-    FORMATS[detect_format(path, save_format)].save(model, path,
-                                                   include_optimizer=include_optimizer)
+    save_format = detect_format(path, save_format)
+    if save_format != "keras" and subclassed.is_subclassed(model):
+        raise ValueError(f"A subclassed model ({type(model).__name__}) cannot be saved as "
+                         f"{_FORMAT_NAMES[save_format]}: those files rebuild a model from its "
+                         f"list of layers, and its call is Python code. Save it as .keras "
+                         f"(load_model with custom_objects), or use save_weights")
+    FORMATS[save_format].save(model, path, include_optimizer=include_optimizer)
 
 
 def load_model(path, custom_objects=None, compile=True):

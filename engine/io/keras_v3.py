@@ -4,7 +4,10 @@ metadata.json and model.weights.h5 in Keras's layout: layers/<snake_class>[_n]/v
 wrapped layers: layers/bidirectional/forward_layer/cell/vars/<i>, layers/time_distributed/layer;
 stacked cells: layers/rnn/cell/cells/<snake_class>[_n]/vars/<i>;
 MultiHeadAttention: layers/multi_head_attention/query_dense/vars/<i>, key_dense, value_dense,
-output_dense) and optimizer/vars/<i>."""
+output_dense) and optimizer/vars/<i>. A subclassed model's weights lie by attribute path, as
+Keras walks its attributes: <attribute>/vars/<i>, a list's layers at
+<attribute>/<snake_class>[_n]/vars/<i>, a user's layer's at <attribute>/<its attribute>/...,
+model.layers not reached before at layers/<snake_class>[_n]/vars/<i>."""
 import datetime
 import io
 import json
@@ -14,10 +17,10 @@ import zipfile
 import numpy as np
 
 import engine
-from engine.io import compile_config, config_normalize, safety, serialize, weights
+from engine.io import compile_config, config_normalize, safety, serialize, subclassed, weights
 from engine.io.hdf5 import h5py
 from engine.io.safety import ModelFileError
-from engine.layers.base import to_snake_case
+from engine.layers.base import Layer, to_snake_case
 from engine.layers.recurrent import RNN
 from engine.layers.rnn_cells import StackedRNNCells
 
@@ -55,12 +58,16 @@ def save(model, path, include_optimizer=True):
 
 def keras_config(model):
     """The architecture as Keras 3 writes it (what model.to_json() holds)."""
+    if subclassed.is_subclassed(model):
+        return subclassed.keras_config(model)
     return config_normalize.to_keras3(serialize.model_config(model),
                                       serialize.tensor_spec(model))
 
 
 def model_from_keras_config(config, custom_objects=None):
     """A new model (fresh weights) from a Keras 3, Keras 2 or TF.js architecture config."""
+    if subclassed.is_subclassed_config(config):
+        return subclassed.model_from_config(config, custom_objects)
     return serialize.model_from_config(config_normalize.normalize(config), custom_objects)
 
 
@@ -70,6 +77,74 @@ def _config_json(model, include_optimizer):
     if training is not None:
         config["compile_config"] = training
     return json.dumps(config).encode()
+
+
+def model_h5_paths(model):
+    """[(vars group path, its name attribute, the variables stored there)] of a whole model:
+    a Sequential or functional model's own (empty) "vars" then its layers', a subclassed
+    model's by attribute path."""
+    if serialize.is_model(model):
+        return [("vars", model.name, [])] + _h5_paths(model)
+    return _attribute_paths(model, "", set())
+
+
+def _attribute_paths(layer, path, visited):
+    """A user's layer or model as Keras 3 walks it: its own variables at <path>/vars, then its
+    attributes holding layers in sorted order (private ones last; a model's `layers` among
+    them), each at <path>/<attribute>. A layer reached before is skipped."""
+    visited.add(id(layer))
+    entries = [(_join(path, "vars"), layer.name,
+                layer._trainable_variables + layer._non_trainable_variables)]
+    children = {name: value for name, value in vars(layer).items()
+                if name != "_layers" and not name.startswith("__") and _holds_layers(value)}
+    if isinstance(layer, engine.Model):
+        children["layers"] = layer.layers
+    for name in sorted(children, key=lambda name: "~" + name if name[0] == "_" else name):
+        entries.extend(_child_paths(children[name], _join(path, name), visited))
+    return entries
+
+
+def _child_paths(value, path, visited):
+    """A layer's vars groups at `path`, or a list's (tuple's, dict's values') at
+    <path>/<snake_class>[_n] (a nested list: <path>/container[_n]), counting in each name the
+    items reached before too, as Keras does."""
+    if isinstance(value, Layer):
+        if id(value) in visited:
+            return []
+        if _is_users_class(value):
+            return _attribute_paths(value, path, visited)
+        visited.add(id(value))
+        return _layer_paths(value, path)
+    counts, entries = {}, []
+    for item in value.values() if isinstance(value, dict) else value:
+        if not _holds_layers(item):
+            continue
+        base = to_snake_case(type(item).__name__) if isinstance(item, Layer) else "container"
+        counts[base] = counts.get(base, -1) + 1
+        name = base + (f"_{counts[base]}" if counts[base] else "")
+        entries.extend(_child_paths(item, f"{path}/{name}", visited))
+    return entries
+
+
+def _holds_layers(value):
+    if isinstance(value, Layer):
+        return True
+    if isinstance(value, dict):
+        value = list(value.values())
+    return isinstance(value, (list, tuple)) and any(_holds_layers(item) for item in value)
+
+
+def _is_users_class(layer):
+    """Whether `layer` is of a class the user wrote (not an engine layer, not a Sequential or
+    functional model): Keras walks its attributes."""
+    from engine.layers import layer_classes
+
+    return (layer_classes().get(type(layer).__name__) is not type(layer)
+            and not serialize.is_model(layer))
+
+
+def _join(path, name):
+    return f"{path}/{name}" if path else name
 
 
 def _h5_paths(model, prefix="layers"):
@@ -115,6 +190,8 @@ def _layer_paths(layer, path):
             (f"{path}/{attribute}/vars", name,
              [short[key] for key in (f"{name}/kernel", f"{name}/bias") if key in short])
             for attribute, name in _ATTENTION_PARTS]
+    if _is_users_class(layer):
+        return _attribute_paths(layer, path, set())
     return [(f"{path}/vars", layer.name, list(layer.weights))]
 
 
@@ -122,8 +199,7 @@ def weights_h5(model, include_optimizer=True):
     """The bytes of model.weights.h5."""
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as store:
-        store.create_group("vars").attrs["name"] = model.name
-        for path, name, variables in _h5_paths(model):
+        for path, name, variables in model_h5_paths(model):
             group = store.create_group(path)
             group.attrs["name"] = name
             for index, variable in enumerate(variables):
@@ -167,11 +243,14 @@ def load(path, custom_objects=None, compile=True):
     """A model from a .keras file or folder."""
     members = read_members(path)
     config = safety.parse_json(members[CONFIG], f"{path}/{CONFIG}")
-    try:
-        canonical = config_normalize.normalize(config, style=config_normalize.KERAS3)
-    except ValueError as error:
-        raise ModelFileError(path, str(error)) from None
-    model = serialize.model_from_config(canonical, custom_objects)
+    if subclassed.is_subclassed_config(config):
+        model = subclassed.model_from_config(config, custom_objects)
+    else:
+        try:
+            canonical = config_normalize.normalize(config, style=config_normalize.KERAS3)
+        except ValueError as error:
+            raise ModelFileError(path, str(error)) from None
+        model = serialize.model_from_config(canonical, custom_objects)
     training = config.get("compile_config") if compile else None
     if training:
         compile_config.compile_from_config(model, training)
@@ -184,7 +263,7 @@ def load_weights_h5(model, data, source, optimizer=True):
     pairs = []
     try:
         with h5py.File(io.BytesIO(data), "r") as store:
-            for path, _, variables in _h5_paths(model):
+            for path, _, variables in model_h5_paths(model):
                 pairs.extend(zip(variables, _read_vars(store, path, len(variables), source)))
             saved = store.get("optimizer/vars")
             state = (_read_vars(store, "optimizer/vars", len(saved), source)

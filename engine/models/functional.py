@@ -30,6 +30,11 @@ class Model(Trainer, Layer):
         Layer.__init__(self, *args, **kwargs)
         Trainer.__init__(self)
 
+    def __call__(self, inputs, *args, **kwargs):
+        if not self.built and not is_symbolic(inputs):  # Keras saves it as build_config
+            self._first_call_shape = map_structure(lambda v: tuple(np.shape(v)), inputs)
+        return super().__call__(inputs, *args, **kwargs)
+
     def _autocast(self, value):
         """Models leave inputs to their first layers (Functional: to the Input dtypes), so a
         float64 array reaches a float64 Input without a float32 detour."""
