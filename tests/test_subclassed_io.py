@@ -215,3 +215,33 @@ def test_our_round_trip_keeps_weights_optimizer_and_name(tmp_path):
     np.testing.assert_array_equal(_predict(loaded), _predict(model))
     for got, want in zip(loaded.optimizer.variables(), model.optimizer.variables()):
         np.testing.assert_array_equal(np.asarray(got.numpy()), np.asarray(want.numpy()))
+
+
+def test_optimizer_state_moves_both_ways_with_keras(keras, tmp_path):
+    y = np.ones((3, 1), "float32")
+    theirs = _built(keras, "Nested", seed=5)
+    theirs.compile(optimizer="adam", loss="mse")
+    theirs.fit(X, y, epochs=2, verbose=0)
+    theirs.save(tmp_path / "theirs.keras")
+    ours = engine.models.load_model(tmp_path / "theirs.keras",
+                                    custom_objects={"Nested": _classes(engine)["Nested"]})
+    want = [np.asarray(v) for v in theirs.optimizer.variables]
+    got = [np.asarray(v.numpy()) for v in ours.optimizer.variables()]
+    assert len(got) == len(want) == 2 + 2 * len(ours.trainable_weights)
+    for ours_value, their_value in zip(got, want):
+        np.testing.assert_array_equal(ours_value, their_value)
+    ours.fit(X, y, epochs=1, verbose=0)
+    ours.save(tmp_path / "ours.keras")
+    back = keras.models.load_model(tmp_path / "ours.keras",
+                                   custom_objects={"Nested": _classes(keras)["Nested"]})
+    for their_value, ours_variable in zip(back.optimizer.variables, ours.optimizer.variables()):
+        np.testing.assert_array_equal(np.asarray(their_value), np.asarray(ours_variable.numpy()))
+    np.testing.assert_allclose(_predict(back), _predict(ours), rtol=1e-5, atol=1e-6)
+
+
+def test_to_json_and_model_from_json_rebuild_the_class():
+    model = _built(engine, "Listed")
+    copy = engine.models.model_from_json(model.to_json(),
+                                         custom_objects={"Listed": type(model)})
+    assert type(copy) is type(model) and copy.built
+    assert [tuple(w.shape) for w in copy.weights] == [tuple(w.shape) for w in model.weights]
