@@ -12,7 +12,8 @@ from engine.runtime import (BackendUnavailable, get_backend, list_backends,  # n
                             set_backend)
 from engine.tensor import Tensor, Variable
 from engine import callbacks, data, losses, metrics, optimizers, utils, vis  # noqa: E402,F401
-from engine import activations, initializers, layers, models, regularizers  # noqa: E402,F401
+from engine import (activations, constraints, initializers, layers, models,  # noqa: E402,F401
+                    regularizers)
 from engine.layers import Input  # noqa: E402,F401
 from engine.models import Model, Sequential  # noqa: E402,F401
 

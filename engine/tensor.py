@@ -237,13 +237,15 @@ def wrap(native, backend):
 class Variable(Tensor):
     """Trainable state: a tensor whose value can be replaced in place with `assign`."""
 
-    __slots__ = ("name", "trainable", "_host_item")
+    # constraint: a projection the optimizer applies after each update (None: none)
+    __slots__ = ("name", "trainable", "_host_item", "constraint")
 
-    def __init__(self, initial_value, trainable=True, name=None, dtype=None):
+    def __init__(self, initial_value, trainable=True, name=None, dtype=None, constraint=None):
         value = _ops.convert_to_tensor(initial_value, dtype=dtype)
         self.native = value.native
         self._backend = value._backend
         self.trainable = trainable
+        self.constraint = constraint
         self.name = name or "Variable"
         self._host_item = (None, None)  # (the native array read, its value)
 

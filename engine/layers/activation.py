@@ -1,8 +1,8 @@
 """Activation layers with arguments, as in keras.layers: ReLU, LeakyReLU, PReLU, ELU, Softmax."""
 import engine
-from engine import activations, initializers, regularizers
+from engine import activations, constraints, initializers, regularizers
 from engine.layers.base import Layer
-from engine.layers.core import no_constraint
+from engine.layers.core import weight_constraints
 
 
 class ActivationLayer(Layer):
@@ -75,7 +75,7 @@ class PReLU(ActivationLayer):
     def __init__(self, alpha_initializer="zeros", alpha_regularizer=None, alpha_constraint=None,
                  shared_axes=None, **kwargs):
         super().__init__(**kwargs)
-        no_constraint(self.name, alpha_constraint=alpha_constraint)
+        weight_constraints(self, alpha_constraint=alpha_constraint)
         self.alpha_initializer = initializers.get(alpha_initializer)
         self.alpha_regularizer = regularizers.get(alpha_regularizer)
         self.shared_axes = (None if shared_axes is None else
@@ -90,7 +90,8 @@ class PReLU(ActivationLayer):
                                  f"{tuple(input_shape)}")
             shape[axis - 1] = 1
         self.alpha = self.add_weight(tuple(shape), self.alpha_initializer,
-                                     regularizer=self.alpha_regularizer, name="alpha")
+                                     regularizer=self.alpha_regularizer,
+                                     constraint=self.alpha_constraint, name="alpha")
 
     def call(self, inputs):
         return engine.relu(inputs) - self.alpha * engine.relu(-inputs)
@@ -99,7 +100,8 @@ class PReLU(ActivationLayer):
         return {**super().get_config(),
                 "alpha_initializer": initializers.serialize(self.alpha_initializer),
                 "alpha_regularizer": regularizers.serialize(self.alpha_regularizer),
-                "alpha_constraint": None, "shared_axes": self.shared_axes}
+                "alpha_constraint": constraints.serialize(self.alpha_constraint),
+                "shared_axes": self.shared_axes}
 
 
 class ELU(ActivationLayer):

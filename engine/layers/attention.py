@@ -3,9 +3,9 @@ ops (matmul, reshape, transpose, softmax, where) so they train on every backend.
 import math
 
 import engine
-from engine import initializers, regularizers
+from engine import constraints, initializers, regularizers
 from engine.layers.base import Layer, next_seed
-from engine.layers.core import no_constraint
+from engine.layers.core import weight_constraints
 
 _LARGE_NEGATIVE = -1e9  # Keras's score for masked positions (float32 and wider)
 
@@ -88,9 +88,9 @@ class MultiHeadAttention(Layer):
                              f"1 of (batch, steps, features) inputs is supported (the default, "
                              f"attention_axes=None or (1,)). Received: "
                              f"attention_axes={attention_axes!r}")
-        no_constraint(label, kernel_constraint=kernel_constraint,
-                      bias_constraint=bias_constraint)
         super().__init__(**kwargs)
+        weight_constraints(self, kernel_constraint=kernel_constraint,
+                           bias_constraint=bias_constraint)
         self.num_heads, self.key_dim = num_heads, key_dim
         self.value_dim = value_dim or key_dim
         self.dropout, self.use_bias, self.seed = dropout, use_bias, seed
@@ -123,9 +123,10 @@ class MultiHeadAttention(Layer):
 
     def _projection(self, name, kernel_shape, bias_shape):
         kernel = self.add_weight(kernel_shape, self.kernel_initializer,
-                                 regularizer=self.kernel_regularizer, name=f"{name}/kernel")
+                                 regularizer=self.kernel_regularizer,
+                                 constraint=self.kernel_constraint, name=f"{name}/kernel")
         bias = self.add_weight(bias_shape, self.bias_initializer,
-                               regularizer=self.bias_regularizer,
+                               regularizer=self.bias_regularizer, constraint=self.bias_constraint,
                                name=f"{name}/bias") if self.use_bias else None
         return kernel, bias
 
@@ -201,7 +202,8 @@ class MultiHeadAttention(Layer):
                 "bias_initializer": initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
                 "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-                "kernel_constraint": None, "bias_constraint": None, "seed": self.seed}
+                "kernel_constraint": constraints.serialize(self.kernel_constraint),
+                "bias_constraint": constraints.serialize(self.bias_constraint), "seed": self.seed}
 
 
 class Attention(Layer):

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 
 import engine
-from engine import initializers, regularizers
+from engine import constraints, initializers, regularizers
 from engine.layers.keras_tensor import (KerasTensor, Node, flatten, is_symbolic,
                                         map_structure, symbolic_leaves)
 
@@ -350,7 +350,8 @@ class Layer:
         shape = tuple(int(d) for d in (shape or ()))
         value = initializer(shape, dtype)
         variable = engine.Variable(value, trainable=trainable and self.trainable,
-                                   name=f"{self.name}/{name or 'variable'}", dtype=dtype)
+                                   name=f"{self.name}/{name or 'variable'}", dtype=dtype,
+                                   constraint=constraints.get(constraint))
         (self._trainable_variables if trainable else self._non_trainable_variables).append(variable)
         regularizer = regularizers.get(regularizer)
         if regularizer is not None:

@@ -6,16 +6,23 @@ import math
 import numpy as np
 
 import engine
-from engine import activations, initializers, regularizers
+from engine import activations, constraints, initializers, regularizers
 from engine.layers.base import InputSpec, Layer, next_seed
 
 
-def no_constraint(layer_name, **constraints):
-    """Weight constraints are not supported; accept only None (what Keras configs hold)."""
-    for argument, value in constraints.items():
+def no_constraint(layer_name, **arguments):
+    """Weight constraints these layers do not take yet: only None is accepted."""
+    for argument, value in arguments.items():
         if value is not None:
             raise ValueError(f"Layer '{layer_name}': `{argument}` is not supported "
                              f"(got {value!r}); pass None")
+
+
+def weight_constraints(layer, **arguments):
+    """Set each `<weight>_constraint` argument on the layer as a constraint (its add_weight
+    passes it on; the optimizer projects the weight with it after each update)."""
+    for argument, value in arguments.items():
+        setattr(layer, argument, constraints.get(value))
 
 
 class Dense(Layer):
@@ -30,8 +37,8 @@ class Dense(Layer):
         if not isinstance(units, int) or units <= 0:
             raise ValueError(f"Received an invalid value for `units`, expected a positive "
                              f"integer. Received: units={units}")
-        no_constraint(self.name, kernel_constraint=kernel_constraint,
-                      bias_constraint=bias_constraint)
+        weight_constraints(self, kernel_constraint=kernel_constraint,
+                           bias_constraint=bias_constraint)
         self.units = units
         self.activation = activations.get(activation)
         self.use_bias = use_bias
@@ -44,9 +51,11 @@ class Dense(Layer):
     def build(self, input_shape):
         in_features = input_shape[-1]
         self.kernel = self.add_weight((in_features, self.units), self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer, name="kernel")
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint, name="kernel")
         self.bias = self.add_weight((self.units,), self.bias_initializer,
                                     regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint,
                                     name="bias") if self.use_bias else None
         self.input_spec = InputSpec(min_ndim=2, axes={-1: in_features})
 
@@ -75,7 +84,8 @@ class Dense(Layer):
                 "bias_initializer": initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
                 "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-                "kernel_constraint": None, "bias_constraint": None}
+                "kernel_constraint": constraints.serialize(self.kernel_constraint),
+                "bias_constraint": constraints.serialize(self.bias_constraint)}
 
 
 class Activation(Layer):
@@ -268,7 +278,7 @@ class Embedding(Layer):
                  embeddings_regularizer=None, embeddings_constraint=None, mask_zero=False,
                  **kwargs):
         super().__init__(**kwargs)
-        no_constraint(self.name, embeddings_constraint=embeddings_constraint)
+        weight_constraints(self, embeddings_constraint=embeddings_constraint)
         self.mask_zero = self.supports_masking = bool(mask_zero)
         self.input_dim, self.output_dim = input_dim, output_dim
         self.embeddings_initializer = initializers.get(embeddings_initializer)
@@ -278,6 +288,7 @@ class Embedding(Layer):
         self.embeddings = self.add_weight((self.input_dim, self.output_dim),
                                           self.embeddings_initializer,
                                           regularizer=self.embeddings_regularizer,
+                                          constraint=self.embeddings_constraint,
                                           name="embeddings")
 
     def call(self, inputs):
@@ -297,7 +308,8 @@ class Embedding(Layer):
                 "output_dim": self.output_dim,
                 "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
                 "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
-                "embeddings_constraint": None, "mask_zero": self.mask_zero}
+                "embeddings_constraint": constraints.serialize(self.embeddings_constraint),
+                "mask_zero": self.mask_zero}
 
 
 class Masking(Layer):

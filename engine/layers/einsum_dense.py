@@ -4,9 +4,9 @@ import math
 import re
 
 import engine
-from engine import activations, initializers, regularizers
+from engine import activations, constraints, initializers, regularizers
 from engine.layers.base import InputSpec, Layer
-from engine.layers.core import no_constraint
+from engine.layers.core import weight_constraints
 
 # Keras's three equation forms: 'ab,bc->ac', '...ab,bc->...ac' and 'ab...,bc->ac...'.
 _PLAIN = re.compile(r"([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)")
@@ -115,9 +115,13 @@ class EinsumDense(Layer):
                  quantization_config=None, **kwargs):
         super().__init__(**kwargs)
         _split(equation)
-        no_constraint(self.name, kernel_constraint=kernel_constraint,
-                      bias_constraint=bias_constraint, lora_rank=lora_rank,
-                      lora_alpha=lora_alpha, quantization_config=quantization_config)
+        weight_constraints(self, kernel_constraint=kernel_constraint,
+                           bias_constraint=bias_constraint)
+        for argument, value in (("lora_rank", lora_rank), ("lora_alpha", lora_alpha),
+                                ("quantization_config", quantization_config)):
+            if value is not None:
+                raise ValueError(f"Layer '{self.name}': `{argument}` is not supported "
+                                 f"(got {value!r}); pass None")
         self.equation = equation
         self.partial_output_shape = ((output_shape,) if isinstance(output_shape, int)
                                      else tuple(output_shape))
@@ -137,9 +141,11 @@ class EinsumDense(Layer):
                 initializer, math.prod(kernel_shape[i] for i in input_axes),
                 math.prod(kernel_shape[i] for i in output_axes))
         self.kernel = self.add_weight(tuple(kernel_shape), initializer,
-                                      regularizer=self.kernel_regularizer, name="kernel")
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint, name="kernel")
         self.bias = None if bias_shape is None else self.add_weight(
             tuple(bias_shape), self.bias_initializer, regularizer=self.bias_regularizer,
+            constraint=self.bias_constraint,
             name="bias")
         self.input_spec = InputSpec(ndim=len(input_shape))
 
@@ -163,5 +169,6 @@ class EinsumDense(Layer):
                 "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
                 "bias_regularizer": regularizers.serialize(self.bias_regularizer),
                 "activity_regularizer": regularizers.serialize(self.activity_regularizer),
-                "kernel_constraint": None, "bias_constraint": None,
+                "kernel_constraint": constraints.serialize(self.kernel_constraint),
+                "bias_constraint": constraints.serialize(self.bias_constraint),
                 "quantization_config": None}

@@ -5,9 +5,9 @@ statistics)."""
 import numpy as np
 
 import engine
-from engine import initializers, regularizers
+from engine import constraints, initializers, regularizers
 from engine.layers.base import InputSpec, Layer, assign_state
-from engine.layers.core import no_constraint
+from engine.layers.core import weight_constraints
 
 
 class BatchNormalization(Layer):
@@ -22,8 +22,8 @@ class BatchNormalization(Layer):
                  beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
                  gamma_constraint=None, synchronized=False, **kwargs):
         super().__init__(**kwargs)
-        no_constraint(self.name, beta_constraint=beta_constraint,
-                      gamma_constraint=gamma_constraint)
+        weight_constraints(self, beta_constraint=beta_constraint,
+                           gamma_constraint=gamma_constraint)
         self.axis = axis
         self.momentum, self.epsilon = float(momentum), float(epsilon)
         self.center, self.scale = center, scale
@@ -41,9 +41,11 @@ class BatchNormalization(Layer):
         self.input_spec = InputSpec(ndim=len(input_shape), axes={axis: channels})
         self.gamma = self.add_weight((channels,), self.gamma_initializer,
                                      regularizer=self.gamma_regularizer,
+                                     constraint=self.gamma_constraint,
                                      name="gamma") if self.scale else None
         self.beta = self.add_weight((channels,), self.beta_initializer,
                                     regularizer=self.beta_regularizer,
+                                    constraint=self.beta_constraint,
                                     name="beta") if self.center else None
         self.moving_mean = self.add_weight((channels,), self.moving_mean_initializer,
                                            trainable=False, name="moving_mean")
@@ -81,7 +83,8 @@ class BatchNormalization(Layer):
                     self.moving_variance_initializer),
                 "beta_regularizer": regularizers.serialize(self.beta_regularizer),
                 "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
-                "beta_constraint": None, "gamma_constraint": None,
+                "beta_constraint": constraints.serialize(self.beta_constraint),
+                "gamma_constraint": constraints.serialize(self.gamma_constraint),
                 "synchronized": self.synchronized}
 
 
@@ -95,8 +98,8 @@ class _ScaleShift(Layer):
                  gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
                  beta_constraint=None, gamma_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        no_constraint(self.name, beta_constraint=beta_constraint,
-                      gamma_constraint=gamma_constraint)
+        weight_constraints(self, beta_constraint=beta_constraint,
+                           gamma_constraint=gamma_constraint)
         self.epsilon = float(epsilon)
         self.center, self.scale = center, scale
         self.beta_initializer = initializers.get(beta_initializer)
@@ -108,9 +111,11 @@ class _ScaleShift(Layer):
         """gamma then beta (Keras's order), each of `shape`, when enabled."""
         self.gamma = self.add_weight(shape, self.gamma_initializer,
                                      regularizer=self.gamma_regularizer,
+                                     constraint=self.gamma_constraint,
                                      name="gamma") if self.scale else None
         self.beta = self.add_weight(shape, self.beta_initializer,
                                     regularizer=self.beta_regularizer,
+                                    constraint=self.beta_constraint,
                                     name="beta") if self.center else None
 
     def scale_and_shift(self, outputs, broadcast):
@@ -133,7 +138,8 @@ class _ScaleShift(Layer):
                 "gamma_initializer": initializers.serialize(self.gamma_initializer),
                 "beta_regularizer": regularizers.serialize(self.beta_regularizer),
                 "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
-                "beta_constraint": None, "gamma_constraint": None}
+                "beta_constraint": constraints.serialize(self.beta_constraint),
+                "gamma_constraint": constraints.serialize(self.gamma_constraint)}
 
 
 class LayerNormalization(_ScaleShift):

@@ -4,9 +4,9 @@ call(inputs, states) returns (output, new_states); the RNN layer runs it over ti
 built-in cells also offer the loop a faster split of that step: `project` (x @ kernel + bias,
 for all time steps in one matmul) and `step` (the recurrent part)."""
 import engine
-from engine import activations, initializers, regularizers
+from engine import activations, constraints, initializers, regularizers
 from engine.layers.base import Layer, next_seed
-from engine.layers.core import no_constraint
+from engine.layers.core import weight_constraints
 
 
 class GatedCell(Layer):
@@ -23,8 +23,9 @@ class GatedCell(Layer):
                  recurrent_constraint=None, bias_constraint=None, dropout=0.0,
                  recurrent_dropout=0.0, seed=None, **kwargs):
         super().__init__(**kwargs)
-        no_constraint(self.name, kernel_constraint=kernel_constraint,
-                      recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint)
+        weight_constraints(self, kernel_constraint=kernel_constraint,
+                           recurrent_constraint=recurrent_constraint,
+                           bias_constraint=bias_constraint)
         if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
             raise ValueError(f"{type(self).__name__} '{self.name}': units must be a positive "
                              f"integer, got {units!r}")
@@ -59,12 +60,15 @@ class GatedCell(Layer):
         features = input_shape[-1]
         width = self.gates * self.units
         self.kernel = self.add_weight((features, width), self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer, name="kernel")
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint, name="kernel")
         self.recurrent_kernel = self.add_weight((self.units, width), self.recurrent_initializer,
                                                 regularizer=self.recurrent_regularizer,
+                                                constraint=self.recurrent_constraint,
                                                 name="recurrent_kernel")
         self.bias = self.add_weight(self.bias_shape(), self.initial_bias,
                                     regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint,
                                     name="bias") if self.use_bias else None
 
     def get_initial_state(self, batch_size, dtype="float32"):
@@ -134,8 +138,10 @@ class GatedCell(Layer):
                 "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
                 "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
                 "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-                "kernel_constraint": None, "recurrent_constraint": None,
-                "bias_constraint": None, "dropout": self.dropout,
+                "kernel_constraint": constraints.serialize(self.kernel_constraint),
+                "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
+                "bias_constraint": constraints.serialize(self.bias_constraint),
+                "dropout": self.dropout,
                 "recurrent_dropout": self.recurrent_dropout, "seed": self.seed}
 
 

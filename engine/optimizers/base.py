@@ -146,6 +146,8 @@ class Optimizer:
                 variable.assign(variable - variable * (self.weight_decay * learning_rate))
         for grad, variable in zip(grads, variables):
             self.update_step(grad, variable, learning_rate)
+            if variable.constraint is not None:  # Keras projects right after the update
+                variable.assign(variable.constraint(variable))
         self.iterations.assign_add(1)
         return self.iterations
 
