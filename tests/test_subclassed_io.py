@@ -70,7 +70,7 @@ def _classes(lib):
         def call(self, inputs):
             return self.out(self.body(inputs))
 
-    return {cls.__name__: cls for cls in (Attributes, Listed, Nested, WithSequential)}
+    return {cls.__name__: cls for cls in (Attributes, Listed, Block, Nested, WithSequential)}
 
 
 NAMES = ["Attributes", "Listed", "Nested", "WithSequential"]
@@ -245,3 +245,21 @@ def test_to_json_and_model_from_json_rebuild_the_class():
                                          custom_objects={"Listed": type(model)})
     assert type(copy) is type(model) and copy.built
     assert [tuple(w.shape) for w in copy.weights] == [tuple(w.shape) for w in model.weights]
+
+
+def test_a_users_layer_holding_layers_inside_sequential_matches_keras(keras, tmp_path):
+    """Keras walks a user's layer by attribute wherever it sits, in a Sequential too."""
+    def build(lib):
+        model = lib.Sequential([lib.layers.Dense(4), _classes(lib)["Block"]()])
+        model(X)
+        return model
+
+    theirs, ours = build(keras), build(engine)
+    theirs.save_weights(tmp_path / "theirs.weights.h5")
+    ours.save_weights(tmp_path / "ours.weights.h5")
+    listing = [_h5_listing((tmp_path / f"{who}.weights.h5").read_bytes())
+               for who in ("theirs", "ours")]
+    assert _shapes_only(listing[0]) == _shapes_only(listing[1])
+    assert ("layers/block/inner/vars/0", (4, 3)) in _shapes_only(listing[1])
+    ours.load_weights(tmp_path / "theirs.weights.h5")
+    np.testing.assert_allclose(_predict(ours), _predict(theirs), rtol=1e-5, atol=1e-6)
