@@ -91,3 +91,26 @@ def test_tfjs_loads_models_with_constraints(tmp_path):
     np.testing.assert_allclose(got, model.predict(x, verbose=0).ravel(), rtol=1e-5, atol=1e-5)
     back = engine.models.load_model(str(tmp_path / "constrained"))
     assert isinstance(back.layers[1].kernel_constraint, constraints.MaxNorm)
+
+
+def _constrained_convolutions(lib):
+    lib_constraints = lib.constraints
+    images = lib.layers.Input((6, 6, 2))
+    hidden = lib.layers.Conv2D(3, 3, kernel_constraint=lib_constraints.MaxNorm(0.5, [0, 1, 2]),
+                               bias_constraint=lib_constraints.NonNeg())(images)
+    hidden = lib.layers.DepthwiseConv2D(
+        2, depthwise_constraint=lib_constraints.UnitNorm([0, 1]))(hidden)
+    hidden = lib.layers.SeparableConv2D(
+        2, 2, depthwise_constraint=lib_constraints.MaxNorm(0.4),
+        pointwise_constraint=lib_constraints.NonNeg())(hidden)
+    return lib.Model(images, lib.layers.Dense(1)(lib.layers.Flatten()(hidden)))
+
+
+def test_convolution_constraints_train_as_keras():
+    keras, theirs, ours = keras_twins(_constrained_convolutions, seed=6)
+    x = random_array((4, 6, 6, 2), 7)
+    y = random_array((4, 1), 8)
+    sgd_steps_like_keras(keras, theirs, ours, x, y, 0.3, steps=3)
+    rebuilt = engine.models.model_from_json(ours.to_json()).layers[2].get_config()
+    assert rebuilt["depthwise_constraint"] == {"class_name": "UnitNorm",
+                                               "config": {"axis": [0, 1]}}

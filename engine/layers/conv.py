@@ -5,9 +5,9 @@ UpSampling of rank 1 and 2."""
 import numbers
 
 import engine
-from engine import activations, initializers, regularizers
+from engine import activations, constraints, initializers, regularizers
 from engine.layers.base import InputSpec, Layer
-from engine.layers.core import no_constraint
+from engine.layers.core import weight_constraints
 
 
 def as_tuple(value, rank, name, minimum=1):
@@ -66,8 +66,8 @@ class Conv(Layer):
                  kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
                  bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        no_constraint(self.name, kernel_constraint=kernel_constraint,
-                      bias_constraint=bias_constraint)
+        weight_constraints(self, kernel_constraint=kernel_constraint,
+                           bias_constraint=bias_constraint)
         if groups != 1:
             raise ValueError(f"Layer '{self.name}': groups={groups} is not supported (only 1)")
         padding = padding.lower() if isinstance(padding, str) else padding
@@ -101,9 +101,11 @@ class Conv(Layer):
     def build(self, input_shape):
         in_channels = input_shape[-1]
         self.kernel = self.add_weight(self.kernel_shape(in_channels), self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer, name="kernel")
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint, name="kernel")
         self.bias = self.add_weight((self.filters,), self.bias_initializer,
                                     regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint,
                                     name="bias") if self.use_bias else None
         self.input_spec = InputSpec(ndim=self.rank + 2, axes={-1: in_channels})
 
@@ -140,7 +142,8 @@ class Conv(Layer):
                 "bias_initializer": initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
                 "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-                "kernel_constraint": None, "bias_constraint": None}
+                "kernel_constraint": constraints.serialize(self.kernel_constraint),
+                "bias_constraint": constraints.serialize(self.bias_constraint)}
 
 
 class Conv2D(Conv):
@@ -244,10 +247,12 @@ class DepthwiseConv2D(Conv):
         self.kernel = self.add_weight(self.kernel_size + (in_channels, self.depth_multiplier),
                                       self.kernel_initializer,
                                       regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint,
                                       name=self.kernel_name)
         self.depthwise_kernel = self.kernel
         self.bias = self.add_weight((self.filters,), self.bias_initializer,
                                     regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint,
                                     name="bias") if self.use_bias else None
         self.input_spec = InputSpec(ndim=self.rank + 2, axes={-1: in_channels})
 
@@ -297,8 +302,8 @@ class SeparableConv2D(Conv):
                          activation=activation, use_bias=use_bias,
                          bias_initializer=bias_initializer, bias_regularizer=bias_regularizer,
                          bias_constraint=bias_constraint, **kwargs)
-        no_constraint(self.name, depthwise_constraint=depthwise_constraint,
-                      pointwise_constraint=pointwise_constraint)
+        weight_constraints(self, depthwise_constraint=depthwise_constraint,
+                           pointwise_constraint=pointwise_constraint)
         self.depth_multiplier = positive_multiplier(self.name, depth_multiplier)
         self.depthwise_initializer = initializers.get(depthwise_initializer)
         self.pointwise_initializer = initializers.get(pointwise_initializer)
@@ -309,13 +314,16 @@ class SeparableConv2D(Conv):
         in_channels = input_shape[-1]
         self.depthwise_kernel = self.add_weight(
             self.kernel_size + (in_channels, self.depth_multiplier), self.depthwise_initializer,
-            regularizer=self.depthwise_regularizer, name="depthwise_kernel")
+            regularizer=self.depthwise_regularizer, constraint=self.depthwise_constraint,
+            name="depthwise_kernel")
         self.pointwise_kernel = self.add_weight(
             (1,) * self.rank + (in_channels * self.depth_multiplier, self.filters),
             self.pointwise_initializer, regularizer=self.pointwise_regularizer,
+            constraint=self.pointwise_constraint,
             name="pointwise_kernel")
         self.bias = self.add_weight((self.filters,), self.bias_initializer,
                                     regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint,
                                     name="bias") if self.use_bias else None
         self.input_spec = InputSpec(ndim=self.rank + 2, axes={-1: in_channels})
 
@@ -332,7 +340,8 @@ class SeparableConv2D(Conv):
                 "pointwise_initializer": initializers.serialize(self.pointwise_initializer),
                 "depthwise_regularizer": regularizers.serialize(self.depthwise_regularizer),
                 "pointwise_regularizer": regularizers.serialize(self.pointwise_regularizer),
-                "depthwise_constraint": None, "pointwise_constraint": None}
+                "depthwise_constraint": constraints.serialize(self.depthwise_constraint),
+                "pointwise_constraint": constraints.serialize(self.pointwise_constraint)}
 
 
 class SeparableConv1D(SeparableConv2D):

@@ -10,14 +10,6 @@ from engine import activations, constraints, initializers, regularizers
 from engine.layers.base import InputSpec, Layer, next_seed
 
 
-def no_constraint(layer_name, **arguments):
-    """Weight constraints these layers do not take yet: only None is accepted."""
-    for argument, value in arguments.items():
-        if value is not None:
-            raise ValueError(f"Layer '{layer_name}': `{argument}` is not supported "
-                             f"(got {value!r}); pass None")
-
-
 def weight_constraints(layer, **arguments):
     """Set each `<weight>_constraint` argument on the layer as a constraint (its add_weight
     passes it on; the optimizer projects the weight with it after each update)."""
