@@ -1,6 +1,7 @@
 """Weight constraints (Keras 3 names and formulas): a projection the optimizer applies to a
 weight after each update (MaxNorm, MinMaxNorm, NonNeg, UnitNorm)."""
 import engine
+from engine import keras_objects
 
 EPSILON = 1e-7  # Keras's backend epsilon, added to the norms
 
@@ -81,28 +82,5 @@ _ALIASES = {"max_norm": MaxNorm, "min_max_norm": MinMaxNorm, "non_neg": NonNeg,
             "unit_norm": UnitNorm}
 
 
-def get(identifier):
-    """A constraint from a name, {"class_name", "config"} dict, instance or callable."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        cls = _CLASSES.get(identifier.get("class_name"))
-        if cls is None:
-            raise ValueError(f"Unknown constraint: {identifier.get('class_name')!r}. Known "
-                             f"constraints: {', '.join(sorted(_CLASSES))}")
-        return cls.from_config(identifier.get("config") or {})
-    if isinstance(identifier, str):
-        cls = _ALIASES.get(identifier) or _CLASSES.get(identifier)
-        if cls is None:
-            raise ValueError(f"Unknown constraint: {identifier!r}. Known constraints: "
-                             f"{', '.join(sorted(_ALIASES))}")
-        return cls()
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"Could not interpret constraint: {identifier!r}")
-
-
-def serialize(constraint):
-    if constraint is None:
-        return None
-    return {"class_name": type(constraint).__name__, "config": constraint.get_config()}
+get = keras_objects.getter("constraint", _CLASSES, _ALIASES)
+serialize = keras_objects.serialize

@@ -6,6 +6,7 @@ current backend. A seeded initializer gives the same values on every call and ba
 import math
 
 import engine
+from engine import keras_objects
 
 
 class Initializer:
@@ -192,31 +193,5 @@ _ALIASES = {
 _CLASSES = {cls.__name__: cls for cls in set(_ALIASES.values())}
 
 
-def get(identifier):
-    """An Initializer from a Keras name, class name, {"class_name", "config"} dict or instance."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, Initializer) or callable(identifier) and not isinstance(
-            identifier, type):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Initializer):
-        return identifier()
-    if isinstance(identifier, dict):
-        cls = _lookup(identifier.get("class_name"))
-        return cls.from_config(identifier.get("config") or {})
-    return _lookup(identifier)()
-
-
-def _lookup(name):
-    cls = _ALIASES.get(name) or _CLASSES.get(name)
-    if cls is None:
-        raise ValueError(f"Unknown initializer: {name!r}. Known initializers: "
-                         f"{', '.join(sorted(_ALIASES))}")
-    return cls
-
-
-def serialize(initializer):
-    """The Keras config dict of an initializer."""
-    if initializer is None:
-        return None
-    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+get = keras_objects.getter("initializer", _CLASSES, _ALIASES)
+serialize = keras_objects.serialize

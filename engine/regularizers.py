@@ -1,5 +1,6 @@
 """Weight regularizers (Keras 3 names and formulas): a penalty added to the training loss."""
 import engine
+from engine import keras_objects
 
 
 class Regularizer:
@@ -55,28 +56,5 @@ _CLASSES = {"L1": L1, "L2": L2, "L1L2": L1L2}
 l1, l2, l1_l2 = L1, L2, L1L2  # Keras 3's lowercase aliases of the classes
 
 
-def get(identifier):
-    """A regularizer from a name, {"class_name", "config"} dict, instance or callable."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        cls = _CLASSES.get(identifier.get("class_name"))
-        if cls is None:
-            raise ValueError(f"Unknown regularizer: {identifier.get('class_name')!r}. Known "
-                             f"regularizers: {', '.join(sorted(_CLASSES))}")
-        return cls.from_config(identifier.get("config") or {})
-    if isinstance(identifier, str):
-        cls = _ALIASES.get(identifier) or _CLASSES.get(identifier)
-        if cls is None:
-            raise ValueError(f"Unknown regularizer: {identifier!r}. Known regularizers: "
-                             f"{', '.join(sorted(_ALIASES))}")
-        return cls()
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"Could not interpret regularizer: {identifier!r}")
-
-
-def serialize(regularizer):
-    if regularizer is None:
-        return None
-    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
+get = keras_objects.getter("regularizer", _CLASSES, _ALIASES)
+serialize = keras_objects.serialize
