@@ -53,3 +53,18 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
         else:
             row[:len(kept)] = kept
     return padded
+
+
+def set_random_seed(seed):
+    """Keras's utils.set_random_seed: Python's random, NumPy's global generator and the
+    engine's unseeded random ops (engine.set_seed) all seeded with `seed`, so a program (weight
+    initializers, dropout, fit's shuffling) repeats."""
+    import random
+
+    import engine
+
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"set_random_seed: seed must be a non-negative integer, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed)
+    engine.set_seed(seed)

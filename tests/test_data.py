@@ -245,3 +245,17 @@ def test_autotune_pipeline_as_tf_data_spells_it():
     with pytest.raises(ValueError, match="num_parallel_calls must be None, AUTOTUNE or a "
                                          "positive integer, got 0"):
         Dataset.range(3).map(lambda v: v, num_parallel_calls=0)
+
+
+def test_set_random_seed_repeats_a_training_run():
+    def run():
+        engine.utils.set_random_seed(7)
+        model = engine.Sequential([engine.layers.Input((3,)), engine.layers.Dropout(0.5),
+                                   engine.layers.Dense(2)])
+        model.compile("sgd", "mse")
+        x = np.random.rand(16, 3).astype("float32")
+        return model.fit(x, np.zeros((16, 2), "float32"), epochs=2, verbose=0).history["loss"]
+
+    assert run() == run()
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        engine.utils.set_random_seed(-1)
