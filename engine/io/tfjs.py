@@ -27,6 +27,7 @@ _NOT_IN_TFJS = {"Subtract", "Normalization", "SpatialDropout2D", "ZeroPadding1D"
 _NOT_IN_TFJS |= {"RandomCrop", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
                  "RandomContrast", "RandomBrightness"}
 _NOT_IN_TFJS |= {"Conv1DTranspose", "DepthwiseConv1D", "SeparableConv1D"}
+_NOT_IN_TFJS |= {"Discretization", "IntegerLookup"}
 _UNLIKE_IN_TFJS = {"Resizing", "CenterCrop"}
 
 

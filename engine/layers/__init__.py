@@ -1,6 +1,8 @@
 """Keras-style layers written with engine ops, plus (de)serialization of layer configs."""
 from engine.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax  # noqa: F401
 from engine.layers.attention import Attention, MultiHeadAttention  # noqa: F401
+from engine.layers.categorical import (CategoryEncoding, Discretization,  # noqa: F401
+                                      IntegerLookup)
 from engine.layers.base import InputSpec, Layer, clear_session  # noqa: F401
 from engine.layers.conv import (Conv1D, Conv2D, Conv2DTranspose, Cropping1D,  # noqa: F401
                                 Cropping2D, DepthwiseConv2D, SeparableConv2D, UpSampling1D,
@@ -70,7 +72,8 @@ def layer_classes():
         MultiHeadAttention, Attention, EinsumDense, Sequential, Functional,
         Resizing, CenterCrop, RandomCrop, RandomFlip, RandomRotation, RandomZoom,
         RandomTranslation, RandomContrast, RandomBrightness, Conv1DTranspose,
-        DepthwiseConv1D, SeparableConv1D)}
+        DepthwiseConv1D, SeparableConv1D, CategoryEncoding, Discretization,
+        IntegerLookup)}
     classes["Model"] = Model
     return {**_ALIASES, **classes}
 
