@@ -30,6 +30,7 @@ from engine.layers.preprocessing import (CenterCrop, RandomBrightness,  # noqa: 
                                          RandomRotation, RandomTranslation, RandomZoom,
                                          Resizing)
 from engine.layers.recurrent import GRU, LSTM, RNN, SimpleRNN  # noqa: F401
+from engine.layers.conv_lstm import ConvLSTM2D  # noqa: F401
 from engine.layers.rnn_cells import (GRUCell, LSTMCell, SimpleRNNCell,  # noqa: F401
                                      StackedRNNCells)
 from engine.layers.wrappers import Bidirectional, TimeDistributed  # noqa: F401
@@ -72,7 +73,7 @@ def layer_classes():
         MultiHeadAttention, Attention, EinsumDense, Sequential, Functional,
         Resizing, CenterCrop, RandomCrop, RandomFlip, RandomRotation, RandomZoom,
         RandomTranslation, RandomContrast, RandomBrightness, Conv1DTranspose,
-        DepthwiseConv1D, SeparableConv1D, CategoryEncoding, Discretization,
+        DepthwiseConv1D, SeparableConv1D, ConvLSTM2D, CategoryEncoding, Discretization,
         IntegerLookup)}
     classes["Model"] = Model
     return {**_ALIASES, **classes}

@@ -44,9 +44,9 @@ class RNN(Layer):
             if expected is not None and features is not None and expected != features:
                 raise ValueError(f"{what}: its cell '{self.cell.name}' was built for {expected} "
                                  f"input features but the input has {features}")
-        self.cell.build_from_shape((input_shape[0], features))
+        self.cell.build_from_shape((input_shape[0],) + tuple(input_shape[2:]))
         _scope_weights(self.cell, self.name)
-        self.input_spec = InputSpec(ndim=3, axes={-1: features})
+        self.input_spec = InputSpec(ndim=len(input_shape), axes={-1: features})
 
     def initial_states(self, batch, dtype):
         return initial_states(self.cell, batch, dtype)
@@ -73,8 +73,9 @@ class RNN(Layer):
             kept = engine.slice(mask, (0, t), (batch, 1))
             previous = (outputs[-1] if outputs and not self.zero_output_for_mask
                         else engine.zeros_like(output))
-            outputs.append(engine.where(kept, output, previous))
-            states = [engine.where(kept, new, old) for new, old in zip(new_states, states)]
+            outputs.append(engine.where(_per_sample(kept, output), output, previous))
+            states = [engine.where(_per_sample(kept, new), new, old)
+                      for new, old in zip(new_states, states)]
         output = engine.stack(outputs, axis=1) if self.return_sequences else outputs[-1]
         return [output] + states if self.return_state else output
 
@@ -82,13 +83,17 @@ class RNN(Layer):
         """`initial_state` as a list of tensors, checked against the cell's state sizes."""
         given = list(initial_state) if isinstance(initial_state, (list, tuple)) else \
             [initial_state]
-        sizes = state_sizes(self.cell)
+        expected = self.state_shapes(batch)
         shapes = [tuple(getattr(state, "shape", ())) for state in given]
-        if shapes != [(batch, size) for size in sizes]:
+        if shapes != expected:
             raise ValueError(f"{describe(type(self), self.name)}: initial_state must be "
-                             f"{len(sizes)} tensors of shapes "
-                             f"{[(batch, size) for size in sizes]}, got shapes {shapes}")
+                             f"{len(expected)} tensors of shapes {expected}, got shapes "
+                             f"{shapes}")
         return [engine.convert_to_tensor(state) for state in given]
+
+    def state_shapes(self, batch):
+        """The shape of each state: (batch, size)."""
+        return [(batch, size) for size in state_sizes(self.cell)]
 
     def _step_function(self, inputs, training):
         """step(t, states) -> (output, new states). A built-in cell's input projection is one
@@ -98,19 +103,15 @@ class RNN(Layer):
             reset_dropout_mask(cell)
 
             def step(t, states):
-                x_t = engine.reshape(engine.slice(inputs, (0, t, 0), (batch, 1, -1)),
-                                     (batch, inputs.shape[2]))
-                return run_cell(cell, x_t, states, training)
+                return run_cell(cell, _time_step(inputs, t), states, training)
 
             return step
         dropped = cell.input_dropout_mask(inputs, training)
         projected = cell.project(inputs if dropped is None else inputs * dropped)
-        width = projected.shape[-1]
         recurrent_mask = cell.recurrent_dropout_mask(batch, inputs.dtype, training)
 
         def fast_step(t, states):
-            x_t = engine.reshape(engine.slice(projected, (0, t, 0), (batch, 1, -1)),
-                                 (batch, width))
+            x_t = _time_step(projected, t)
             h = states[0] if recurrent_mask is None else states[0] * recurrent_mask
             new_states = cell.step(x_t, h, states)
             return new_states[0], new_states
@@ -142,6 +143,17 @@ class RNN(Layer):
         from engine.layers.wrappers import keras3_entry
 
         return {**super().get_config(), **self.rnn_config(), "cell": keras3_entry(self.cell)}
+
+
+def _time_step(sequences, t):
+    """Step t of (batch, steps, ...) sequences: (batch, ...)."""
+    shape = tuple(sequences.shape)
+    return engine.reshape(engine.slice(sequences, (0, t), (shape[0], 1)), shape[:1] + shape[2:])
+
+
+def _per_sample(kept, like):
+    """A (batch, 1) mask shaped to broadcast over `like`'s (batch, ...) values."""
+    return engine.reshape(kept, (kept.shape[0],) + (1,) * (len(like.shape) - 1))
 
 
 def _scope_weights(cell, scope):

@@ -128,6 +128,10 @@ class GatedCell(Layer):
         new_states = self.step(self.project(inputs), h, states)
         return new_states[0], new_states
 
+    def recurrent_projection(self, h):
+        """h @ recurrent_kernel: the recurrent part of every gate."""
+        return engine.matmul(h, self.recurrent_kernel)
+
     def get_config(self):
         return {**super().get_config(), "units": self.units,
                 "activation": activations.serialize(self.activation),
@@ -152,7 +156,7 @@ class SimpleRNNCell(GatedCell):
         super().__init__(units, activation=activation, **kwargs)
 
     def step(self, x_t, h, states):
-        return [self.activation(x_t + engine.matmul(h, self.recurrent_kernel))]
+        return [self.activation(x_t + self.recurrent_projection(h))]
 
 
 class LSTMCell(GatedCell):
@@ -182,8 +186,8 @@ class LSTMCell(GatedCell):
                 engine.zeros((batch_size, self.units), dtype)]
 
     def step(self, x_t, h, states):
-        z = x_t + engine.matmul(h, self.recurrent_kernel)
-        z_i, z_f, z_c, z_o = engine.split(z, 4, axis=1)
+        z = x_t + self.recurrent_projection(h)
+        z_i, z_f, z_c, z_o = engine.split(z, 4, axis=-1)
         i = self.recurrent_activation(z_i)
         f = self.recurrent_activation(z_f)
         c = f * states[1] + i * self.activation(z_c)
