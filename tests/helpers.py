@@ -2,11 +2,13 @@
 analytic gradients against central finite differences; and the peers the tests compare with
 (real Keras, real TF.js in Node), skipping where they are not installed."""
 import contextlib
+import io
 import json
 import os
 import pathlib
 import shutil
 import subprocess
+import zipfile
 
 import numpy as np
 import pytest
@@ -215,3 +217,21 @@ def predicted_by_tfjs(models):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     return {name: np.array(values) for name, values in json.loads(result.stdout).items()}
+
+
+def h5_listing(data):
+    """[(path, a dataset's shape or a group's name attribute)] of an HDF5 file's bytes,
+    sorted: what a weights file holds where (h5py is imported here, for the io tests only)."""
+    import h5py
+
+    entries = []
+    with h5py.File(io.BytesIO(data), "r") as store:
+        store.visititems(lambda path, item: entries.append(
+            (path, item.shape if isinstance(item, h5py.Dataset) else item.attrs.get("name"))))
+    return sorted(entries)
+
+
+def keras_file_listing(path):
+    """h5_listing of the weights inside a .keras file."""
+    with zipfile.ZipFile(path) as archive:
+        return h5_listing(archive.read("model.weights.h5"))

@@ -1,17 +1,15 @@
 """Subclassed models (layers made in __init__, a call) in .keras files and .weights.h5 files,
 both ways with real Keras 3: its attribute-path weights layout, config.json and loading by
 custom_objects."""
-import io
 import json
 import zipfile
 
-import h5py
 import numpy as np
 import pytest
 
 import engine
 from engine.io.safety import ModelFileError
-from tests.helpers import keras_or_skip
+from tests.helpers import h5_listing, keras_or_skip
 
 X = np.linspace(-1, 1, 3 * 4, dtype="float32").reshape(3, 4)
 
@@ -91,15 +89,6 @@ def _predict(model):
     return np.asarray(model.predict(X, verbose=0))
 
 
-def _h5_listing(data):
-    """[(path, shape or the group's name attribute)] of an HDF5 file's bytes, sorted."""
-    entries = []
-    with h5py.File(io.BytesIO(data), "r") as store:
-        store.visititems(lambda path, item: entries.append(
-            (path, item.shape if isinstance(item, h5py.Dataset) else item.attrs.get("name"))))
-    return sorted(entries)
-
-
 def _shapes_only(listing):
     return [(path, value) for path, value in listing if isinstance(value, tuple)]
 
@@ -152,7 +141,7 @@ def test_files_match_keras(keras, tmp_path, name):
         _built(lib, name).save(tmp_path / f"{lib.__name__}.keras")
         with zipfile.ZipFile(tmp_path / f"{lib.__name__}.keras") as archive:
             files[lib] = (json.loads(archive.read("config.json")),
-                          _h5_listing(archive.read("model.weights.h5")))
+                          h5_listing(archive.read("model.weights.h5")))
     (ours_config, ours_h5), (their_config, their_h5) = files[engine], files[keras]
     assert [path for path, _ in ours_h5] == [path for path, _ in their_h5]
     assert _shapes_only(ours_h5) == _shapes_only(their_h5)
@@ -257,7 +246,7 @@ def test_a_users_layer_holding_layers_inside_sequential_matches_keras(keras, tmp
     theirs, ours = build(keras), build(engine)
     theirs.save_weights(tmp_path / "theirs.weights.h5")
     ours.save_weights(tmp_path / "ours.weights.h5")
-    listing = [_h5_listing((tmp_path / f"{who}.weights.h5").read_bytes())
+    listing = [h5_listing((tmp_path / f"{who}.weights.h5").read_bytes())
                for who in ("theirs", "ours")]
     assert _shapes_only(listing[0]) == _shapes_only(listing[1])
     assert ("layers/block/inner/vars/0", (4, 3)) in _shapes_only(listing[1])
