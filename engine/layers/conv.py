@@ -374,28 +374,40 @@ def _edge_config(pairs):
     return list(pairs[0]) if len(pairs) == 1 else [list(p) for p in pairs]
 
 
-class ZeroPadding2D(Layer):
-    """Zeros around the image: padding int, (rows, cols) or ((top, bottom), (left, right))."""
+class _EdgeLayer(Layer):
+    """Cells added at (ZeroPadding) or cut from (Cropping) both edges of each spatial axis:
+    `edges` an int, one int per axis, or (before, after) pairs; `argument` names them in
+    the layer's arguments and config, `growth` is +1 for padding, -1 for cropping."""
 
     rank = 2
+    argument, growth = None, 1
 
-    def __init__(self, padding=1, data_format=None, **kwargs):
+    def __init__(self, edges, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.padding = edge_pairs(padding, self.rank, "padding")
+        self.edges = edge_pairs(edges, self.rank, self.argument)
         self.data_format = _channels_last_only(data_format)
         self.input_spec = InputSpec(ndim=self.rank + 2)
 
-    def call(self, inputs):
-        return engine.pad(inputs, ((0, 0),) + self.padding + ((0, 0),))
-
     def compute_output_shape(self, input_shape):
-        spatial = tuple(None if n is None else n + sum(p)
-                        for n, p in zip(input_shape[1:-1], self.padding))
+        spatial = tuple(None if n is None else n + self.growth * sum(pair)
+                        for n, pair in zip(input_shape[1:-1], self.edges))
         return (input_shape[0],) + spatial + (input_shape[-1],)
 
     def get_config(self):
-        return {**super().get_config(), "padding": _edge_config(self.padding),
+        return {**super().get_config(), self.argument: _edge_config(self.edges),
                 "data_format": self.data_format}
+
+
+class ZeroPadding2D(_EdgeLayer):
+    """Zeros around the image: padding int, (rows, cols) or ((top, bottom), (left, right))."""
+
+    argument = "padding"
+
+    def __init__(self, padding=1, data_format=None, **kwargs):
+        super().__init__(padding, data_format, **kwargs)
+
+    def call(self, inputs):
+        return engine.pad(inputs, ((0, 0),) + self.edges + ((0, 0),))
 
 
 class ZeroPadding1D(ZeroPadding2D):
@@ -404,37 +416,25 @@ class ZeroPadding1D(ZeroPadding2D):
     rank = 1
 
 
-class Cropping2D(Layer):
+class Cropping2D(_EdgeLayer):
     """Cells cut from the image's edges: cropping int, (rows, cols) or ((top, bottom), (left,
     right))."""
 
-    rank = 2
+    argument, growth = "cropping", -1
 
     def __init__(self, cropping=0, data_format=None, **kwargs):
-        super().__init__(**kwargs)
-        self.cropping = edge_pairs(cropping, self.rank, "cropping")
-        self.data_format = _channels_last_only(data_format)
-        self.input_spec = InputSpec(ndim=self.rank + 2)
+        super().__init__(cropping, data_format, **kwargs)
 
     def build(self, input_shape):
-        for size, (before, after) in zip(input_shape[1:-1], self.cropping):
+        for size, (before, after) in zip(input_shape[1:-1], self.edges):
             if size is not None and before + after >= size:
-                raise ValueError(f"Layer '{self.name}': cropping {self.cropping} leaves nothing "
+                raise ValueError(f"Layer '{self.name}': cropping {self.edges} leaves nothing "
                                  f"of an input of shape {tuple(input_shape)}")
 
     def call(self, inputs):
         kept = tuple(slice(before, size - after)
-                     for size, (before, after) in zip(inputs.shape[1:-1], self.cropping))
+                     for size, (before, after) in zip(inputs.shape[1:-1], self.edges))
         return inputs[(slice(None),) + kept]
-
-    def compute_output_shape(self, input_shape):
-        spatial = tuple(None if n is None else n - sum(c)
-                        for n, c in zip(input_shape[1:-1], self.cropping))
-        return (input_shape[0],) + spatial + (input_shape[-1],)
-
-    def get_config(self):
-        return {**super().get_config(), "cropping": _edge_config(self.cropping),
-                "data_format": self.data_format}
 
 
 class Cropping1D(Cropping2D):
