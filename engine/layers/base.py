@@ -168,8 +168,8 @@ class Layer:
         if input_shape is not None:
             batch_input_shape = (batch_size,) + tuple(input_shape)
         self._batch_input_shape = tuple(batch_input_shape) if batch_input_shape else None
-        parameters = inspect.signature(self.call).parameters
         self._call_signature = inspect.signature(self.call)
+        parameters = self._call_signature.parameters
         self._call_accepts_training = "training" in parameters
         self._call_accepts_mask = "mask" in parameters
         if type(self).compute_mask is not Layer.compute_mask:
@@ -260,13 +260,16 @@ class Layer:
         """_autocast for the tensor leaves of a call's other arguments (others pass as given)."""
         return self._autocast(value) if isinstance(value, (engine.Tensor, np.ndarray)) else value
 
-    def _tensor_arguments(self, inputs, args, kwargs):
-        """{parameter name: argument} for the call's arguments that are tensors or structures
-        of tensors (symbolic or not), named by the parameters of `call`."""
+    def _bound_arguments(self, inputs, args, kwargs):
+        """{parameter name: argument} of a call, named by the parameters of `call` ({} when
+        they do not bind: the call itself will say why)."""
         try:
-            bound = self._call_signature.bind_partial(inputs, *args, **kwargs).arguments
+            return self._call_signature.bind_partial(inputs, *args, **kwargs).arguments
         except TypeError:
             return {}
+
+    def _tensor_arguments(self, bound):
+        """The bound arguments that are tensors or structures of tensors (symbolic or not)."""
         parameters = self._call_signature.parameters
         return {name: value for name, value in bound.items()
                 if parameters[name].kind not in (inspect.Parameter.VAR_POSITIONAL,
@@ -277,16 +280,17 @@ class Layer:
     def _argument_shapes(self, inputs, args, kwargs):
         """{"<parameter>_shape": shape} of every tensor argument of a call (Keras 3's names for
         the arguments of a build that takes several shapes)."""
+        bound = self._bound_arguments(inputs, args, kwargs)
         return {f"{name}_shape": map_structure(lambda t: tuple(t.shape), value)
-                for name, value in self._tensor_arguments(inputs, args, kwargs).items()}
+                for name, value in self._tensor_arguments(bound).items()}
 
     def _fill_argument_masks(self, inputs, args, kwargs):
         """Keras 3's rule for a call with several tensor arguments: an argument `<name>_mask`
         of `call` left None gets the Keras mask of tensor argument `<name>`."""
-        arguments = self._tensor_arguments(inputs, args, kwargs)
+        bound = self._bound_arguments(inputs, args, kwargs)
+        arguments = self._tensor_arguments(bound)
         if len(arguments) < 2:
             return
-        bound = self._call_signature.bind_partial(inputs, *args, **kwargs).arguments
         for name, value in arguments.items():
             mask_name = f"{name}_mask"
             mask = map_structure(get_mask, value)
