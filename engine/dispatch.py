@@ -2,10 +2,11 @@
 
 Ops validate their inputs before calling here; kernels get native arrays and attributes.
 """
-from engine import autodiff
+from engine import autodiff, tracing
 from engine.tensor import Tensor, wrap
 
 _TAPES = autodiff.TAPES  # the live list (mutated, never rebound): a global, not an attribute
+_RECORDING = tracing.RECORDING  # likewise
 
 
 def run_kernel(op, inputs, **attrs):
@@ -26,7 +27,8 @@ def run_kernel(op, inputs, **attrs):
         result = kernel(inputs[0].native, **attrs) if attrs else kernel(inputs[0].native)
     else:
         backend = inputs[0]._backend
-        result = backend.kernels[op](*_natives_on(backend, op, inputs), **attrs)
+        kernel = backend.kernels[op]
+        result = kernel(*_natives_on(backend, op, inputs), **attrs)
     if type(result) is tuple:
         outputs = tuple(wrap(r, backend) for r in result)
     else:  # wrap(result, backend), inlined: a call costs a tenth of a tiny kernel
@@ -35,6 +37,8 @@ def run_kernel(op, inputs, **attrs):
         outputs._backend = backend
     if _TAPES:
         autodiff.record(op, inputs, outputs, attrs)
+    if _RECORDING:
+        _RECORDING[0].kernel_ran(kernel, inputs, attrs, outputs)
     return outputs
 
 
@@ -53,4 +57,8 @@ def _mixed_backends_error(op, backend, other):
 
 def run_source_kernel(op, backend, **attrs):
     """Run an op that has no tensor inputs (fill, range, random) on `backend`."""
-    return wrap(backend.kernels[op](**attrs), backend)
+    kernel = backend.kernels[op]
+    output = wrap(kernel(**attrs), backend)
+    if _RECORDING:
+        _RECORDING[0].source_kernel_ran(kernel, attrs, output)
+    return output

@@ -1,6 +1,8 @@
 """Tensor: a backend's native array plus the backend it lives on, and Python operators."""
 import numpy as np
 
+from engine.tracing import RECORDING as _RECORDING
+
 _DTYPE_NAMES = {}  # native dtype -> its name, filled on first use
 
 
@@ -53,6 +55,8 @@ class Tensor:
 
     def numpy(self):
         """A NumPy copy of the data (a device-to-host transfer on GPU backends)."""
+        if _RECORDING:
+            _RECORDING[0].host_read(self)
         return self._backend.to_host(self.native)
 
     def __array__(self, dtype=None, copy=None):
@@ -241,6 +245,8 @@ class Variable(Tensor):
     __slots__ = ("name", "trainable", "_host_item", "constraint")
 
     def __init__(self, initial_value, trainable=True, name=None, dtype=None, constraint=None):
+        if _RECORDING:
+            _RECORDING[0].variable_created()
         value = _ops.convert_to_tensor(initial_value, dtype=dtype)
         self.native = value.native
         self._backend = value._backend
@@ -269,6 +275,8 @@ class Variable(Tensor):
         if value._backend is not self._backend:
             raise ValueError(f"Error in assign to Variable '{self.name}': value is on backend "
                              f"'{value.backend}', the variable on '{self.backend}'")
+        if _RECORDING:
+            _RECORDING[0].assigned(self, value)
         self.native = value.native
         return self
 

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 
 import engine
-from engine import constraints, initializers, regularizers
+from engine import constraints, initializers, regularizers, tracing
 from engine.layers.keras_tensor import (KerasTensor, Node, flatten, is_symbolic,
                                         map_structure, symbolic_leaves)
 
@@ -69,7 +69,9 @@ def next_seed(layer):
     if layer.seed is None:
         return None
     layer._seed_calls = getattr(layer, "_seed_calls", 0) + 1
-    return (layer.seed * 1_000_003 + layer._seed_calls) % 2 ** 31
+    seed = (layer.seed * 1_000_003 + layer._seed_calls) % 2 ** 31
+    tracing.seed_drawn(seed, lambda: next_seed(layer))
+    return seed
 
 
 def standardize_dtype(dtype):

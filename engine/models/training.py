@@ -3,8 +3,10 @@
 A training step runs the model under a GradientTape, adds the regularization losses, and
 hands (gradient, variable) pairs to the optimizer. Non-trainable state updates (BatchNorm's
 moving statistics) are applied only after the step succeeded, so a failing step changes
-nothing.
+nothing. Unless run_eagerly, the model's part of each step (forward, loss, gradients; the
+forward alone in predict) is traced per input signature and replayed (engine.tracing).
 """
+import contextlib
 import warnings
 
 import numpy as np
@@ -24,6 +26,8 @@ class Trainer:
         self.compiled = False
         self.stop_training = False
         self.history = None
+        self.run_eagerly = False
+        self._step_traces = engine.tracing.Traces()
 
     # ------------------------------------------------------------------ compile
 
@@ -33,9 +37,12 @@ class Trainer:
         """Choose the optimizer, the loss per output (one, a list or a dict by output name),
         the weights of the output losses in the total and the metrics per output (Keras 3's
         argument order). As in Keras, `metrics` ignore sample_weight and class_weight;
-        `weighted_metrics` use them. This engine always runs eagerly, one step at a time:
-        run_eagerly, steps_per_execution, jit_compile ("auto"/False) and auto_scale_loss are
-        accepted for Keras code and change nothing (jit_compile=True warns that it cannot)."""
+        `weighted_metrics` use them. As Keras compiles its steps unless run_eagerly=True,
+        fit and train_on_batch trace a step's forward pass, loss and gradients once per input
+        signature and then replay its kernels (engine.tracing); run_eagerly=True runs all of
+        every step in Python, for debugging a call(). steps_per_execution, jit_compile
+        ("auto"/False) and auto_scale_loss are accepted for Keras code and change nothing
+        (jit_compile=True warns that nothing is compiled)."""
         names = self._output_names()
         weights = _per_output(loss_weights, names, "loss_weights")
         if not all(w is None or isinstance(w, (int, float)) for w in weights):
@@ -46,8 +53,9 @@ class Trainer:
             raise ValueError(f"`steps_per_execution` must be a positive integer, got "
                              f"{steps_per_execution!r}")
         if jit_compile is True:
-            warnings.warn("compile(jit_compile=True): this engine runs eagerly and does not "
-                          "compile; the model trains the same without it", stacklevel=2)
+            warnings.warn("compile(jit_compile=True): this engine does not compile steps to "
+                          "machine code (it traces and replays kernels either way); the model "
+                          "trains the same without it", stacklevel=2)
         self.optimizer = engine.optimizers.get(optimizer)
         self.loss = loss
         self._losses = [None if item is None else engine.losses.get(item)
@@ -61,6 +69,8 @@ class Trainer:
         self._output_loss_trackers = ([_LossTracker(name=f"{name}_loss") for name in names]
                                       if len(names) > 1 else [])
         self._compile_metrics = _CompileMetrics(self)
+        self.run_eagerly = run_eagerly
+        self._step_traces = engine.tracing.Traces()
         self.compiled = True
 
     @property
@@ -114,8 +124,8 @@ class Trainer:
         return logs if return_dict else _logs_to_result(logs)
 
     def predict_on_batch(self, x):
-        outputs = self.predict_step(_unlist(self._inputs_list(x)))
-        return self._as_output_structure([o.numpy() for o in flatten(outputs)])
+        outputs = self._predict_batch(self._inputs_list(x))
+        return self._as_output_structure([o.numpy() for o in outputs])
 
     # ------------------------------------------------------------------ steps (Keras 3's API)
 
@@ -181,24 +191,56 @@ class Trainer:
 
     def _train_step(self, x, y, sample_weight):
         y, sample_weight = _upload_targets(y, sample_weight)
-        with deferred_state_updates() as state_updates:
-            with engine.GradientTape() as tape:
-                y_pred = flatten(self(_unlist(x), training=True))
-                total, per_output = self._compute_loss(y, y_pred, sample_weight)
-            # Read after the call: a subclassed model's layers make their weights in it.
-            variables = self.trainable_weights
-            gradients = tape.gradient(total, variables)
-            if variables:
-                self.optimizer.apply_gradients(list(zip(gradients, variables)))
-        for variable, value in state_updates:
+        layout, (total, per_output, y_pred, gradients, state_values) = self._run_pass(
+            True, x, y, sample_weight)
+        if layout.variables:
+            self.optimizer.apply_gradients(list(zip(gradients, layout.variables)))
+        for variable, value in zip(layout.state_variables, state_values):
             variable.assign(value)
         return self._track(total, per_output, y, y_pred, sample_weight)
 
     def _test_step(self, x, y, sample_weight):
         y, sample_weight = _upload_targets(y, sample_weight)
-        y_pred = flatten(self(_unlist(x), training=False))
-        total, per_output = self._compute_loss(y, y_pred, sample_weight)
+        _, (total, per_output, y_pred, _, _) = self._run_pass(False, x, y, sample_weight)
         return self._track(total, per_output, y, y_pred, sample_weight)
+
+    def _run_pass(self, training, x, y, sample_weight):
+        """_loss_pass on one batch, traced unless run_eagerly: its layout and its parts."""
+        x = [engine.convert_to_tensor(array) for array in x]
+        args = [*x, *y] + ([] if sample_weight is None else [sample_weight])
+        weighted = sample_weight is not None
+        key = (training, len(x), *map(id, self.trainable_weights))
+        outputs, layout = self._step_runner()(
+            lambda *a: self._loss_pass(training, len(x), weighted, *a), args, key, self.weights)
+        return layout, layout.split(outputs)
+
+    def _loss_pass(self, training, input_count, weighted, *args):
+        """Forward pass and loss of one batch, and in training the gradients and state updates
+        (args: the inputs, the targets, then the sample weights if `weighted`)."""
+        x, y = list(args[:input_count]), list(args[input_count:len(args) - weighted])
+        sample_weight = args[-1] if weighted else None
+        with deferred_state_updates() as state_updates:
+            with engine.GradientTape() if training else contextlib.nullcontext() as tape:
+                y_pred = flatten(self(_unlist(x), training=training))
+                total, per_output = self._compute_loss(y, y_pred, sample_weight)
+            # Read after the call: a subclassed model's layers make their weights in it.
+            variables = self.trainable_weights if training else []
+            gradients = tape.gradient(total, variables) if variables else []
+        return _StepLayout.pack(total, per_output, y_pred, gradients, variables, state_updates)
+
+    def _predict_batch(self, x):
+        """The outputs of predict_step on a batch of inputs (a list), as a flat list; traced
+        unless run_eagerly or predict_step is the model's own."""
+        if type(self).predict_step is not Trainer.predict_step:
+            return flatten(self.predict_step(_unlist(x)))
+        x = [engine.convert_to_tensor(array) for array in x]
+        outputs, _ = self._step_runner()(
+            lambda *a: (flatten(self.predict_step(_unlist(list(a)))), None), x, "predict",
+            self.weights)
+        return outputs
+
+    def _step_runner(self):
+        return engine.tracing.run_eagerly if self.run_eagerly else self._step_traces.run
 
     def _track(self, total, per_output, y, y_pred, sample_weight):
         """The loss trackers (weighted by batch size) and compiled metrics, updated; logs."""
@@ -401,8 +443,8 @@ class Trainer:
         results = []
         for step, xb in enumerate(batches):
             callback_list.on_predict_batch_begin(step)
-            outputs = self.predict_step(_unlist(self._inputs_list(xb)))
-            results.append([np.asarray(o.numpy()) for o in flatten(outputs)])
+            outputs = self._predict_batch(self._inputs_list(xb))
+            results.append([np.asarray(o.numpy()) for o in outputs])
             callback_list.on_predict_batch_end(step, {"outputs": results[-1]})
         callback_list.on_predict_end()
         if not results:
@@ -544,6 +586,38 @@ def _known_length(dataset):
 
 def _unlist(inputs):
     return inputs[0] if isinstance(inputs, list) and len(inputs) == 1 else inputs
+
+
+class _StepLayout:
+    """Where a traced step's flat output list keeps each part, and the variables it updates
+    (the same at every replay of one trace)."""
+
+    def __init__(self, sizes, masked, variables, state_variables):
+        self.sizes = sizes          # counts of: total, per-output losses, outputs, gradients,
+        self.masked = masked        # state values; then the outputs with a Keras mask
+        self.variables = variables
+        self.state_variables = state_variables
+
+    @classmethod
+    def pack(cls, total, per_output, y_pred, gradients, variables, state_updates):
+        masked = [i for i, tensor in enumerate(y_pred)
+                  if getattr(tensor, "_keras_mask", None) is not None]
+        state_variables = [variable for variable, _ in state_updates]
+        outputs = [total, *per_output, *y_pred, *gradients, *(v for _, v in state_updates),
+                   *(y_pred[i]._keras_mask for i in masked)]
+        sizes = (1, len(per_output), len(y_pred), len(gradients), len(state_variables))
+        return outputs, cls(sizes, masked, variables, state_variables)
+
+    def split(self, outputs):
+        """(total, per-output losses, outputs with their masks, gradients, state values)."""
+        parts, start = [], 0
+        for size in self.sizes:
+            parts.append(outputs[start:start + size])
+            start += size
+        y_pred = parts[2]
+        for i, mask in zip(self.masked, outputs[start:]):
+            y_pred[i]._keras_mask = mask
+        return parts[0][0], *parts[1:]
 
 
 def _logs_to_result(logs):

@@ -6,7 +6,7 @@ Without a `seed`, each call draws a fresh 31-bit seed from a module-level genera
 """
 import numpy as np
 
-from engine import dtypes, runtime
+from engine import dtypes, runtime, tracing
 from engine.dispatch import run_source_kernel
 
 __all__ = ["random_uniform", "random_normal", "truncated_normal", "set_seed"]
@@ -19,9 +19,15 @@ def set_seed(seed):
     _SEEDS["generator"] = np.random.default_rng(_check_seed("set_seed", seed))
 
 
+def _fresh_seed():
+    return int(_SEEDS["generator"].integers(0, 2 ** 31))
+
+
 def _op_seed(op_name, seed):
     if seed is None:
-        return int(_SEEDS["generator"].integers(0, 2 ** 31))
+        seed = _fresh_seed()
+        tracing.seed_drawn(seed, _fresh_seed)
+        return seed
     return _check_seed(op_name, seed)
 
 

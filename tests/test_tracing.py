@@ -1,0 +1,198 @@
+"""Traced steps (engine.tracing): a replay computes what an eager run computes, reading inputs,
+variables and fresh random seeds anew; what cannot be replayed stays eager, with the reason.
+Model training traced by default must give run_eagerly=True's results to the bit."""
+import numpy as np
+import pytest
+
+import engine
+from engine import layers
+from engine.tracing import Traces
+from tests.helpers import random_array
+
+
+def traced_calls(function, arg_batches, variables=()):
+    """function's outputs (as NumPy) for each batch of args, through one Traces."""
+    traces = Traces()
+    results = []
+    for args in arg_batches:
+        tensors = [engine.tensor(a) for a in args]
+        outputs, _ = traces.run(lambda *t: (function(*t), None), tensors, "key", variables)
+        results.append([o.numpy() for o in outputs])
+    return traces, results
+
+
+def test_replay_reads_new_inputs_variables_and_random_seeds(backend):
+    w = engine.Variable(random_array((4, 3), seed=1, low=0.1))
+
+    def function(x):
+        hidden = engine.relu(engine.matmul(x, w))
+        return [engine.dropout(hidden, 0.5), hidden]
+
+    batches = [[random_array((2, 4), seed=s, low=0.1)] for s in range(4)]
+    engine.set_seed(7)
+    expected = []
+    for step, (x,) in enumerate(batches):
+        w.assign(w + 0.5 * step)  # the replay must read the variable's value of the moment
+        expected.append([o.numpy() for o in function(engine.tensor(x))])
+    w.assign(random_array((4, 3), seed=1, low=0.1))
+    engine.set_seed(7)
+    traces = Traces()
+    for step, (x,) in enumerate(batches):
+        w.assign(w + 0.5 * step)
+        outputs, _ = traces.run(lambda t: (function(t), None), [engine.tensor(x)], "k", [w])
+        for got, want in zip(outputs, expected[step]):
+            np.testing.assert_array_equal(got.numpy(), want)
+    assert len(traces) == 1 and not traces.eager
+    # fresh seeds at every replay: the dropout masks of the last two steps differ
+    masks = [e[0] != 0 for e in expected[2:]]
+    assert (masks[0] != masks[1]).any()
+
+
+def test_a_new_input_shape_gets_its_own_trace():
+    _, results = traced_calls(lambda x: [engine.sum(x * x, axis=1)],
+                              [[random_array((n, 3), seed=n)] for n in (2, 2, 2, 5, 5, 5, 2)])
+    for result, n in zip(results, (2, 2, 2, 5, 5, 5, 2)):
+        x = random_array((n, 3), seed=n).astype(np.float64)
+        np.testing.assert_allclose(result[0], (x * x).sum(axis=1), rtol=1e-6)
+
+
+def test_host_reads_and_new_variables_keep_a_function_eager():
+    def branching(x):  # Python decides on a computed value: a replay could not
+        return [x * 2.0] if float(engine.sum(x)) > 0 else [x * -1.0]
+
+    batches = [[np.full((2,), v, np.float32)] for v in (1, 1, -1, -1, 1)]
+    traces, results = traced_calls(branching, batches)
+    for (x,), (got,) in zip(batches, results):
+        np.testing.assert_array_equal(got, x * 2 if x.sum() > 0 else -x)
+    assert len(traces) == 0 and list(traces.eager.values()) == [
+        "it reads a computed value on the host"]
+
+    traces, _ = traced_calls(lambda x: [x + engine.Variable(np.ones(2, np.float32))],
+                             [[np.zeros(2, np.float32)]] * 3)
+    assert len(traces) == 0 and list(traces.eager.values()) == ["it creates a variable"]
+
+
+def _fit_twins(build, x, y, compile_kwargs, fit_kwargs):
+    """History and weights of the same model fitted eagerly and traced."""
+    runs = []
+    for run_eagerly in (True, False):
+        engine.utils.set_random_seed(3)  # weights, shuffling and random ops alike
+        layers.clear_session()
+        model = build()
+        model.compile(**compile_kwargs, run_eagerly=run_eagerly)
+        history = model.fit(x, y, verbose=0, **fit_kwargs)
+        runs.append((history.history, model.get_weights(), model))
+    (eager_history, eager_weights, _), (traced_history, traced_weights, model) = runs
+    assert len(model._step_traces) >= 1, "no step was replayed"
+    assert traced_history == eager_history
+    for traced, eager in zip(traced_weights, eager_weights):
+        np.testing.assert_array_equal(traced, eager)
+
+
+def test_traced_fit_equals_eager_fit_with_dropout_batchnorm_noise_and_regularizers(backend):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(96, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 96)
+
+    def build():
+        return engine.Sequential([
+            layers.Input((6,)),
+            layers.Dense(16, activation="relu", kernel_regularizer="l2",
+                         activity_regularizer="l1"),
+            layers.Dropout(0.3, seed=5), layers.BatchNormalization(), layers.GaussianNoise(0.1),
+            layers.Dropout(0.2), layers.Dense(3, activation="softmax")])
+
+    _fit_twins(build, x, y, {"optimizer": "adam", "loss": "sparse_categorical_crossentropy",
+                             "metrics": ["accuracy"]},
+               {"batch_size": 20, "epochs": 3, "validation_split": 0.2})
+
+
+def test_traced_fit_equals_eager_fit_with_masks_and_several_outputs(backend):
+    rng = np.random.default_rng(1)
+    tokens = rng.integers(1, 20, (40, 7))
+    tokens[:, 5:] = 0  # padding, masked by Embedding(mask_zero=True)
+    side = rng.normal(size=(40, 2)).astype(np.float32)
+    y_class, y_value = rng.integers(0, 2, (40, 7)), rng.normal(size=(40, 1)).astype(np.float32)
+
+    def build():
+        words = layers.Input((7,), name="words")
+        extra = layers.Input((2,), name="extra")
+        hidden = layers.Embedding(20, 4, mask_zero=True)(words)
+        sequence = layers.LSTM(5, return_sequences=True)(hidden)
+        per_step = layers.Dense(2, activation="softmax", name="per_step")(sequence)
+        pooled = layers.GlobalAveragePooling1D()(sequence)
+        value = layers.Dense(1, name="value")(layers.Concatenate()([pooled, extra]))
+        return engine.Model([words, extra], [per_step, value])
+
+    _fit_twins(build, [tokens, side], [y_class, y_value],
+               {"optimizer": "sgd", "loss": ["sparse_categorical_crossentropy", "mse"],
+                "loss_weights": [1.0, 0.5], "metrics": [["accuracy"], ["mae"]]},
+               {"batch_size": 16, "epochs": 3,
+                "sample_weight": rng.uniform(0.5, 1.5, 40).astype(np.float32)})
+
+
+def test_freezing_a_layer_between_fits_retraces(backend):
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(32, 4)).astype(np.float32), rng.normal(size=(32, 1))
+    results = []
+    for run_eagerly in (True, False):
+        engine.utils.set_random_seed(1)
+        model = engine.Sequential([layers.Input((4,)), layers.Dense(3), layers.Dense(1)])
+        model.compile("sgd", "mse", run_eagerly=run_eagerly)
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+        model.layers[0].trainable = False
+        frozen = model.layers[0].get_weights()
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+        for before, after in zip(frozen, model.layers[0].get_weights()):
+            np.testing.assert_array_equal(before, after)
+        results.append(model.get_weights())
+    for eager, traced in zip(*results):
+        np.testing.assert_array_equal(eager, traced)
+
+
+def test_a_model_whose_call_reads_the_host_trains_eagerly(backend):
+    class Gate(layers.Layer):
+        def call(self, inputs):
+            return inputs * 2.0 if float(engine.mean(inputs)) > 0 else inputs
+
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(24, 3)).astype(np.float32), rng.normal(size=(24, 1))
+    model = engine.Sequential([layers.Input((3,)), Gate(), layers.Dense(1)])
+    model.compile("sgd", "mse")
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    assert len(model._step_traces) == 0
+    assert set(model._step_traces.eager.values()) == {"it reads a computed value on the host"}
+
+
+@pytest.mark.parametrize("run_eagerly", [True, False])
+def test_run_eagerly_is_kept_as_keras_keeps_it(run_eagerly):
+    model = engine.Sequential([layers.Input((2,)), layers.Dense(1)])
+    model.compile("sgd", "mse", run_eagerly=run_eagerly)
+    assert model.run_eagerly is run_eagerly
+
+
+def test_predict_and_evaluate_replay_and_a_changed_stack_retraces(backend):
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(50, 5)).astype(np.float32), rng.normal(size=(50, 2))
+    engine.utils.set_random_seed(2)
+    model = engine.Sequential([layers.Input((5,)), layers.Dense(4, activation="tanh"),
+                               layers.Dropout(0.5), layers.Dense(2)])
+    model.compile("sgd", "mse")
+    k1, b1, _, _ = model.get_weights()
+
+    def expected(x):
+        outputs = np.tanh(x.astype(np.float64) @ k1 + b1)
+        for layer in model.layers[2:]:
+            k, b = layer.get_weights()
+            outputs = outputs @ k + b
+        return outputs
+
+    for _ in range(3):  # eager, recorded, replayed; batches of 16 and a last one of 2
+        np.testing.assert_allclose(model.predict(x, batch_size=16, verbose=0), expected(x),
+                                   rtol=1e-5, atol=1e-6)
+        loss = model.evaluate(x, y, batch_size=16, verbose=0)
+        np.testing.assert_allclose(loss, ((expected(x) - y) ** 2).mean(), rtol=1e-5)
+    assert len(model._step_traces) == 4  # predict and evaluate, each for two batch sizes
+    model.add(layers.Dense(2, name="added"))
+    np.testing.assert_allclose(model.predict(x, batch_size=16, verbose=0), expected(x),
+                               rtol=1e-5, atol=1e-6)
