@@ -13,15 +13,17 @@ from engine.registry import register_kernel
 
 
 LONG_RUN = 256  # a short bias is repeated to about this length so NumPy adds it in long runs
+MIN_REPEATED = 16384  # outputs below this many elements add the bias plainly
 
 
 def add_bias(out, bias):
     """out += bias along out's last axis. NumPy adds a short broadcast bias one short row at a
     time (a (43264, 8) conv output: 200 us); on a C-contiguous output, LONG_RUN // C rows side
-    by side take the bias repeated that often (49 us): the same float32 additions."""
+    by side take the bias repeated that often (49 us): the same float32 additions. Repeating
+    costs ~4 us, more than it saves on a small output or a bias of over LONG_RUN / 4."""
     rows = out.reshape(-1, bias.size) if out.flags.c_contiguous else None
     per_row = LONG_RUN // max(1, bias.size)
-    if rows is None or per_row < 2 or len(rows) < 2 * per_row:
+    if rows is None or per_row < 4 or out.size < MIN_REPEATED:
         np.add(out, bias, out=out)
         return
     whole = len(rows) - len(rows) % per_row
