@@ -3,34 +3,12 @@
 Each update allocates only its outputs and runs every step of the formula in place on them
 (ufuncs with a positional out, which parses faster than out=), so it makes no temporaries and
 float32 stays float32 (Nesterov momentum needs one temporary). The inputs are never
-written.
-
-Slots come back with subnormal values flushed to zero. A weight whose gradient stays zero (a
-dead ReLU unit) has its momentum decay into the subnormal range, where Keras's m += (g - m)(1 - b1)
-stops moving (m (1 - b1) rounds to nothing), and every later multiply, divide or sqrt over the
-slot runs 50-100x slower on x86 (microcode assists): the MLP benchmark's step went from 1.0 to
-2.2 ms after ~800 steps on one batch. Values below the smallest normal float mean nothing next
-to epsilon; TensorFlow flushes them for the whole process, which NumPy cannot.
+written. Subnormal slot values, which slow every pass over them, are zeroed by the optimizer
+every few steps (engine/optimizers/base.py), not in each update.
 """
 import numpy as np
 
 from engine.registry import register_kernel
-
-# x + c - c is 0 for |x| below the smallest normal, and x (to one rounding) otherwise; adds and
-# subtracts of subnormals run at full speed. float16 is computed through float32 by NumPy, so
-# its subnormals cost nothing and are kept.
-_FLUSH_CONSTANTS = {np.dtype(t): np.finfo(t).tiny * 2.0 ** (np.finfo(t).nmant + 1)
-                    for t in (np.float32, np.float64)}
-
-
-def _flush_subnormals(slot):
-    """Zero `slot`'s subnormal values in place (two passes that never slow down)."""
-    constant = _FLUSH_CONSTANTS.get(slot.dtype)
-    if constant is not None:
-        slot += constant
-        slot -= constant
-    return slot
-
 
 def _moving_average(average, value, decay):
     """decay * average + (1 - decay) * value, in a fresh array, as
@@ -54,7 +32,7 @@ def apply_adam(variable, gradient, m, v, alpha, beta_1, beta_2, epsilon):
     np.divide(new_m, new_variable, new_variable)
     new_variable *= alpha
     np.subtract(variable, new_variable, new_variable)
-    return new_variable, _flush_subnormals(new_m), _flush_subnormals(new_v)
+    return new_variable, new_m, new_v
 
 
 @register_kernel("ApplyMomentum", "numpy")
@@ -67,7 +45,7 @@ def apply_momentum(variable, gradient, m, learning_rate, momentum, nesterov):
         new_variable += variable
     else:
         np.add(variable, new_m, new_variable)
-    return new_variable, _flush_subnormals(new_m)
+    return new_variable, new_m
 
 
 @register_kernel("ApplyRMSProp", "numpy")
@@ -81,4 +59,4 @@ def apply_rmsprop(variable, gradient, v, learning_rate, rho, epsilon):
     np.divide(gradient, step, step)
     step *= learning_rate
     np.subtract(variable, step, step)
-    return step, _flush_subnormals(new_v)
+    return step, new_v
