@@ -74,7 +74,10 @@ OPS = {
     "SoftmaxCrossEntropy": Spec(("logits", "labels"), (),
                                 "per-row -sum(labels * log_softmax(logits)) over the last axis"),
     "SparseSoftmaxCrossEntropy": Spec(("logits", "labels"), (),
-                                      "labels int32 of shape logits.shape[:-1]; per-row loss"),
+                                      "labels int32 of shape logits.shape[:-1]; (per-row loss, "
+                                      "backprop = softmax(logits) - one_hot(labels)), as TF's "
+                                      "SparseSoftmaxCrossEntropyWithLogits; a label out of "
+                                      "range gives NaN in its row of both"),
     "OneHot": Spec(("indices",), ("depth", "on_value", "off_value", "dtype"),
                    "new last axis of size depth; out-of-range indices give all off_value"),
     "Reshape": Spec(("x",), ("shape",), "shape fully known (no -1)"),

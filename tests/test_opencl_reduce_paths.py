@@ -115,6 +115,9 @@ def test_cross_entropies_over_long_rows(opencl):
     got = opencl.to_host(get_kernel("SoftmaxCrossEntropy", "opencl")(
         opencl.from_host(logits), opencl.from_host(labels)))
     np.testing.assert_allclose(got, -(labels * log_softmax).sum(axis=1), rtol=1e-5)
-    got = opencl.to_host(get_kernel("SparseSoftmaxCrossEntropy", "opencl")(
-        opencl.from_host(logits), opencl.from_host(classes)))
-    np.testing.assert_allclose(got, -log_softmax[np.arange(29), classes], rtol=1e-5)
+    loss, backprop = (opencl.to_host(out) for out in get_kernel(
+        "SparseSoftmaxCrossEntropy", "opencl")(opencl.from_host(logits), opencl.from_host(classes)))
+    np.testing.assert_allclose(loss, -log_softmax[np.arange(29), classes], rtol=1e-5)
+    expected = np.exp(log_softmax)
+    expected[np.arange(29), classes] -= 1
+    np.testing.assert_allclose(backprop, expected, rtol=1e-4, atol=1e-7)

@@ -43,9 +43,18 @@ def softmax_cross_entropy(logits, labels):
 
 @register_kernel("SparseSoftmaxCrossEntropy", "cupy")
 def sparse_softmax_cross_entropy(logits, labels):
+    """The loss per row and its gradient softmax - one_hot(label); NaN rows for labels out of
+    range."""
     cp = cupy_backend.cp
-    picked = cp.take_along_axis(log_softmax(logits, -1), labels[..., None].astype(cp.int64), -1)
-    return (-picked[..., 0]).astype(logits.dtype, copy=False)
+    depth = logits.shape[-1]
+    log_probabilities = log_softmax(logits, -1)
+    inside = (labels >= 0) & (labels < depth)
+    safe = cp.where(inside, labels, 0).astype(cp.int64)[..., None]
+    picked = cp.take_along_axis(log_probabilities, safe, -1)[..., 0]
+    loss = cp.where(inside, -picked, cp.nan)
+    backprop = cp.exp(log_probabilities) - (safe == cp.arange(depth))
+    backprop = cp.where(inside[..., None], backprop, cp.nan)
+    return loss.astype(logits.dtype, copy=False), backprop.astype(logits.dtype, copy=False)
 
 
 _BATCH_NORM = define_fused("batch_norm",

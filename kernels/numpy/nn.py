@@ -48,8 +48,9 @@ def softmax_cross_entropy(logits, labels):
 
 @register_kernel("SparseSoftmaxCrossEntropy", "numpy")
 def sparse_softmax_cross_entropy(logits, labels):
-    """log(sum(exp(shifted))) - shifted[label] per row; out-of-range labels give NaN (as
-    TensorFlow on GPU) rather than reading other memory."""
+    """log(sum(exp(shifted))) - shifted[label] per row, and the gradient softmax - one_hot
+    from the same exponentials; out-of-range labels give NaN rows (as TensorFlow on GPU)
+    rather than reading other memory."""
     depth = logits.shape[-1]
     shifted = _shifted(logits, logits.ndim - 1).reshape(-1, depth)
     labels = labels.reshape(-1)
@@ -57,9 +58,15 @@ def sparse_softmax_cross_entropy(logits, labels):
     all_inside = inside.all()
     if not all_inside:
         labels = np.where(inside, labels, 0)
-    picked = shifted[np.arange(len(labels)), labels]
-    losses = np.log(np.add.reduce(np.exp(shifted), axis=-1))
+    rows = np.arange(len(labels))
+    picked = shifted[rows, labels]
+    backprop = np.exp(shifted, out=shifted)
+    sums = np.add.reduce(backprop, axis=-1, keepdims=True)
+    losses = np.log(sums[:, 0])
     losses -= picked
+    backprop /= sums
+    backprop[rows, labels] -= 1
     if not all_inside:
         losses[~inside] = np.nan
-    return losses.reshape(logits.shape[:-1])
+        backprop[~inside] = np.nan
+    return losses.reshape(logits.shape[:-1]), backprop.reshape(logits.shape)

@@ -137,16 +137,21 @@ __kernel void softmax_cross_entropy(__global const TYPE* logits, __global const 
     loss[row] = -result;
 }
 
-// Integer labels; out-of-range labels give NaN.
+// Integer labels: the loss and its gradient softmax - one_hot(label) (written to `backprop`);
+// an out-of-range label gives NaN in both.
 __kernel void sparse_softmax_cross_entropy(__global const TYPE* logits,
                                            __global const int* labels, __global TYPE* loss,
-                                           int length, int rows)
+                                           __global TYPE* backprop, int length, int rows)
 {
     int row = get_global_id(0);
     if (row >= rows) return;
     int label = labels[row];
+    int inside = label >= 0 && label < length;
     logits += (long)row * length;
+    backprop += (long)row * length;
     TYPE top = row_max(logits, length);
-    TYPE log_sum = log(row_exp_sum(logits, length, top, 0));
-    loss[row] = (label >= 0 && label < length) ? top + log_sum - logits[label] : NAN;
+    TYPE total = row_exp_sum(logits, length, top, backprop);
+    loss[row] = inside ? top + log(total) - logits[label] : NAN;
+    TYPE scale = inside ? 1 / total : NAN;
+    for (int k = 0; k < length; ++k) backprop[k] = backprop[k] * scale - (k == label);
 }

@@ -48,11 +48,13 @@ def log_softmax(logits, axis):
     return _softmax(logits, axis, True)
 
 
-def _cross_entropy(name, logits, labels):
+def _cross_entropy(name, logits, labels, *row_outputs):
+    """Run a cross-entropy kernel, one work-item per row; returns the loss per row."""
     logits, labels = strided.dense(logits), strided.dense(labels)
     loss = program.empty(logits.shape[:-1], logits.dtype)
     launch_items(_kernel(name, logits.dtype), loss.size, logits.data, labels.data, loss.data,
-                 np.int32(logits.shape[-1]), np.int32(loss.size))
+                 *(out.data for out in row_outputs), np.int32(logits.shape[-1]),
+                 np.int32(loss.size))
     return loss
 
 
@@ -63,7 +65,8 @@ def softmax_cross_entropy(logits, labels):
 
 @register_kernel("SparseSoftmaxCrossEntropy", "opencl")
 def sparse_softmax_cross_entropy(logits, labels):
-    return _cross_entropy("sparse_softmax_cross_entropy", logits, labels)
+    backprop = program.empty(logits.shape, logits.dtype)
+    return _cross_entropy("sparse_softmax_cross_entropy", logits, labels, backprop), backprop
 
 
 @register_kernel("BatchNorm", "opencl")
