@@ -38,7 +38,7 @@ def run_kernel(op, inputs, **attrs):
     if _TAPES:
         autodiff.record(op, inputs, outputs, attrs)
     if _RECORDING:
-        _RECORDING[0].kernel_ran(kernel, inputs, attrs, outputs)
+        _RECORDING[0].kernel_ran(op, kernel, inputs, attrs, outputs)
     return outputs
 
 
@@ -60,5 +60,5 @@ def run_source_kernel(op, backend, **attrs):
     kernel = backend.kernels[op]
     output = wrap(kernel(**attrs), backend)
     if _RECORDING:
-        _RECORDING[0].source_kernel_ran(kernel, attrs, output)
+        _RECORDING[0].source_kernel_ran(op, kernel, attrs, output)
     return output
