@@ -11,13 +11,30 @@ variables' current values and fresh random seeds are read anew at every replay. 
 that would not replay the same is dropped, and the caller runs eagerly: the function read a
 computed value on the host (its Python could branch on it) or created a variable.
 """
+import functools
+import threading
+
 RECORDING = []  # the Recording in progress, if any; dispatch and Tensor check its truthiness
+MAX_TRACES = 16  # signatures traced per step function; more (say, every sequence length) run
+                 # eagerly rather than holding a trace each
+
+
+def _recording_thread_only(hook):
+    """A Recording hook that ignores calls from other threads (a data pipeline's prefetch
+    thread runs kernels while a step records)."""
+    @functools.wraps(hook)
+    def on_recording_thread(self, *args):
+        if threading.get_ident() == self.thread:
+            hook(self, *args)
+    return on_recording_thread
 
 
 class Recording:
-    """Kernel calls of one eager run, with where each of their inputs comes from."""
+    """Kernel calls of one eager run (on the recording thread), with where each of their
+    inputs comes from."""
 
     def __init__(self, args, variables):
+        self.thread = threading.get_ident()
         self.steps = []          # (function, input slots, attrs or None, output slot(s) or None)
         self.ops = []            # per step: the op name, or None for a variable read or write
         self.values = []         # per slot: a constant's native array, else None
@@ -68,10 +85,12 @@ class Recording:
             return tuple(self._new_slot(output.native) for output in outputs)
         return self._new_slot(outputs.native)
 
+    @_recording_thread_only
     def kernel_ran(self, op, kernel, inputs, attrs, outputs):
         slots = tuple(self._input_slot(tensor) for tensor in inputs)
         self._append(op, kernel, slots, attrs, self._output_slots(outputs))
 
+    @_recording_thread_only
     def source_kernel_ran(self, op, kernel, attrs, output):
         seed = attrs.get("seed")
         if seed is not None and self._seed_source and self._seed_source[0] == seed:
@@ -80,18 +99,22 @@ class Recording:
         self._seed_source = None
         self._append(op, kernel, (), attrs, self._output_slots(output))
 
+    @_recording_thread_only
     def seed_drawn(self, seed, draw_next):
         self._seed_source = (seed, draw_next)
 
+    @_recording_thread_only
     def assigned(self, variable, value):
         self._append(None, _writer(variable), (self._input_slot(value),), None, None)
 
+    @_recording_thread_only
     def host_read(self, tensor):
         native = tensor.native
         if id(native) in self.slot_of and self.values[self.slot_of[id(native)]] is None or (
                 id(native) in self._variable_of):
             self.broken = "it reads a computed value on the host"
 
+    @_recording_thread_only
     def variable_created(self):
         self.broken = "it creates a variable"
 
@@ -220,7 +243,8 @@ class Traces:
         if entry:
             trace, static = entry
             return trace.replay(args), static
-        if entry is False or signature in self.eager or RECORDING or not args:
+        if (entry is False or signature in self.eager or RECORDING or not args
+                or len(self._traces) > MAX_TRACES):
             self._traces.setdefault(signature, None)
             return function(*args)
         with Recording(args, variables) as recording:

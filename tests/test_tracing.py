@@ -256,3 +256,35 @@ def test_a_replay_drops_each_value_after_its_last_use():
     for index, step in enumerate(trace.steps):  # nothing is read after it was dropped
         later = {slot for later_step in trace.steps[index + 1:] for slot in later_step[1]}
         assert not set(step[4]) & later
+
+
+def test_kernels_of_other_threads_do_not_enter_the_trace(backend):
+    """A data pipeline's prefetch thread runs kernels while a step records."""
+    import threading
+
+    kernels = engine.runtime.backend(backend).kernels
+    other = engine.tensor(random_array((3,)))
+
+    def function(x):
+        worker = threading.Thread(target=lambda: engine.tanh(other).numpy())
+        worker.start()
+        worker.join()
+        return [x * 2.0]
+
+    traces = Traces()
+    for _ in range(3):
+        traces.run(lambda t: (function(t), None), [engine.tensor(random_array((3,)))], "k", [])
+    (trace, _), = [entry for entry in traces._traces.values() if entry]
+    assert [step[0] for step in trace.steps] == [kernels["Mul"]]
+
+
+def test_many_input_shapes_stop_making_new_traces():
+    from engine.tracing import MAX_TRACES
+
+    traces = Traces()
+    for length in range(1, 3 * MAX_TRACES):
+        for _ in range(3):
+            x = engine.tensor(np.ones((length,), np.float32))
+            outputs, _ = traces.run(lambda t: ([engine.sum(t * 2.0)], None), [x], "k", [])
+            assert outputs[0].item() == 2.0 * length
+    assert 0 < len(traces) <= MAX_TRACES
