@@ -107,11 +107,9 @@ def _backprop_node(node, grads, is_watched):
         if dy is None:
             return
     else:
-        output_grads = [grads.get(id(o)) for o in node.outputs]
-        if all(g is None for g in output_grads):
+        dy = tuple(grads.get(id(o)) for o in node.outputs)  # None: no gradient reached it
+        if all(g is None for g in dy):
             return
-        dy = tuple(g if g is not None else ops.zeros_like(o)
-                   for g, o in zip(output_grads, node.outputs))
     node.needs = tuple(is_watched(t) and dtypes.is_floating(t.dtype) for t in node.inputs)
     if not any(node.needs):
         return

@@ -30,7 +30,9 @@ def register_kernel(op, backend, override=False):
 def register_gradient(op, override=False):
     """Decorator: register `fn(dy, node)` as the gradient of `op`.
 
-    `node` has `.inputs`, `.outputs`, `.attrs` and `.needs` (which inputs want a gradient);
+    `dy` is the output's gradient; for several outputs, a tuple with None for those no
+    gradient reached. `node` has `.inputs`, `.outputs`, `.attrs` and `.needs` (which inputs
+    want a gradient);
     `fn` returns one gradient (or None) per input, as a tuple, or a single tensor for one input.
     """
 
