@@ -281,7 +281,15 @@ class Variable(Tensor):
         return self
 
     def assign_add(self, delta):
-        return self.assign(_ops.add(self, delta))
+        """Add `delta`; a counter's known host value follows a Python int delta, so a step
+        counter never reads the device back (a sync per step on a GPU)."""
+        read_native, known = self._host_item
+        counting = read_native is self.native and type(delta) is int and self.dtype in (
+            "int32", "int64")
+        self.assign(_ops.add(self, delta))
+        if counting:
+            self._host_item = (self.native, known + delta)
+        return self
 
     def assign_sub(self, delta):
         return self.assign(_ops.sub(self, delta))

@@ -260,3 +260,18 @@ def test_matches_keras(backend, case):
     assert set(our_config) == set(keras_config)
     assert [v.path.split("/")[-1].split("_")[-1] for v in theirs.variables] == \
         [v.name.split("_")[-1] for v in ours.variables()]
+
+
+def test_the_step_counter_is_not_read_back_from_the_device_each_step(backend):
+    variable = engine.Variable(np.ones(3, np.float32))
+    optimizer = engine.optimizers.Adam()
+    optimizer.apply_gradients([(engine.ones_like(variable), variable)])
+    device = engine.runtime.backend(backend)
+    before = dict(device.transfers)
+    for _ in range(5):
+        optimizer.apply_gradients([(engine.ones_like(variable), variable)])
+    assert device.transfers["device_to_host"] == before["device_to_host"]
+    assert optimizer.iterations.item() == 6 == int(optimizer.iterations.numpy())
+    optimizer.iterations.assign(40)  # set from outside (a loaded file): read again
+    optimizer.apply_gradients([(engine.ones_like(variable), variable)])
+    assert optimizer.iterations.item() == 41
