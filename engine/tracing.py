@@ -15,8 +15,8 @@ import functools
 import threading
 
 RECORDING = []  # the Recording in progress, if any; dispatch and Tensor check its truthiness
-MAX_TRACES = 16  # signatures traced per step function; more (say, every sequence length) run
-                 # eagerly rather than holding a trace each
+MAX_TRACES = 16  # signatures remembered per step function, the oldest forgotten first: shapes
+                 # that cycle through more (every sequence length) run eagerly, unrecorded
 
 
 def _recording_thread_only(hook):
@@ -243,9 +243,9 @@ class Traces:
         if entry:
             trace, static = entry
             return trace.replay(args), static
-        if (entry is False or signature in self.eager or RECORDING or not args
-                or len(self._traces) > MAX_TRACES):
-            self._traces.setdefault(signature, None)
+        if entry is False:
+            self._remember(signature)
+        if entry is False or signature in self.eager or RECORDING or not args:
             return function(*args)
         with Recording(args, variables) as recording:
             outputs, static = function(*args)
@@ -257,6 +257,14 @@ class Traces:
         else:
             self.eager[signature] = recording.broken
         return outputs, static
+
+    def _remember(self, signature):
+        """Note a first sighting, forgetting the oldest signature beyond MAX_TRACES."""
+        self._traces[signature] = None
+        if len(self._traces) > MAX_TRACES:
+            oldest = next(iter(self._traces))
+            del self._traces[oldest]
+            self.eager.pop(oldest, None)
 
 
 def run_eagerly(function, args, key, variables):

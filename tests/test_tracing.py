@@ -278,13 +278,43 @@ def test_kernels_of_other_threads_do_not_enter_the_trace(backend):
     assert [step[0] for step in trace.steps] == [kernels["Mul"]]
 
 
-def test_many_input_shapes_stop_making_new_traces():
+def test_traces_keep_the_latest_signatures_and_cycling_shapes_stay_unrecorded():
     from engine.tracing import MAX_TRACES
+
+    def run(traces, length):
+        x = engine.tensor(np.ones((length,), np.float32))
+        outputs, _ = traces.run(lambda t: ([engine.sum(t * 2.0)], None), [x], "k", [])
+        assert outputs[0].item() == 2.0 * length
 
     traces = Traces()
     for length in range(1, 3 * MAX_TRACES):
-        for _ in range(3):
-            x = engine.tensor(np.ones((length,), np.float32))
-            outputs, _ = traces.run(lambda t: ([engine.sum(t * 2.0)], None), [x], "k", [])
-            assert outputs[0].item() == 2.0 * length
-    assert 0 < len(traces) <= MAX_TRACES
+        for _ in range(3):  # eager, recorded, replayed
+            run(traces, length)
+        assert 0 < len(traces) <= MAX_TRACES
+    cycling = Traces()
+    for _ in range(3):
+        for length in range(1, MAX_TRACES + 2):  # forgotten before seen again
+            run(cycling, length)
+    assert len(cycling) == 0
+
+
+def test_a_subclassed_model_whose_layer_is_replaced_predicts_with_the_new_one():
+    class Net(engine.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = layers.Dense(4, activation="relu")
+            self.head = layers.Dense(2)
+
+        def call(self, inputs):
+            return self.head(self.hidden(inputs))
+
+    x = random_array((6, 3))
+    model = Net()
+    for _ in range(3):
+        model.predict(x, verbose=0)
+    model.head = layers.Dense(1)
+    for _ in range(3):
+        predicted = model.predict(x, verbose=0)
+        hidden = np.maximum(x @ model.hidden.kernel.numpy() + model.hidden.bias.numpy(), 0)
+        np.testing.assert_allclose(predicted, hidden @ model.head.kernel.numpy()
+                                   + model.head.bias.numpy(), rtol=1e-5, atol=1e-6)

@@ -17,6 +17,7 @@ from engine.layers.keras_tensor import (KerasTensor, Node, flatten, is_symbolic,
 _NAME_COUNTS = {}
 _TRAINING_STACK = []
 _DEFERRED_UPDATES = []
+_STRUCTURE = {"version": 0}  # bumped whenever a layer gains or replaces a sub-layer
 
 
 def to_snake_case(name):
@@ -31,6 +32,16 @@ def unique_name(prefix):
     count = _NAME_COUNTS.get(prefix, 0)
     _NAME_COUNTS[prefix] = count + 1
     return prefix if count == 0 else f"{prefix}_{count}"
+
+
+def structure_changed():
+    """Note that some layer gained or replaced a sub-layer (traced steps key on this)."""
+    _STRUCTURE["version"] += 1
+
+
+def structure_version():
+    """A number that changes whenever any layer's sub-layers change."""
+    return _STRUCTURE["version"]
 
 
 def clear_session():
@@ -185,6 +196,7 @@ class Layer:
     def __setattr__(self, name, value):
         children = value if isinstance(value, (list, tuple)) else [value]
         if children and all(isinstance(child, Layer) for child in children):
+            structure_changed()
             for child in children:
                 if child is not self and not any(child is known for known in self._layers):
                     self._layers.append(child)

@@ -1,6 +1,5 @@
 """Sequential: a plain stack of layers, each taking the previous one's output."""
-import engine
-from engine.layers.base import Layer, unique_name
+from engine.layers.base import Layer, structure_changed, unique_name
 from engine.layers.input_layer import InputLayer
 from engine.layers.keras_tensor import KerasTensor
 from engine.models.functional import Model
@@ -79,9 +78,9 @@ class Sequential(Model):
         self._build_graph()
 
     def _build_graph(self):
-        """Run the stack on the symbolic input: builds every layer and records output shapes.
-        Traced steps of the old stack are dropped."""
-        self._step_traces = engine.tracing.Traces()
+        """Run the stack on the symbolic input: builds every layer and records output shapes
+        (a new stack: its traced steps are made anew)."""
+        structure_changed()
         self.outputs = None
         self.built = False
         if self._input_layer is None:

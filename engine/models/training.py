@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 
 import engine
-from engine.layers.base import deferred_state_updates
+from engine.layers.base import deferred_state_updates, structure_version
 from engine.layers.keras_tensor import flatten, map_structure
 from engine.models import data_adapter
 
@@ -209,7 +209,7 @@ class Trainer:
         x = [engine.convert_to_tensor(array) for array in x]
         args = [*x, *y] + ([] if sample_weight is None else [sample_weight])
         weighted = sample_weight is not None
-        key = (training, len(x), *map(id, self.trainable_weights))
+        key = (training, len(x), structure_version(), *map(id, self.trainable_weights))
         outputs, layout = self._step_runner()(
             lambda *a: self._loss_pass(training, len(x), weighted, *a), args, key, self.weights)
         return layout, layout.split(outputs)
@@ -235,8 +235,8 @@ class Trainer:
             return flatten(self.predict_step(_unlist(x)))
         x = [engine.convert_to_tensor(array) for array in x]
         outputs, _ = self._step_runner()(
-            lambda *a: (flatten(self.predict_step(_unlist(list(a)))), None), x, "predict",
-            self.weights)
+            lambda *a: (flatten(self.predict_step(_unlist(list(a)))), None), x,
+            ("predict", structure_version()), self.weights)
         return outputs
 
     def _step_runner(self):
