@@ -259,6 +259,8 @@ class Variable(Tensor):
         """The value as a Python scalar, read from the device only when an assign has replaced
         it since the last read (natives are never written in place): an optimizer's step
         counter and learning rate cost no device sync per step."""
+        if _RECORDING:
+            _RECORDING[0].host_read(self)
         native, value = self._host_item
         if native is not self.native:
             value = super().item()

@@ -118,6 +118,10 @@ class Recording:
     def variable_created(self):
         self.broken = "it creates a variable"
 
+    @_recording_thread_only
+    def optimizer_applied(self):
+        self.broken = "it applies an optimizer (its step counts and rates are Python values)"
+
 
 def _reader(variable):
     return lambda: variable.native

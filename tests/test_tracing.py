@@ -318,3 +318,28 @@ def test_a_subclassed_model_whose_layer_is_replaced_predicts_with_the_new_one():
         hidden = np.maximum(x @ model.hidden.kernel.numpy() + model.hidden.bias.numpy(), 0)
         np.testing.assert_allclose(predicted, hidden @ model.head.kernel.numpy()
                                    + model.head.bias.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_functions_applying_an_optimizer_or_reading_a_variable_stay_eager():
+    w = engine.Variable(np.ones(2, np.float32))
+    optimizer = engine.optimizers.Adam(0.1)
+
+    def step(x):
+        with engine.GradientTape() as tape:
+            loss = engine.sum(x * w)
+        optimizer.apply_gradients([(tape.gradient(loss, w), w)])
+        return [loss]
+
+    traces = Traces()
+    for _ in range(4):
+        traces.run(lambda t: (step(t), None), [engine.tensor(np.ones(2, np.float32))], "k", [w])
+    assert len(traces) == 0 and "optimizer" in next(iter(traces.eager.values()))
+    assert optimizer.iterations.item() == 4
+
+    scale = engine.Variable(2.0)
+    scale.item()  # its host value is now known: reading it again touches no device memory
+    traces = Traces()
+    for _ in range(3):
+        traces.run(lambda t: ([t * scale.item()], None), [engine.tensor(np.ones(2, np.float32))],
+                   "k", [scale])
+    assert len(traces) == 0

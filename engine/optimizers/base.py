@@ -9,6 +9,7 @@ import re
 import numpy as np
 
 import engine
+from engine import tracing
 from engine.dispatch import run_kernel
 from engine.optimizers import schedules
 from engine.tensor import Variable
@@ -139,6 +140,8 @@ class Optimizer:
 
     def apply_gradients(self, grads_and_vars):
         """One optimisation step: clip, decay weights, update each variable, count the step."""
+        if tracing.RECORDING:
+            tracing.RECORDING[0].optimizer_applied()
         pairs = [(g, v) for g, v in grads_and_vars if g is not None]
         kind = type(self).__name__
         for grad, variable in pairs:
