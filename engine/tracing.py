@@ -15,6 +15,9 @@ import functools
 import operator
 import threading
 
+from engine import trace_rewrites
+from engine.trace_rewrites import out_slots
+
 RECORDING = []  # the Recording in progress, if any; dispatch and Tensor check its truthiness
 MAX_TRACES = 16  # signatures remembered per step function, the oldest forgotten first: shapes
                  # that cycle through more (every sequence length) run eagerly, unrecorded
@@ -149,8 +152,8 @@ class Trace:
 
     def __init__(self, recording, outputs, backend):
         self.output_slots = [recording.slot_of[id(tensor.native)] for tensor in outputs]
-        steps = _relu_grad_through_max_pool(recording.steps, recording.ops, backend.kernels,
-                                            set(self.output_slots))
+        steps = trace_rewrites.rewrite(recording.steps, recording.ops, backend.kernels,
+                                       set(self.output_slots))
         self.steps = _with_releases(steps, set(self.output_slots))
         self._program = [_prepared(*step) for step in self.steps]
         self.initial_values = recording.values
@@ -191,50 +194,18 @@ def _prepared(function, inputs, attrs, out, release):
     return function, inputs_of, len(inputs), out, release
 
 
-def _out_slots(out):
-    return () if out is None else (out,) if type(out) is int else out
-
-
 def _with_releases(steps, kept):
     """Steps with, for each, the slots it is the last to use or that nobody uses: dropped after
     it, as eager code drops its temporaries, so a replay holds no more memory than a run."""
     last_use = {}
     for index, (_, inputs, _, out) in enumerate(steps):
-        for slot in (*inputs, *_out_slots(out)):
+        for slot in (*inputs, *out_slots(out)):
             last_use[slot] = index
     release = [[] for _ in steps]
     for slot, index in last_use.items():
         if slot not in kept:
             release[index].append(slot)
     return [(*step, tuple(slots)) for step, slots in zip(steps, release)]
-
-
-def _relu_grad_through_max_pool(steps, ops, kernels, kept):
-    """Rewrite ReluGrad(MaxPoolGrad(y, pooled, dy), y) as MaxPoolGrad(y, pooled, ReluGrad(dy,
-    pooled)): the mask taken on the pooled gradient (a quarter of the cells for 2x2 windows)
-    gives the same values, since a window routes dy only to cells equal to its maximum, which
-    are > 0 exactly where the maximum is. Conv-ReLU-MaxPool blocks then mask 4x fewer cells."""
-    steps = list(steps)
-    producer, uses = {}, {}
-    for index, (_, inputs, _, out) in enumerate(steps):
-        for slot in inputs:
-            uses[slot] = uses.get(slot, 0) + 1
-        for slot in _out_slots(out):
-            producer[slot] = index
-    for index, (_, inputs, _, out) in enumerate(steps):
-        if ops[index] != "ReluGrad":
-            continue
-        routed, relu_output = inputs
-        pool = producer.get(routed)
-        if pool is None or ops[pool] != "MaxPoolGrad" or uses[routed] > 1 or routed in kept:
-            continue
-        pool_input, pooled, pooled_dy = steps[pool][1]
-        if pool_input != relu_output:
-            continue
-        pool_attrs = steps[pool][2]
-        steps[pool] = (kernels["ReluGrad"], (pooled_dy, pooled), None, routed)
-        steps[index] = (kernels["MaxPoolGrad"], (pool_input, pooled, routed), pool_attrs, out)
-    return steps
 
 
 class Traces:

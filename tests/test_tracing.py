@@ -217,24 +217,31 @@ def test_relu_mask_moves_before_max_pool_gradients_with_the_same_results(backend
                {"batch_size": 8, "epochs": 2}, rtol=1e-5)
 
 
-def test_rewritten_trace_masks_the_pooled_gradient(backend):
+def test_rewritten_trace_masks_and_sums_the_pooled_gradient(backend):
     kernels = engine.runtime.backend(backend).kernels
     w = engine.Variable(random_array((1, 2, 2, 3), seed=2))
+    b = engine.Variable(random_array((3,), seed=5))
 
-    def gradient(x):
+    def gradients(x):
         with engine.GradientTape() as tape:
             tape.watch(x)
-            loss = engine.sum(engine.max_pool2d(engine.relu(x), 2) * w)
-        return [tape.gradient(loss, x)]
+            loss = engine.sum(engine.max_pool2d(engine.relu(x + b), 2) * w)
+        return tape.gradient(loss, [x, b])
 
     traces = Traces()
     for seed in range(3):
-        x = engine.tensor(random_array((1, 4, 4, 3), seed=seed))
-        outputs, _ = traces.run(lambda t: (gradient(t), None), [x], "k", [w])
-        np.testing.assert_array_equal(outputs[0].numpy(), gradient(x)[0].numpy())
+        x = engine.tensor(random_array((2, 4, 4, 3), seed=seed))
+        outputs, _ = traces.run(lambda t: (gradients(t), None), [x], "k", [w, b])
+        for got, want in zip(outputs, gradients(x)):
+            np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, atol=1e-7)
     (trace, _), = [entry for entry in traces._traces.values() if entry]
     functions = [step[0] for step in trace.steps]
-    assert functions.index(kernels["ReluGrad"]) < functions.index(kernels["MaxPoolGrad"])
+    relu_grad = functions.index(kernels["ReluGrad"])
+    assert relu_grad < functions.index(kernels["MaxPoolGrad"])
+    masked_pooled_gradient = trace.steps[relu_grad][3]
+    bias_sum = [step for step in trace.steps if step[0] is kernels["Sum"]
+                and step[2]["axis"] == (0, 1, 2)]
+    assert [step[1] for step in bias_sum] == [(masked_pooled_gradient,)]
 
 
 def test_a_replay_drops_each_value_after_its_last_use():
