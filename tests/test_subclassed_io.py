@@ -9,7 +9,7 @@ import pytest
 
 import engine
 from engine.io.safety import ModelFileError
-from tests.helpers import h5_listing, keras_or_skip
+from tests.helpers import h5_listing, keras_or_skip, sgd_steps_like_keras
 
 X = np.linspace(-1, 1, 3 * 4, dtype="float32").reshape(3, 4)
 
@@ -59,6 +59,16 @@ def _classes(lib):
         def call(self, inputs):
             return self.out(self.second(self.block(inputs)))
 
+    class Containers(lib.Model):  # layers in a dict and in a list nesting a dict, as Keras
+        def __init__(self, **kwargs):  # tracks them
+            super().__init__(**kwargs)
+            self.branches = {"wide": layers.Dense(6, activation="relu"), "narrow": layers.Dense(2)}
+            self.tail = [layers.Dense(3), {"last": layers.Dense(1)}]
+
+        def call(self, inputs):
+            hidden = self.branches["narrow"](self.branches["wide"](inputs))
+            return self.tail[1]["last"](self.tail[0](hidden))
+
     class WithSequential(lib.Model):
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
@@ -68,10 +78,11 @@ def _classes(lib):
         def call(self, inputs):
             return self.out(self.body(inputs))
 
-    return {cls.__name__: cls for cls in (Attributes, Listed, Block, Nested, WithSequential)}
+    return {cls.__name__: cls for cls in (Attributes, Listed, Block, Nested, Containers,
+                                          WithSequential)}
 
 
-NAMES = ["Attributes", "Listed", "Nested", "WithSequential"]
+NAMES = ["Attributes", "Listed", "Nested", "Containers", "WithSequential"]
 
 
 def _built(lib, name, seed=0):
@@ -252,3 +263,13 @@ def test_a_users_layer_holding_layers_inside_sequential_matches_keras(keras, tmp
     assert ("layers/block/inner/vars/0", (4, 3)) in _shapes_only(listing[1])
     ours.load_weights(tmp_path / "theirs.weights.h5")
     np.testing.assert_allclose(_predict(ours), _predict(theirs), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["Nested", "Containers", "WithSequential"])  # no dropout
+def test_sgd_steps_train_every_held_layer_as_keras(keras, name):
+    theirs, ours = _built(keras, name), _built(engine, name)
+    ours.set_weights([np.asarray(w) for w in theirs.get_weights()])
+    y = np.linspace(-1, 1, _predict(ours).size, dtype="float32").reshape(len(X), -1)
+    before = sgd_steps_like_keras(keras, theirs, ours, X, y, 0.1, steps=3)
+    for old, new in zip(before, ours.get_weights()):
+        assert not np.array_equal(old, new)  # every weight trained

@@ -194,8 +194,10 @@ class Layer:
             cls.build = _marks_built(cls.__dict__["build"])
 
     def __setattr__(self, name, value):
-        children = value if isinstance(value, (list, tuple)) else [value]
-        if children and all(isinstance(child, Layer) for child in children):
+        """Layers set as attributes, alone or in lists, tuples and dicts (nested too), become
+        sub-layers whose weights this layer tracks, as in Keras."""
+        children = _layers_within(value)
+        if children:
             structure_changed()
             for child in children:
                 if child is not self and not any(child is known for known in self._layers):
@@ -536,3 +538,14 @@ def probe_output_shape(layer, input_shape, args=(), kwargs=None):
     shapes = [tuple(a if a == b else None for a, b in zip(s1, s2))
               for s1, s2 in zip(first, second)]
     return shapes if is_list else shapes[0]
+
+
+def _layers_within(value):
+    """The layers in `value`: itself, or those held by a list, tuple or dict, at any depth."""
+    if isinstance(value, Layer):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return [layer for item in value for layer in _layers_within(item)]
+    return []
