@@ -50,10 +50,11 @@ def sparse_softmax_cross_entropy(logits, labels):
     log_probabilities = log_softmax(logits, -1)
     inside = (labels >= 0) & (labels < depth)
     safe = cp.where(inside, labels, 0).astype(cp.int64)[..., None]
-    picked = cp.take_along_axis(log_probabilities, safe, -1)[..., 0]
-    loss = cp.where(inside, -picked, cp.nan)
+    loss = -cp.take_along_axis(log_probabilities, safe, -1)[..., 0]
     backprop = cp.exp(log_probabilities) - (safe == cp.arange(depth))
-    backprop = cp.where(inside[..., None], backprop, cp.nan)
+    outside = ~inside
+    loss[outside] = cp.nan
+    backprop[outside] = cp.nan
     return loss.astype(logits.dtype, copy=False), backprop.astype(logits.dtype, copy=False)
 
 
