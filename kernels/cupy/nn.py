@@ -49,7 +49,7 @@ def sparse_softmax_cross_entropy(logits, labels):
     depth = logits.shape[-1]
     log_probabilities = log_softmax(logits, -1)
     inside = (labels >= 0) & (labels < depth)
-    safe = (labels * inside).astype(cp.int64)[..., None]  # out-of-range labels read row 0
+    safe = (labels * inside).astype(cp.int64)[..., None]  # out of range: class 0, then NaN
     loss = -cp.take_along_axis(log_probabilities, safe, -1)[..., 0]
     backprop = cp.exp(log_probabilities) - (safe == cp.arange(depth))
     outside = ~inside
