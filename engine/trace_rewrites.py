@@ -56,7 +56,7 @@ def _bias_sum_of_pooled_gradient(steps, ops, kernels, kept):
     summed over a quarter of the cells (a convolution's bias gradient below a 2x2 pool)."""
     producer, _ = _producers_and_uses(steps)
     for index, (function, inputs, attrs, out) in enumerate(steps):
-        if ops[index] != "Sum" or not {0, 1, 2} <= set(attrs["axis"]):
+        if ops[index] != "Sum" or attrs is None or not {0, 1, 2} <= set(attrs["axis"]):
             continue
         pool = producer.get(inputs[0])
         if pool is not None and ops[pool] == "MaxPoolGrad":

@@ -7,9 +7,11 @@ its kernels (784-128-10 MLP: ~0.3 of 1.0 ms); a replay is a loop over (kernel, i
 
 What a replay repeats is what the recording saw, as in tf.function: shapes, dtypes and Python
 decisions are fixed (callers key traces on the input signature). Values are not: inputs, the
-variables' current values and fresh random seeds are read anew at every replay. A recording
-that would not replay the same is dropped, and the caller runs eagerly: the function read a
-computed value on the host (its Python could branch on it) or created a variable.
+variables' current values and fresh random seeds are read anew at every replay, and host
+steps (an optimizer's step count and learning rate) and attributes given by attrs_from (its
+bias-corrected rate) are recomputed. A recording that would not replay the same is dropped,
+and the caller runs eagerly: the function read a computed value on the host (its Python could
+branch on it), created a variable or applied an optimizer whose updates are not fused.
 """
 import functools
 import operator
@@ -28,7 +30,7 @@ def _recording_thread_only(hook):
     thread runs kernels while a step records)."""
     @functools.wraps(hook)
     def on_recording_thread(self, *args):
-        if threading.get_ident() == self.thread:
+        if threading.get_ident() == self.thread and not self.in_host_step:
             hook(self, *args)
     return on_recording_thread
 
@@ -46,6 +48,8 @@ class Recording:
         self._variable_of = {id(v.native): v for v in variables}
         self._keep = [v.native for v in variables]  # every id above stays unique while recording
         self._seed_source = None  # (seed, function drawing the next one) of the last draw
+        self._attrs_source = None  # the function giving the next kernel's attrs at replay
+        self.in_host_step = False  # hooks ignore what a host step does
         self.broken = None       # why the recording cannot be replayed, if it cannot
         self.arg_slots = [self._new_slot(arg.native) for arg in args]
 
@@ -92,6 +96,9 @@ class Recording:
     @_recording_thread_only
     def kernel_ran(self, op, kernel, inputs, attrs, outputs):
         slots = tuple(self._input_slot(tensor) for tensor in inputs)
+        if self._attrs_source is not None:
+            kernel, attrs = functools.partial(_with_attrs_of, kernel, self._attrs_source), None
+            self._attrs_source = None
         self._append(op, kernel, slots, attrs, self._output_slots(outputs))
 
     @_recording_thread_only
@@ -106,6 +113,14 @@ class Recording:
     @_recording_thread_only
     def seed_drawn(self, seed, draw_next):
         self._seed_source = (seed, draw_next)
+
+    @_recording_thread_only
+    def attrs_from(self, attrs_of):
+        self._attrs_source = attrs_of
+
+    @_recording_thread_only
+    def host_step_ran(self, function):
+        self._append(None, function, (), None, None)
 
     @_recording_thread_only
     def assigned(self, variable, value):
@@ -124,7 +139,8 @@ class Recording:
 
     @_recording_thread_only
     def optimizer_applied(self):
-        self.broken = "it applies an optimizer (its step counts and rates are Python values)"
+        self.broken = ("it applies an optimizer whose updates are not fused (its rates would be "
+                       "frozen)")
 
 
 def _reader(variable):
@@ -141,10 +157,42 @@ def _reseeded(kernel, attrs, draw_seed):
     return lambda: kernel(**{**attrs, "seed": draw_seed()})
 
 
+def _with_attrs_of(kernel, attrs_of, *natives):
+    return kernel(*natives, **attrs_of())
+
+
 def seed_drawn(seed, draw_next):
     """A random op's seed was just drawn; `draw_next()` draws the one a replay should use."""
     if RECORDING:
         RECORDING[0].seed_drawn(seed, draw_next)
+
+
+def attrs_from(attrs_of):
+    """The next kernel run takes its attributes from `attrs_of()` at each replay: values that
+    Python computes anew every step (an optimizer's bias-corrected rate)."""
+    if RECORDING:
+        RECORDING[0].attrs_from(attrs_of)
+
+
+def assigned(variable, value):
+    """`variable` now holds `value`'s native array, set by hand rather than by assign."""
+    if RECORDING:
+        RECORDING[0].assigned(variable, value)
+
+
+def host_step(function):
+    """Run `function()`, and at each replay of a recording in progress: Python bookkeeping a
+    replay must redo rather than freeze (an optimizer's step count and learning rate). What
+    it runs is not recorded, and it may read values on the host."""
+    recording = RECORDING[0] if RECORDING else None
+    if recording is None or threading.get_ident() != recording.thread:
+        return function()
+    recording.host_step_ran(function)
+    recording.in_host_step = True
+    try:
+        return function()
+    finally:
+        recording.in_host_step = False
 
 
 class Trace:

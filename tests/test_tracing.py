@@ -327,9 +327,44 @@ def test_a_subclassed_model_whose_layer_is_replaced_predicts_with_the_new_one():
                                    + model.head.bias.numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_functions_applying_an_optimizer_or_reading_a_variable_stay_eager():
+@pytest.mark.parametrize("make_optimizer", [
+    lambda: engine.optimizers.Adam(0.1), lambda: engine.optimizers.SGD(0.1, momentum=0.9),
+    lambda: engine.optimizers.RMSprop(0.1, clipnorm=0.5),
+    lambda: engine.optimizers.Adam(engine.optimizers.schedules.ExponentialDecay(0.1, 2, 0.5))])
+def test_a_fused_optimizer_step_replays_as_it_runs(backend, make_optimizer):
+    """Step counts, bias corrections, schedules and a learning rate set between steps are
+    recomputed at each replay; slots, weights and iterations equal an eager twin's."""
+    runs = []
+    for traced in (False, True):
+        w = engine.Variable(random_array((3, 2), seed=1))
+        optimizer = make_optimizer()
+
+        def step(x):
+            with engine.GradientTape() as tape:
+                loss = engine.sum(engine.square(engine.matmul(x, w)))
+            optimizer.apply_gradients([(tape.gradient(loss, w), w)])
+            return [loss]
+
+        traces = Traces()
+        for index in range(20):  # past a slot flush (every 16 steps)
+            if index == 6 and not optimizer.uses_schedule:
+                optimizer.learning_rate = 0.02
+            x = engine.tensor(random_array((4, 3), seed=index))
+            if traced:
+                traces.run(lambda t: (step(t), None), [x], "k", [w, *optimizer.variables()])
+            else:
+                step(x)
+        if traced:
+            assert len(traces) == 1 and not traces.eager
+        runs.append([w.numpy(), *(v.numpy() for v in optimizer.variables())])
+    for eager, traced in zip(*runs):
+        np.testing.assert_array_equal(traced, eager)
+    assert runs[1][1] == 20  # iterations
+
+
+def test_functions_applying_an_unfused_optimizer_or_reading_a_variable_stay_eager():
     w = engine.Variable(np.ones(2, np.float32))
-    optimizer = engine.optimizers.Adam(0.1)
+    optimizer = engine.optimizers.AdamW(0.1)  # its weight decay factor would be frozen
 
     def step(x):
         with engine.GradientTape() as tape:
@@ -350,3 +385,32 @@ def test_functions_applying_an_optimizer_or_reading_a_variable_stay_eager():
         traces.run(lambda t: ([t * scale.item()], None), [engine.tensor(np.ones(2, np.float32))],
                    "k", [scale])
     assert len(traces) == 0
+
+
+@pytest.mark.parametrize("optimizer", [
+    lambda: engine.optimizers.Adam(0.05, clipnorm=1.0),
+    lambda: engine.optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+    lambda: engine.optimizers.RMSprop(0.01)])
+def test_traced_fit_with_the_optimizer_in_the_trace_equals_eager_fit(backend, optimizer):
+    """The optimizer's step is replayed too (fused updates): learning rates set by callbacks,
+    constraints, clipping and the step counter stay as an eager fit has them."""
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=(40, 5)).astype(np.float32), rng.normal(size=(40, 2))
+    runs = []
+    for run_eagerly in (True, False):
+        engine.utils.set_random_seed(5)
+        model = engine.Sequential([
+            layers.Input((5,)), layers.Dense(6, activation="relu", kernel_constraint="max_norm"),
+            layers.BatchNormalization(), layers.Dense(2)])
+        model.compile(optimizer(), "mse", run_eagerly=run_eagerly)
+        schedule = engine.callbacks.LearningRateScheduler(lambda epoch, rate: rate * 0.5)
+        history = model.fit(x, y, batch_size=8, epochs=4, verbose=0, callbacks=[schedule])
+        runs.append((history.history, model.get_weights(),
+                     [v.numpy() for v in model.optimizer.variables()]))
+        if not run_eagerly:
+            assert len(model._step_traces) >= 1 and not model._step_traces.eager
+    (eager_history, *eager), (traced_history, *traced) = runs
+    assert traced_history == eager_history
+    for eager_arrays, traced_arrays in zip(eager, traced):
+        for want, got in zip(eager_arrays, traced_arrays):
+            np.testing.assert_array_equal(got, want)

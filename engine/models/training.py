@@ -3,8 +3,9 @@
 A training step runs the model under a GradientTape, adds the regularization losses, and
 hands (gradient, variable) pairs to the optimizer. Non-trainable state updates (BatchNorm's
 moving statistics) are applied only after the step succeeded, so a failing step changes
-nothing. Unless run_eagerly, the model's part of each step (forward, loss, gradients; the
-forward alone in predict) is traced per input signature and replayed (engine.tracing).
+nothing. Unless run_eagerly, each step (forward, loss, gradients, and the optimizer's update
+when its updates are fused kernels; the forward alone in predict) is traced per input
+signature and replayed (engine.tracing).
 """
 import contextlib
 import warnings
@@ -38,8 +39,9 @@ class Trainer:
         the weights of the output losses in the total and the metrics per output (Keras 3's
         argument order). As in Keras, `metrics` ignore sample_weight and class_weight;
         `weighted_metrics` use them. As Keras compiles its steps unless run_eagerly=True,
-        fit and train_on_batch trace a step's forward pass, loss and gradients once per input
-        signature and then replay its kernels (engine.tracing); run_eagerly=True runs all of
+        fit and train_on_batch trace a step's forward pass, loss, gradients and (for Adam, SGD
+        with momentum and RMSprop) update once per input signature and then replay its
+        kernels (engine.tracing); run_eagerly=True runs all of
         every step in Python, for debugging a call(). steps_per_execution, jit_compile
         ("auto"/False) and auto_scale_loss are accepted for Keras code and change nothing
         (jit_compile=True warns that nothing is compiled)."""
@@ -193,11 +195,16 @@ class Trainer:
         y, sample_weight = _upload_targets(y, sample_weight)
         layout, (total, per_output, y_pred, gradients, state_values) = self._run_pass(
             True, x, y, sample_weight)
-        if layout.variables:
-            self.optimizer.apply_gradients(list(zip(gradients, layout.variables)))
-        for variable, value in zip(layout.state_variables, state_values):
-            variable.assign(value)
+        self._apply_updates(gradients, layout.variables,
+                            zip(layout.state_variables, state_values))
         return self._track(total, per_output, y, y_pred, sample_weight)
+
+    def _apply_updates(self, gradients, variables, state_updates):
+        """The optimizer's step, then the non-trainable state updates (BatchNormalization's)."""
+        if variables:
+            self.optimizer.apply_gradients(list(zip(gradients, variables)))
+        for variable, value in state_updates:
+            variable.assign(value)
 
     def _test_step(self, x, y, sample_weight):
         y, sample_weight = _upload_targets(y, sample_weight)
@@ -209,14 +216,16 @@ class Trainer:
         x = [engine.convert_to_tensor(array) for array in x]
         args = [*x, *y] + ([] if sample_weight is None else [sample_weight])
         weighted = sample_weight is not None
-        key = (training, len(x), structure_version(), *map(id, self.trainable_weights))
+        key = (training, len(x), structure_version(), id(self.optimizer),
+               self.optimizer.traceable, *map(id, self.trainable_weights))
         outputs, layout = self._step_runner()(
             lambda *a: self._loss_pass(training, len(x), weighted, *a), args, key, self.weights)
         return layout, layout.split(outputs)
 
     def _loss_pass(self, training, input_count, weighted, *args):
         """Forward pass and loss of one batch, and in training the gradients and state updates
-        (args: the inputs, the targets, then the sample weights if `weighted`)."""
+        (args: the inputs, the targets, then the sample weights if `weighted`), applied here
+        when the optimizer can be traced too."""
         x, y = list(args[:input_count]), list(args[input_count:len(args) - weighted])
         sample_weight = args[-1] if weighted else None
         with deferred_state_updates() as state_updates:
@@ -226,6 +235,9 @@ class Trainer:
             # Read after the call: a subclassed model's layers make their weights in it.
             variables = self.trainable_weights if training else []
             gradients = tape.gradient(total, variables) if variables else []
+        if training and self.optimizer.traceable:
+            self._apply_updates(gradients, variables, state_updates)
+            gradients, variables, state_updates = [], [], []
         return _StepLayout.pack(total, per_output, y_pred, gradients, variables, state_updates)
 
     def _predict_batch(self, x):

@@ -22,17 +22,28 @@ class Adam(Optimizer):
         if self.amsgrad:
             self.add_slots(variables, ("velocity_hat",))
 
-    def update_step(self, gradient, variable, learning_rate):
+    @property
+    def fused_updates(self):
+        return not self.amsgrad
+
+    def fused_attrs(self, learning_rate):
+        return {"alpha": self._alpha(learning_rate), "beta_1": self.beta_1,
+                "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+    def _alpha(self, learning_rate):
+        """lr sqrt(1 - b2^t) / (1 - b1^t): the step's bias-corrected rate."""
         step = self.local_step
-        alpha = learning_rate * math.sqrt(1 - self.beta_2 ** step) / (1 - self.beta_1 ** step)
+        return learning_rate * math.sqrt(1 - self.beta_2 ** step) / (1 - self.beta_1 ** step)
+
+    def update_step(self, gradient, variable, learning_rate):
         m = self.slot(variable, "momentum")
         v = self.slot(variable, "velocity")
-        if not self.amsgrad:
-            self.apply_fused("ApplyAdam", variable, gradient, (m, v), alpha=alpha,
-                             beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
+        if self.fused_updates:
+            self.apply_fused("ApplyAdam", variable, gradient, (m, v))
             return
         # AMSGrad keeps composed ops: its running maximum would need a fourth slot in the
         # fused kernel for a rarely used option.
+        alpha = self._alpha(learning_rate)
         m.assign_add((gradient - m) * (1 - self.beta_1))
         v.assign_add((engine.square(gradient) - v) * (1 - self.beta_2))
         v_hat = self.slot(variable, "velocity_hat")

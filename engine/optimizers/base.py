@@ -60,6 +60,8 @@ class Optimizer:
         self.global_clipnorm = global_clipnorm
         self.iterations = Variable(0, trainable=False, name="iteration", dtype="int32")
         self.local_step = 0  # iterations + 1 during apply_gradients (read once per step)
+        self.step_learning_rate = None  # the learning rate of the step being applied
+        self._fused_attrs = None  # its fused update kernel's attributes (fused_attrs)
         if isinstance(learning_rate, dict):
             learning_rate = schedules.deserialize(learning_rate)
         if callable(learning_rate):
@@ -138,9 +140,25 @@ class Optimizer:
                              f"for {len(trainable_variables)} variables")
         return self.apply_gradients(zip(grads, trainable_variables))
 
+    @property
+    def fused_updates(self):
+        """Whether every update_step is one apply_fused kernel (subclasses say when)."""
+        return False
+
+    @property
+    def traceable(self):
+        """Whether a traced step can replay this optimizer: fused updates, whose per-step
+        attributes fused_attrs recomputes at each replay, and no weight decay (its factor
+        would be frozen)."""
+        return self.fused_updates and not self.weight_decay
+
+    def fused_attrs(self, learning_rate):
+        """The attributes of this step's fused update kernel (computed once a step)."""
+        raise NotImplementedError(f"{type(self).__name__} has no fused update")
+
     def apply_gradients(self, grads_and_vars):
         """One optimisation step: clip, decay weights, update each variable, count the step."""
-        if tracing.RECORDING:
+        if tracing.RECORDING and not self.traceable:
             tracing.RECORDING[0].optimizer_applied()
         pairs = [(g, v) for g, v in grads_and_vars if g is not None]
         kind = type(self).__name__
@@ -158,8 +176,8 @@ class Optimizer:
         variables = [v for _, v in pairs]
         self.build(variables)
         grads = self._clip(grads)
-        learning_rate = self.learning_rate
-        self.local_step = int(self.iterations.item()) + 1  # 1-based step for bias corrections
+        tracing.host_step(self._start_step)
+        learning_rate = self.step_learning_rate
         if self.weight_decay:
             for variable in variables:
                 variable.assign(variable - variable * (self.weight_decay * learning_rate))
@@ -167,22 +185,38 @@ class Optimizer:
             self.update_step(grad, variable, learning_rate)
             if variable.constraint is not None:  # Keras projects right after the update
                 variable.assign(variable.constraint(variable))
+        tracing.host_step(self._finish_step)
+        return self.iterations
+
+    def _start_step(self):
+        """This step's learning rate and 1-based number (for bias corrections), and the fused
+        kernel's attributes: Python values a traced step recomputes at each replay."""
+        self.step_learning_rate = self.learning_rate
+        self.local_step = int(self.iterations.item()) + 1
+        if self.fused_updates:
+            self._fused_attrs = self.fused_attrs(self.step_learning_rate)
+
+    def _finish_step(self):
         if self.local_step % FLUSH_EVERY == 0:
             for slot in self._slot_lists:
                 _flush_subnormals(slot)
         self.iterations.assign_add(1)
-        return self.iterations
 
     def update_step(self, gradient, variable, learning_rate):
         raise NotImplementedError(f"{type(self).__name__} must implement update_step")
 
-    @staticmethod
-    def apply_fused(op, variable, gradient, slots, **attrs):
-        """One fused update kernel (kernel_names.OPTIMIZER_UPDATES) for `variable`: its new
-        value and its slots' new values, assigned in the kernel's output order."""
-        targets = (variable, *slots)
-        for target, value in zip(targets, run_kernel(op, (variable, gradient, *slots), **attrs)):
+    def apply_fused(self, op, variable, gradient, slots):
+        """One fused update kernel (kernel_names.OPTIMIZER_UPDATES) for `variable` with this
+        step's fused_attrs: its new value and its slots' new values, assigned in the kernel's
+        output order."""
+        tracing.attrs_from(self._current_fused_attrs)
+        outputs = run_kernel(op, (variable, gradient, *slots), **self._fused_attrs)
+        for target, value in zip((variable, *slots), outputs):
+            tracing.assigned(target, value)
             target.native = value.native  # the kernel keeps each input's shape and dtype
+
+    def _current_fused_attrs(self):
+        return self._fused_attrs
 
     def _clip(self, grads):
         if self.clipnorm:

@@ -22,12 +22,18 @@ class RMSprop(Optimizer):
         if self.centered:
             self.add_slots(variables, ("average_gradient",))
 
+    @property
+    def fused_updates(self):
+        return not self.centered and self.momentum <= 0  # the default: one fused kernel
+
+    def fused_attrs(self, learning_rate):
+        return {"learning_rate": learning_rate, "rho": self.rho, "epsilon": self.epsilon}
+
     def update_step(self, gradient, variable, learning_rate):
         rho = self.rho
         velocity = self.slot(variable, "velocity")
-        if not self.centered and self.momentum <= 0:  # the default: one fused kernel
-            self.apply_fused("ApplyRMSProp", variable, gradient, (velocity,),
-                             learning_rate=learning_rate, rho=rho, epsilon=self.epsilon)
+        if self.fused_updates:
+            self.apply_fused("ApplyRMSProp", variable, gradient, (velocity,))
             return
         # Centered and momentum variants keep composed ops (their extra slots would each
         # need another fused kernel).

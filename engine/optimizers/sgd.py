@@ -16,13 +16,19 @@ class SGD(Optimizer):
         if self.momentum != 0:
             self.add_slots(variables, ("momentum",))
 
+    @property
+    def fused_updates(self):
+        return self.momentum != 0
+
+    def fused_attrs(self, learning_rate):
+        return {"learning_rate": learning_rate, "momentum": self.momentum,
+                "nesterov": self.nesterov}
+
     def update_step(self, gradient, variable, learning_rate):
-        if self.momentum == 0:
+        if not self.fused_updates:
             variable.assign_sub(gradient * learning_rate)
             return
-        self.apply_fused("ApplyMomentum", variable, gradient, (self.slot(variable, "momentum"),),
-                         learning_rate=learning_rate, momentum=self.momentum,
-                         nesterov=self.nesterov)
+        self.apply_fused("ApplyMomentum", variable, gradient, (self.slot(variable, "momentum"),))
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
