@@ -128,9 +128,9 @@ class Recording:
 
     @_recording_thread_only
     def host_read(self, tensor):
-        native = tensor.native
-        if id(native) in self.slot_of and self.values[self.slot_of[id(native)]] is None or (
-                id(native) in self._variable_of):
+        slot = self.slot_of.get(id(tensor.native))
+        computed = slot is not None and self.values[slot] is None  # not a constant
+        if computed or id(tensor.native) in self._variable_of:
             self.broken = "it reads a computed value on the host"
 
     @_recording_thread_only
