@@ -216,8 +216,9 @@ class Trainer:
         x = [engine.convert_to_tensor(array) for array in x]
         args = [*x, *y] + ([] if sample_weight is None else [sample_weight])
         weighted = sample_weight is not None
-        key = (training, len(x), structure_version(), id(self.optimizer),
-               self.optimizer.traceable, *map(id, self.trainable_weights))
+        key = (training, len(x), structure_version(), *map(id, self.trainable_weights))
+        if training:  # its update may be in the trace
+            key += (id(self.optimizer), self.optimizer.traceable)
         outputs, layout = self._step_runner()(
             lambda *a: self._loss_pass(training, len(x), weighted, *a), args, key, self.weights)
         return layout, layout.split(outputs)
