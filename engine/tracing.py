@@ -21,6 +21,7 @@ from engine import trace_rewrites
 from engine.trace_rewrites import out_slots
 
 RECORDING = []  # the Recording in progress, if any; dispatch and Tensor check its truthiness
+_ONE_RECORDING = threading.Lock()  # held while a step records (in any thread)
 MAX_TRACES = 16  # signatures remembered per step function, the oldest forgotten first: shapes
                  # that cycle through more (every sequence length) run eagerly, unrecorded
 
@@ -282,10 +283,15 @@ class Traces:
             return trace.replay(args), static
         if entry is False:
             self._remember(signature)
-        if entry is False or signature in self.eager or RECORDING or not args:
+        if entry is False or signature in self.eager or not args:
             return function(*args)
-        with Recording(args, variables) as recording:
-            outputs, static = function(*args)
+        if not _ONE_RECORDING.acquire(blocking=False):  # recording elsewhere: record later
+            return function(*args)
+        try:
+            with Recording(args, variables) as recording:
+                outputs, static = function(*args)
+        finally:
+            _ONE_RECORDING.release()
         if recording.broken is None and not all(
                 id(tensor.native) in recording.slot_of for tensor in outputs):
             recording.broken = "an output was made outside any kernel"

@@ -414,3 +414,32 @@ def test_traced_fit_with_the_optimizer_in_the_trace_equals_eager_fit(backend, op
     for eager_arrays, traced_arrays in zip(eager, traced):
         for want, got in zip(eager_arrays, traced_arrays):
             np.testing.assert_array_equal(got, want)
+
+
+def test_steps_of_two_threads_record_one_at_a_time_and_both_replay():
+    import threading
+
+    traces = [Traces(), Traces()]
+    started, release = threading.Event(), threading.Event()
+
+    def slow(t):  # records while the other thread tries to
+        started.set()
+        release.wait(5)
+        return [t * 3.0]
+
+    def run(index, function, calls):
+        for _ in range(calls):
+            x = engine.tensor(np.full(2, index + 1.0, np.float32))
+            outputs, _ = traces[index].run(lambda t: (function(t), None), [x], "k", [])
+            assert outputs[0].numpy().tolist() == (x.numpy() * 3.0).tolist()
+
+    run(0, lambda t: [t * 3.0], 1)  # seen once: the next call records
+    recorder = threading.Thread(target=run, args=(0, slow, 1))
+    recorder.start()
+    started.wait(5)
+    run(1, lambda t: [t * 3.0], 3)  # meanwhile: eager, not recorded
+    release.set()
+    recorder.join()
+    assert len(traces[0]) == 1 and len(traces[1]) == 0
+    run(1, lambda t: [t * 3.0], 2)  # recorded now, then replayed
+    assert len(traces[1]) == 1
