@@ -84,6 +84,8 @@ OPS = {
     "Transpose": Spec(("x",), ("perm",), "perm a full permutation tuple"),
     "Concat": Spec(("*xs",), ("axis",), "variadic inputs, one dtype, all dims equal but axis"),
     "Slice": Spec(("x",), ("begin", "size"), "contiguous block; begin and size per dimension"),
+    "Split": Spec(("x",), ("axis", "sizes"), "consecutive blocks along axis, one output per "
+                  "size (the sizes add up to the axis's length), as a tuple"),
     "StridedSlice": Spec(("x",), ("begin", "end", "strides"),
                          "per-dimension Python slice(begin, end, stride), already normalised"),
     "StridedSliceGrad": Spec(("dy",), ("shape", "begin", "end", "strides"),

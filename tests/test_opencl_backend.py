@@ -167,6 +167,7 @@ INPUTS = {
     "Transpose": lambda: ([_normal(2, 3, 4)], dict(perm=(2, 0, 1))),
     "Concat": lambda: ([_normal(2, 3), _normal(2, 1), _normal(2, 4)], dict(axis=1)),
     "Slice": lambda: ([_normal(4, 5)], dict(begin=(1, 2), size=(2, 3))),
+    "Split": lambda: ([_normal(3, 6, 2)], dict(axis=1, sizes=(2, 0, 3, 1))),
     "StridedSlice": lambda: ([_normal(5, 6)], dict(begin=(4, 1), end=(-1, 6), strides=(-2, 2))),
     "StridedSliceGrad": lambda: ([_normal(3, 3)], dict(shape=(5, 6), begin=(4, 1), end=(-1, 6),
                                                       strides=(-2, 2))),

@@ -189,21 +189,10 @@ def concat(tensors, axis=0):
     return run_kernel("Concat", tensors, axis=axis)
 
 
-def _slices_along(x, axis, sizes):
-    """Consecutive blocks of x along `axis` with the given sizes."""
-    parts, offset = [], 0
-    for size in sizes:
-        begin = tuple(offset if i == axis else 0 for i in range(x.ndim))
-        extent = tuple(size if i == axis else d for i, d in enumerate(x.shape))
-        parts.append(slice(x, begin, extent))
-        offset += size
-    return parts
-
-
 @register_gradient("Concat")
 def _concat_grad(dy, node):
     axis = node.attrs["axis"]
-    return tuple(_slices_along(dy, axis, [t.shape[axis] for t in node.inputs]))
+    return tuple(split(dy, [t.shape[axis] for t in node.inputs], axis))
 
 
 def stack(tensors, axis=0):
@@ -242,7 +231,17 @@ def split(x, num_or_size_splits, axis=0):
             raise ValueError(f"Error in split: cannot split axis {axis} of a tensor with shape "
                              f"{x.shape} into {parts} equal parts")
         sizes = [dim // parts] * parts
-    return _slices_along(x, axis, sizes)
+    return list(run_kernel("Split", (x,), axis=axis, sizes=tuple(sizes)))
+
+
+@register_gradient("Split")
+def _split_grad(dy, node):
+    """The output gradients side by side (zeros for outputs no gradient reached)."""
+    from engine.ops.creation import zeros_like
+
+    dys = dy if type(dy) is tuple else (dy,)
+    parts = [g if g is not None else zeros_like(o) for g, o in zip(dys, node.outputs)]
+    return concat(parts, axis=node.attrs["axis"])
 
 
 # ---------------------------------------------------------------------------- slice and pad

@@ -1,5 +1,7 @@
 """CuPy shape kernels. Every result is C-contiguous, as on NumPy: the raw CUDA kernels index
 their inputs as dense row-major arrays."""
+import itertools
+
 from engine.backends import cupy_backend
 from engine.registry import register_kernel
 
@@ -34,6 +36,12 @@ def concat(*xs, axis):
 @register_kernel("Slice", "cupy")
 def slice_block(x, begin, size):
     return x[tuple(slice(b, b + s) for b, s in zip(begin, size))].copy()
+
+
+@register_kernel("Split", "cupy")
+def split(x, axis, sizes):
+    bounds = list(itertools.accumulate(sizes))[:-1]
+    return tuple(part.copy() for part in cupy_backend.cp.split(x, bounds, axis=axis))
 
 
 @register_kernel("StridedSlice", "cupy")

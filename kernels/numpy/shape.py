@@ -1,5 +1,7 @@
 """NumPy shape kernels. Every result is C-contiguous: slices, transposes and reversals are
 copied rather than returned as strided views (device backends never see strided arrays)."""
+import itertools
+
 import numpy as np
 
 from engine.registry import register_kernel
@@ -36,6 +38,12 @@ def concat(*xs, axis):
 @register_kernel("Slice", "numpy")
 def slice_block(x, begin, size):
     return x[tuple(slice(b, b + s) for b, s in zip(begin, size))].copy()
+
+
+@register_kernel("Split", "numpy")
+def split(x, axis, sizes):
+    bounds = list(itertools.accumulate(sizes))[:-1]
+    return tuple(part.copy() for part in np.split(x, bounds, axis=axis))
 
 
 @register_kernel("StridedSlice", "numpy")

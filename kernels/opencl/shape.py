@@ -47,6 +47,18 @@ def slice_block(x, begin, size):
     return strided.copy(strided.slice_view(x, begin, end, [1] * x.ndim))
 
 
+@register_kernel("Split", "opencl")
+def split(x, axis, sizes):
+    parts, begin = [], [0] * x.ndim
+    for size in sizes:
+        end = list(x.shape)
+        end[axis] = begin[axis] + size
+        parts.append(strided.copy(strided.slice_view(x, begin, end, [1] * x.ndim)))
+        begin = [0] * x.ndim
+        begin[axis] = end[axis]
+    return tuple(parts)
+
+
 @register_kernel("StridedSlice", "opencl")
 def strided_slice(x, begin, end, strides):
     return strided.copy(strided.slice_view(x, begin, end, strides))
