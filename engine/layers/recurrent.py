@@ -101,17 +101,18 @@ class RNN(Layer):
         cell, batch = self.cell, inputs.shape[0]
         if not isinstance(cell, GatedCell):
             reset_dropout_mask(cell)
+            inputs_at = _time_steps(inputs)
 
             def step(t, states):
-                return run_cell(cell, _time_step(inputs, t), states, training)
+                return run_cell(cell, inputs_at[t], states, training)
 
             return step
         dropped = cell.input_dropout_mask(inputs, training)
-        projected = cell.project(inputs if dropped is None else inputs * dropped)
+        projected = _time_steps(cell.project(inputs if dropped is None else inputs * dropped))
         recurrent_mask = cell.recurrent_dropout_mask(batch, inputs.dtype, training)
 
         def fast_step(t, states):
-            x_t = _time_step(projected, t)
+            x_t = projected[t]
             h = states[0] if recurrent_mask is None else states[0] * recurrent_mask
             new_states = cell.step(x_t, h, states)
             return new_states[0], new_states
@@ -145,10 +146,14 @@ class RNN(Layer):
         return {**super().get_config(), **self.rnn_config(), "cell": keras3_entry(self.cell)}
 
 
-def _time_step(sequences, t):
-    """Step t of (batch, steps, ...) sequences: (batch, ...)."""
+def _time_steps(sequences):
+    """The steps of (batch, steps, ...) sequences, each (batch, ...): one split (its gradient
+    one concat, where a slice per step made a zero-padded copy per step to add up)."""
     shape = tuple(sequences.shape)
-    return engine.reshape(engine.slice(sequences, (0, t), (shape[0], 1)), shape[:1] + shape[2:])
+    if shape[1] == 0:
+        return []
+    return [engine.reshape(step, shape[:1] + shape[2:])
+            for step in engine.split(sequences, shape[1], axis=1)]
 
 
 def _per_sample(kept, like):
