@@ -27,6 +27,9 @@ OPS = {
     **{op: Spec(("x",), (), "elementwise; same dtype out (bool for LogicalNot/IsNan/IsFinite); "
                             "Round rounds half to even") for op in UNARY},
     "ReluGrad": Spec(("dy", "y"), (), "TF's ReluGrad: dy where y > 0 else 0, dy's dtype"),
+    "SigmoidGrad": Spec(("dy", "y"), (), "dy * (y * (1 - y)), y a sigmoid's output (TF's "
+                        "SigmoidGrad, inputs in ReluGrad's order)"),
+    "TanhGrad": Spec(("dy", "y"), (), "dy * (1 - y * y), y a tanh's output (TF's TanhGrad)"),
     "LeakyRelu": Spec(("x",), ("alpha",), "x if x >= 0 else alpha * x"),
     "Gelu": Spec(("x",), ("approximate",), "x * Phi(x); tanh formula when approximate"),
     "Cast": Spec(("x",), ("dtype",), "convert to dtype (float->int truncates toward zero)"),

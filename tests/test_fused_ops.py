@@ -171,6 +171,27 @@ def test_relu_grad_gradient_masks_like_the_forward(backend):
                     [random_array((3, 4), 6)], backend)
 
 
+# ---------------------------------------------------------------------------- SigmoidGrad, TanhGrad
+
+@pytest.mark.parametrize("op, activation, formula", [
+    ("SigmoidGrad", lambda x: 1 / (1 + np.exp(-x)), lambda dy, y: dy * y * (1 - y)),
+    ("TanhGrad", np.tanh, lambda dy, y: dy * (1 - y * y))])
+def test_activation_grad_kernels_match_formulas_and_are_the_gradient(backend, op, activation,
+                                                                     formula):
+    dy, x = random_array((5, 7), 3), random_array((5, 7), 4, low=-3, high=3)
+    y = activation(x.astype(np.float64)).astype(np.float32)
+    check_forward(lambda dy, y: run_kernel(op, (dy, y)), formula, [dy, y])
+    forward = getattr(engine, "sigmoid" if op == "SigmoidGrad" else "tanh")
+    xt = engine.tensor(x)
+    with engine.GradientTape() as tape:
+        tape.watch(xt)
+        out = forward(xt)
+    with kernel_calls() as calls:
+        tape.gradient(out, xt, output_gradients=engine.tensor(dy))
+    assert calls == [op]
+    check_gradients(lambda dy, y: run_kernel(op, (dy, y)), [dy, y], backend)
+
+
 # ---------------------------------------------------------------------------- layers
 
 def _built(layer, x):

@@ -198,6 +198,8 @@ INPUTS = {
     "FusedConv2D": lambda: ([_X, _normal(3, 2, 3, 4), _normal(4)],
                             dict(activation="relu", **_CONV)),
     "ReluGrad": lambda: ([_normal(3, 4), np.maximum(_normal(3, 4), 0)], {}),
+    "SigmoidGrad": lambda: ([_normal(3, 4), 1 / (1 + np.exp(-_normal(3, 4)))], {}),
+    "TanhGrad": lambda: ([_normal(3, 4), np.tanh(_normal(3, 4))], {}),
 }
 _BOOLEAN = {"LogicalNot", "LogicalAnd", "LogicalOr"}
 _NEEDS_POSITIVE = {"Log", "Log1p", "Sqrt", "Rsqrt", "Pow"}

@@ -111,6 +111,24 @@ _register_fused_gradient("FusedMatMul", "BatchMatMul")
 _register_fused_gradient("FusedConv2D", "Conv2D")
 
 
+@register_gradient("SigmoidGrad")
+def _sigmoid_grad_grad(grad, node):
+    """d/d dy = y (1 - y); d/dy = dy (1 - 2y)."""
+    from engine.ops.elementwise import mul, sub
+
+    dy, y = node.inputs
+    return run_kernel("SigmoidGrad", (grad, y)), mul(mul(grad, dy), sub(1.0, mul(y, 2.0)))
+
+
+@register_gradient("TanhGrad")
+def _tanh_grad_grad(grad, node):
+    """d/d dy = 1 - y^2; d/dy = -2 dy y."""
+    from engine.ops.elementwise import mul
+
+    dy, y = node.inputs
+    return run_kernel("TanhGrad", (grad, y)), mul(mul(grad, dy), mul(y, -2.0))
+
+
 @register_gradient("ReluGrad")
 def _relu_grad_grad(grad, node):
     """ReluGrad is linear in dy with the mask y > 0, so dy's gradient is the same masking of

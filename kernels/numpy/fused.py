@@ -1,5 +1,6 @@
 """NumPy fused kernels: a GEMM or convolution whose bias and activation run in place on its
-fresh output (no arrays beyond the output), and ReluGrad in one pass.
+fresh output (no arrays beyond the output), and ReluGrad, SigmoidGrad and TanhGrad each in
+one array.
 
 The convolution applies them per batch chunk right after that chunk's GEMM, while its output
 is in cache. The float32 operations are those of the unfused ops (matmul, add, maximum), so the
@@ -56,6 +57,24 @@ def fused_matmul(a, b, bias, transpose_a, transpose_b, activation):
 def fused_conv2d(x, filter, bias, strides, padding, dilations, activation):  # noqa: A002
     return conv2d(x, filter, strides, padding, dilations,
                   epilogue=bias_and_activation(bias, activation))
+
+
+@register_kernel("SigmoidGrad", "numpy")
+def sigmoid_grad(dy, y):
+    """dy * (y * (1 - y)) in one fresh array, the unfused ops' float32 operations."""
+    out = np.subtract(1, y)
+    out *= y
+    out *= dy
+    return out
+
+
+@register_kernel("TanhGrad", "numpy")
+def tanh_grad(dy, y):
+    """dy * (1 - y * y) in one fresh array, the unfused ops' float32 operations."""
+    out = np.square(y)
+    np.subtract(1, out, out)
+    out *= dy
+    return out
 
 
 @register_kernel("ReluGrad", "numpy")

@@ -1,6 +1,6 @@
 """OpenCL fused kernels: the GEMM or convolution of linalg.py / conv.py, then one elementwise
-launch adding the bias and applying the activation in place on that fresh output; ReluGrad in
-one elementwise launch."""
+launch adding the bias and applying the activation in place on that fresh output; ReluGrad,
+SigmoidGrad and TanhGrad in one elementwise launch each."""
 from engine.kernels.opencl import conv, linalg, strided
 from engine.kernels.opencl.elementwise import map_arrays
 from engine.registry import register_kernel
@@ -29,3 +29,13 @@ def fused_conv2d(x, filter, bias, strides, padding, dilations, activation):  # n
 @register_kernel("ReluGrad", "opencl")
 def relu_grad(dy, y):
     return map_arrays("(y > 0 ? dy : 0)", ("dy", "y"), [dy, y], dy.dtype)
+
+
+@register_kernel("SigmoidGrad", "opencl")
+def sigmoid_grad(dy, y):
+    return map_arrays("dy * (y * (1 - y))", ("dy", "y"), [dy, y], dy.dtype)
+
+
+@register_kernel("TanhGrad", "opencl")
+def tanh_grad(dy, y):
+    return map_arrays("dy * (1 - y * y)", ("dy", "y"), [dy, y], dy.dtype)
