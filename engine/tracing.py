@@ -43,7 +43,7 @@ class Recording:
     def __init__(self, args, variables):
         self.thread = threading.get_ident()
         self.steps = []          # (function, input slots, attrs or None, output slot(s) or None)
-        self.ops = []            # per step: the op name, or None for a variable read or write
+        self.ops = []            # per step: its op, or None (a variable read or write, a host step)
         self.values = []         # per slot: a constant's native array, else None
         self.slot_of = {}        # id(native) -> slot
         self._variable_of = {id(v.native): v for v in variables}
