@@ -89,12 +89,13 @@ def split_validation(x, y, sample_weight, validation_split):
         return ([take(a, indices) for a in x], [take(a, indices) for a in y],
                 None if sample_weight is None else sample_weight[indices])
 
-    return part(np.arange(cut)), part(np.arange(cut, size))
+    return part(slice(0, cut)), part(slice(cut, size))  # views of NumPy data: no copies
 
 
 def take(array, indices):
-    """Rows `indices` of a NumPy array or of an engine tensor (gathered on its device)."""
-    if isinstance(array, engine.Tensor):
+    """Rows `indices` (an index array, or a slice: a view of a NumPy array, no copy) of a NumPy
+    array or of an engine tensor (gathered on its device)."""
+    if isinstance(array, engine.Tensor) and not isinstance(indices, slice):
         return engine.gather(array, engine.tensor(indices.astype(np.int32),
                                                   backend=array.backend))
     return array[indices]
@@ -102,10 +103,11 @@ def take(array, indices):
 
 def array_batches(arrays, size, batch_size, shuffle=False, max_steps=None):
     """Yield (step, [batched x, y, sw]) over the samples, shuffled when asked."""
-    order = np.random.permutation(size) if shuffle else np.arange(size)
+    order = np.random.permutation(size) if shuffle else None
     steps = num_steps(size, batch_size, max_steps)
     for step in range(steps):
-        indices = order[step * batch_size:(step + 1) * batch_size]
+        rows = slice(step * batch_size, min((step + 1) * batch_size, size))
+        indices = rows if order is None else order[rows]  # in order: views, not copies
         yield step, [None if a is None else [take(item, indices) for item in a] for a in arrays]
 
 
