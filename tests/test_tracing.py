@@ -49,11 +49,12 @@ def test_replay_reads_new_inputs_variables_and_random_seeds(backend):
 
 
 def test_a_new_input_shape_gets_its_own_trace():
-    _, results = traced_calls(lambda x: [engine.sum(x * x, axis=1)],
-                              [[random_array((n, 3), seed=n)] for n in (2, 2, 2, 5, 5, 5, 2)])
+    traces, results = traced_calls(lambda x: [engine.sum(x * x, axis=1)],
+                                   [[random_array((n, 3), seed=n)] for n in (2, 2, 2, 5, 5, 5, 2)])
     for result, n in zip(results, (2, 2, 2, 5, 5, 5, 2)):
         x = random_array((n, 3), seed=n).astype(np.float64)
         np.testing.assert_allclose(result[0], (x * x).sum(axis=1), rtol=1e-6)
+    assert len(traces) == 2
 
 
 def test_host_reads_and_new_variables_keep_a_function_eager():
