@@ -251,12 +251,12 @@ def test_layer_with_bias_and_relu_runs_one_kernel_forward(backend, make, x_shape
     assert calls == [kernel]
 
 
-def test_other_activations_keep_the_unfused_path(backend):
+def test_other_activations_follow_the_fused_matmul_and_bias(backend):
     x = engine.tensor(random_array((6, 4), 1))
     layer = _built(engine.layers.Dense(5, activation="sigmoid"), x)
     with kernel_calls() as calls:
         y = layer(x)
-    assert "FusedMatMul" not in calls
+    assert calls == ["FusedMatMul", "Sigmoid"]  # the bias added in the matmul's kernel
     np.testing.assert_array_equal(y.numpy(), _composed_dense(x, layer, engine.sigmoid).numpy())
 
 

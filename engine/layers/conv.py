@@ -149,9 +149,10 @@ class Conv(Layer):
 class Conv2D(Conv):
     def call(self, inputs):
         fused = activations.fused_name(self.activation)
-        if fused is not None:  # one kernel: convolution, bias and activation
-            return engine.fused_conv2d(inputs, self.kernel, self.bias, self.strides,
-                                       self.padding, self.dilation_rate, fused)
+        if fused is not None or self.use_bias:  # one kernel: convolution, bias (and a relu)
+            outputs = engine.fused_conv2d(inputs, self.kernel, self.bias, self.strides,
+                                          self.padding, self.dilation_rate, fused or "linear")
+            return outputs if fused is not None else self.activation(outputs)
         return self.finish(engine.conv2d(inputs, self.kernel, self.strides, self.padding,
                                          self.dilation_rate))
 

@@ -56,12 +56,10 @@ class Dense(Layer):
         if inputs.ndim > 2:  # (..., features) as one matrix of rows
             inputs = engine.reshape(inputs, (math.prod(leading), inputs.shape[-1]))
         fused = activations.fused_name(self.activation)
-        if fused is not None:  # one kernel: matmul, bias and activation
-            outputs = engine.fused_matmul(inputs, self.kernel, self.bias, fused)
+        if fused is not None or self.use_bias:  # one kernel: matmul, bias (and a relu)
+            outputs = engine.fused_matmul(inputs, self.kernel, self.bias, fused or "linear")
         else:
             outputs = engine.matmul(inputs, self.kernel)
-            if self.use_bias:
-                outputs = outputs + self.bias
         if len(leading) > 1:
             outputs = engine.reshape(outputs, leading + (self.units,))
         return outputs if fused is not None else self.activation(outputs)
