@@ -265,6 +265,26 @@ def test_max_pool_gradient_goes_to_first_maximum_of_a_tie(backend):
     np.testing.assert_array_equal(grad.numpy()[0, :, :, 0], [[1, 1, 0], [0, 0, 0]])
 
 
+@pytest.mark.parametrize("tied", [False, True])
+def test_max_pool_gradient_of_tiling_windows_goes_to_each_first_maximum(backend, tied):
+    """2x2 windows that tile the image: each window's dy reaches its first maximum in
+    row-major order, with no window tied or with many (rounded values)."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(scale=2.0, size=(2, 4, 6, 3)).astype(np.float32)
+    x = np.round(x) if tied else x
+    dy = rng.normal(size=(2, 2, 3, 3)).astype(np.float32)
+    with engine.GradientTape() as tape:
+        xt = engine.tensor(x)
+        tape.watch(xt)
+        loss = engine.sum(engine.max_pool2d(xt, 2) * engine.tensor(dy))
+    expected = np.zeros(x.shape, np.float32)
+    for n, i, j, c in np.ndindex(dy.shape):
+        window = x[n, 2 * i:2 * i + 2, 2 * j:2 * j + 2, c]
+        row, col = divmod(int(np.argmax(window)), 2)
+        expected[n, 2 * i + row, 2 * j + col, c] = dy[n, i, j, c]
+    np.testing.assert_array_equal(tape.gradient(loss, xt).numpy(), expected)
+
+
 def test_pools_match_torch(backend):
     torch = pytest.importorskip("torch")
     x = random_array((2, 6, 6, 3))
