@@ -202,7 +202,7 @@ class Trace:
     def __init__(self, recording, outputs, backend):
         self.output_slots = [recording.slot_of[id(tensor.native)] for tensor in outputs]
         steps = trace_rewrites.rewrite(recording.steps, recording.ops, backend.kernels,
-                                       set(self.output_slots))
+                                       set(self.output_slots), recording.values)
         self.steps = _with_releases(steps, set(self.output_slots))
         self._program = [_prepared(*step) for step in self.steps]
         self.initial_values = recording.values

@@ -75,7 +75,8 @@ def test_host_reads_and_new_variables_keep_a_function_eager():
 
 def _fit_twins(build, x, y, compile_kwargs, fit_kwargs, rtol=0.0):
     """History and weights of the same model fitted eagerly and traced: equal to the bit,
-    or to `rtol` where the trace was rewritten (sums then run over other memory layouts)."""
+    or to `rtol` where the trace was rewritten (sums then run over other memory layouts).
+    Returns the traced model."""
     runs = []
     for run_eagerly in (True, False):
         engine.utils.set_random_seed(3)  # weights, shuffling and random ops alike
@@ -90,6 +91,7 @@ def _fit_twins(build, x, y, compile_kwargs, fit_kwargs, rtol=0.0):
         np.testing.assert_allclose(traced_history[name], values, rtol=rtol)
     for traced, eager in zip(traced_weights, eager_weights):
         np.testing.assert_allclose(traced, eager, rtol=rtol, atol=rtol * 1e-2)
+    return model
 
 
 def test_traced_fit_equals_eager_fit_with_dropout_batchnorm_noise_and_regularizers(backend):
@@ -243,6 +245,54 @@ def test_rewritten_trace_masks_and_sums_the_pooled_gradient(backend):
     bias_sum = [step for step in trace.steps if step[0] is kernels["Sum"]
                 and step[2]["axis"] == (0, 1, 2)]
     assert [step[1] for step in bias_sum] == [(masked_pooled_gradient,)]
+
+
+def _ops_in_training_trace(model, backend):
+    """The op names of the steps of `model`'s (one) training trace."""
+    names = {kernel: op for op, kernel in engine.runtime.backend(backend).kernels.items()}
+    (trace, _), = [entry for signature, entry in model._step_traces._traces.items()
+                   if entry and signature[0][0]]  # key: (training, ...)
+    return [(names.get(step[0]), step[2]) for step in trace.steps]
+
+
+def test_relu_of_a_conv_block_runs_after_its_max_pool(backend):
+    """FusedConv2D(relu) -> MaxPool replays as FusedConv2D(linear) -> MaxPool -> Relu where
+    nothing else reads the convolution; a block whose output is also read elsewhere keeps its
+    ReLU. Fits equal eager ones (the pooled ReLU gives the same values and gradients)."""
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(24, 8, 8, 1)).astype(np.float32), rng.integers(0, 3, 24)
+
+    def build(branch):
+        inputs = layers.Input((8, 8, 1))
+        features = layers.Conv2D(4, 3, activation="relu")(inputs)
+        pooled = layers.Flatten()(layers.MaxPooling2D(2)(features))
+        if branch:  # the convolution's rectified output read twice
+            pooled = layers.Concatenate()([pooled, layers.GlobalAveragePooling2D()(features)])
+        return engine.Model(inputs, layers.Dense(3, activation="softmax")(pooled))
+
+    for branch in (False, True):
+        model = _fit_twins(lambda: build(branch), x, y,
+                           {"optimizer": "adam", "loss": "sparse_categorical_crossentropy"},
+                           {"batch_size": 8, "epochs": 2}, rtol=1e-5)
+        ops = _ops_in_training_trace(model, backend)
+        conv = next(attrs for op, attrs in ops if op == "FusedConv2D")
+        pool = [op for op, _ in ops].index("MaxPool")
+        assert conv["activation"] == ("relu" if branch else "linear")
+        assert (ops[pool + 1][0] == "Relu") is not branch
+
+
+@pytest.mark.parametrize("metrics", [[], ["accuracy"]])
+def test_a_training_trace_skips_predictions_nothing_reads(backend, metrics):
+    """The loss takes a softmax output's logits; without metrics nothing reads the softmax,
+    so the training trace drops it (TF's dead-code pruning), and keeps it with them."""
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(32, 5)).astype(np.float32), rng.integers(0, 3, 32)
+    model = _fit_twins(lambda: engine.Sequential([layers.Input((5,)),
+                                                  layers.Dense(3, activation="softmax")]),
+                       x, y, {"optimizer": "sgd", "loss": "sparse_categorical_crossentropy",
+                              "metrics": metrics}, {"batch_size": 8, "epochs": 2})
+    assert ("Softmax" in [op for op, _ in _ops_in_training_trace(model, backend)]) is bool(
+        metrics)
 
 
 def test_a_replay_drops_each_value_after_its_last_use():

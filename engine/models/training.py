@@ -239,7 +239,15 @@ class Trainer:
         if training and self.optimizer.traceable:
             self._apply_updates(gradients, variables, state_updates)
             gradients, variables, state_updates = [], [], []
+        if not self._reads_predictions():  # a trace then skips what only they needed
+            y_pred = []
         return _StepLayout.pack(total, per_output, y_pred, gradients, variables, state_updates)
+
+    def _reads_predictions(self):
+        """Whether a train or test step's predictions go anywhere: to compiled metrics, or to
+        a compute_metrics of the model's own."""
+        return (any(self._metrics + self._weighted_metrics)
+                or type(self).compute_metrics is not Trainer.compute_metrics)
 
     def _predict_batch(self, x):
         """The outputs of predict_step on a batch of inputs (a list), as a flat list; traced
