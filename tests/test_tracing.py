@@ -247,12 +247,17 @@ def test_rewritten_trace_masks_and_sums_the_pooled_gradient(backend):
     assert [step[1] for step in bias_sum] == [(masked_pooled_gradient,)]
 
 
-def _ops_in_training_trace(model, backend):
-    """The op names of the steps of `model`'s (one) training trace."""
+def _ops_of(trace, backend):
+    """(op name, attrs) of each step of `trace` (None for a step that runs no kernel)."""
     names = {kernel: op for op, kernel in engine.runtime.backend(backend).kernels.items()}
+    return [(names.get(step[0]), step[2]) for step in trace.steps]
+
+
+def _ops_in_training_trace(model, backend):
+    """_ops_of `model`'s (one) training trace."""
     (trace, _), = [entry for signature, entry in model._step_traces._traces.items()
                    if entry and signature[0][0]]  # key: (training, ...)
-    return [(names.get(step[0]), step[2]) for step in trace.steps]
+    return _ops_of(trace, backend)
 
 
 def test_relu_of_a_conv_block_runs_after_its_max_pool(backend):
@@ -293,6 +298,30 @@ def test_a_training_trace_skips_predictions_nothing_reads(backend, metrics):
                               "metrics": metrics}, {"batch_size": 8, "epochs": 2})
     assert ("Softmax" in [op for op, _ in _ops_in_training_trace(model, backend)]) is bool(
         metrics)
+
+
+def test_unread_kernel_calls_are_dropped_but_random_draws_stay(backend):
+    """A dropout whose output nothing reads leaves the trace, all but its random draw: the
+    seed generator advances as in eager runs, so later random numbers are the same."""
+    def function(x):
+        engine.dropout(x, 0.5)
+        return [x * 2.0]
+
+    batches = [[random_array((3,), seed=s)] for s in range(4)]
+    draws = []
+    for traced in (False, True):
+        engine.set_seed(11)
+        if traced:
+            traces, results = traced_calls(function, batches)
+        else:
+            results = [[o.numpy() for o in function(engine.tensor(x))] for x, in batches]
+        draws.append(engine.random_uniform((5,)).numpy())
+        for (x,), (got,) in zip(batches, results):
+            np.testing.assert_array_equal(got, x * 2)
+    np.testing.assert_array_equal(*draws)
+    (trace, _), = [entry for entry in traces._traces.values() if entry]
+    # the draw (its kernel wrapped to take a fresh seed) and the product; the mask is gone
+    assert [op for op, _ in _ops_of(trace, backend)] == [None, "Mul"]
 
 
 def test_a_replay_drops_each_value_after_its_last_use():
