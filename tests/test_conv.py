@@ -451,6 +451,28 @@ def test_numpy_conv_gemm_kernels_threaded_or_not(monkeypatch, min_parallel_macs)
                                rtol=1e-4, atol=1e-4)
 
 
+def test_numpy_one_chunk_kernels_hold_blas_to_one_thread_then_restore_it():
+    """A thin GEMM kernel's chunk runs with BLAS on one thread; the count comes back after it,
+    also when the chunk raises."""
+    pytest.importorskip("threadpoolctl")
+    from engine.kernels.numpy import parallel
+
+    libraries = parallel._blas_libraries()
+    if not libraries:
+        pytest.skip("threadpoolctl sees no BLAS library")
+    before = [library.get_num_threads() for library in libraries]
+    seen = parallel.over_batch(lambda rows: [lib.get_num_threads() for lib in libraries], 2, 4, 1)
+    assert seen == [[1] * len(libraries)]
+    assert [library.get_num_threads() for library in libraries] == before
+
+    def failing(rows):
+        raise RuntimeError("chunk failed")
+
+    with pytest.raises(RuntimeError, match="chunk failed"):
+        parallel.over_batch(failing, 2, 4, 1)
+    assert [library.get_num_threads() for library in libraries] == before
+
+
 @pytest.mark.parametrize("dilations, padding", [((1, 1), [[1, 1], [1, 1]]),
                                                 ((2, 1), [[1, 2], [0, 1]])])
 def test_numpy_filter_gradient_on_the_grid_in_row_blocks(monkeypatch, dilations, padding):

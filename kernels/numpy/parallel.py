@@ -49,17 +49,31 @@ def batch_chunks(batch, cells_per_image):
     return [slice(start, min(start + step, batch)) for start in range(0, batch, step)]
 
 
-def _single_threaded_blas():
+def _blas_libraries():
+    """threadpoolctl's handles on the loaded BLAS libraries, found once ([] without it)."""
     if _state["blas"] is None:
         try:
             from threadpoolctl import ThreadpoolController
 
-            _state["blas"] = ThreadpoolController()
+            _state["blas"] = ThreadpoolController().select(user_api="blas").lib_controllers
         except ImportError:
-            _state["blas"] = False
-    if _state["blas"] is False:
-        return contextlib.nullcontext()
-    return _state["blas"].limit(limits=1, user_api="blas")
+            _state["blas"] = []
+    return _state["blas"]
+
+
+@contextlib.contextmanager
+def _single_threaded_blas():
+    """BLAS held to one thread, through each library's own setter: threadpoolctl's limit()
+    took 7 us and made the next GEMM ~10 us slower, twice per step of the demo CNN."""
+    libraries = _blas_libraries()
+    threads = [library.get_num_threads() for library in libraries]
+    for library in libraries:
+        library.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for library, count in zip(libraries, threads):
+            library.set_num_threads(count)
 
 
 def over_batch(work, batch, cells_per_image, macs_per_cell=None):
