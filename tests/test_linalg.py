@@ -123,3 +123,24 @@ def test_matmul_of_bool_is_refused(backend):
     with pytest.raises(TypeError, match="Error in matmul: expected numeric tensors"), \
             no_kernel_runs():
         engine.matmul(flags, flags)
+
+
+STACKS = [(a, b) for a, b in SHAPES if min(len(a), len(b)) >= 2 and max(len(a), len(b)) > 2]
+
+
+@pytest.mark.parametrize("shape_a, shape_b", STACKS + [((5, 2, 4, 3), (1, 3, 2)),
+                                                       ((1, 4, 3), (7, 3, 5)),
+                                                       ((3, 0, 2), (3, 2, 4))], ids=str)
+def test_numpy_stacks_of_products_split_over_the_cores(monkeypatch, shape_a, shape_b):
+    """Every stack of float products split over the cores (the threshold set to 0), operands
+    broadcast along the split axis or not, transposed or not: the einsum reference."""
+    from engine.kernels.numpy import linalg
+
+    monkeypatch.setattr(linalg, "MIN_SPLIT_MACS", 0)
+    kernel = engine.registry.get_kernel("BatchMatMul", "numpy")
+    a, b = random_array(shape_a, seed=1), random_array(shape_b, seed=2)
+    for transpose_a in (False, True):
+        for transpose_b in (False, True):
+            got = kernel(_transposed(a, transpose_a), _transposed(b, transpose_b), transpose_a,
+                         transpose_b)
+            np.testing.assert_allclose(got, reference_matmul(a, b), rtol=1e-5, atol=1e-5)

@@ -1,4 +1,4 @@
-"""Splitting a convolution kernel's batch over every core.
+"""Splitting a convolution kernel's batch, or a stack of GEMMs, over every core.
 
 im2col copies and col2im adds are memory-bound NumPy loops that run on one core; BLAS spreads
 each GEMM over all cores, but skinny convolution GEMMs scale poorly. Running the batch in chunks
@@ -10,13 +10,14 @@ to 3 on 2 cores, medians 14.1 -> 13.5 ms; on idle cores 6.7 ms either way). Two 
 running half the batch on their own scale no better (1.5-1.7x over one), and a shorter GIL
 switch interval changes nothing: the limit is the machine, not the chunking. While chunks run,
 BLAS is held to one thread through threadpoolctl when it is installed (it comes with
-scikit-learn); without it chunks still run in parallel, only with less gain.
+scikit-learn); without it chunks still run in parallel, only with less gain. Handing work to
+the other thread costs ~80 us on these machines: only work well above that is split.
 """
 import contextlib
 import itertools
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 
 CHUNK_CELLS = 8192  # output cells per chunk (4096: 7%, 2048: 14%, 16384: 12% slower on 2 cores)
 MIN_PARALLEL_MACS = 8_000_000  # smaller GEMM kernels run on the calling thread
@@ -88,7 +89,19 @@ def over_batch(work, batch, cells_per_image, macs_per_cell=None):
         with _lock, _single_threaded_blas():
             return [work(slice(0, batch))]
 
-    chunks = batch_chunks(batch, cells_per_image)
+    return _on_every_core(work, batch_chunks(batch, cells_per_image))
+
+
+def over_cores(work, count):
+    """[work(rows)] for `count` rows cut into one slice per core, the slices run side by side
+    with BLAS on one thread (a stack of GEMMs that BLAS would run one after another)."""
+    step = -(-count // _workers())
+    return _on_every_core(work, [slice(start, min(start + step, count))
+                                 for start in range(0, count, step)])
+
+
+def _on_every_core(work, chunks):
+    """[work(rows) for rows in chunks], every core taking the next chunk as it ends one."""
     if len(chunks) == 1 or _workers() == 1:
         return [work(rows) for rows in chunks]
     results = [None] * len(chunks)
@@ -102,12 +115,12 @@ def over_batch(work, batch, cells_per_image, macs_per_cell=None):
 
     with _lock, _single_threaded_blas():
         if _state["pool"] is None:
-            _state["pool"] = ThreadPoolExecutor(_workers() - 1, thread_name_prefix="engine-conv")
+            _state["pool"] = ThreadPoolExecutor(_workers() - 1, thread_name_prefix="engine-kernels")
         others = [_state["pool"].submit(take_turns) for _ in range(_workers() - 1)]
         try:
             take_turns()
-        finally:
-            wait(others)
-        for other in others:
-            other.result()  # re-raises a chunk's error
+        finally:  # each exception() waits for its thread (concurrent.futures.wait: ~50 us more)
+            errors = [other.exception() for other in others]
+        for error in filter(None, errors):
+            raise error  # a chunk's error
     return results
