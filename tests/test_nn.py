@@ -32,6 +32,22 @@ def test_softmax_is_stable_with_huge_logits(backend):
     check_forward(engine.log_softmax, reference_log_softmax, [HUGE_LOGITS], "transcendental")
 
 
+@pytest.mark.parametrize("shape", [(3, 4, 5), (7, 2), (1, 9)])
+def test_numpy_softmax_split_over_the_cores_by_rows(monkeypatch, shape):
+    """Row blocks on every core (any size split, here): the float64 formula, and each row the
+    same to the bit as in one call."""
+    from engine.kernels.numpy import nn
+
+    x = random_array(shape, low=-3, high=3)
+    whole = [nn.softmax(x, x.ndim - 1), nn.log_softmax(x, x.ndim - 1)]
+    monkeypatch.setattr(nn, "SPLIT_VALUES", 1)
+    split = [nn.softmax(x, x.ndim - 1), nn.log_softmax(x, x.ndim - 1)]
+    np.testing.assert_allclose(split[0], np.exp(reference_log_softmax(x)), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(split[1], reference_log_softmax(x), rtol=1e-5, atol=1e-6)
+    for got, want in zip(split, whole):
+        np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize("op", [engine.softmax, engine.log_softmax])
 def test_softmax_gradients(backend, op):
     check_gradients(lambda t: op(t, 0), [random_array((3, 4), low=-2, high=2)], backend)

@@ -1,6 +1,7 @@
 """NumPy kernels for softmax, batch norm, one-hot and the softmax cross-entropies."""
 import numpy as np
 
+from engine.kernels.numpy.parallel import over_cores
 from engine.kernels.numpy.reduce import reduce_last_axis
 from engine.registry import register_kernel
 
@@ -14,7 +15,30 @@ def _shifted(logits, axis):
     return np.subtract(logits, peak)
 
 
+# A softmax over the last axis of at least this many values runs on every core, its rows
+# split between them (1024x1024: 1.87 -> 1.06 ms on 2 cores; a thread hand-off costs ~80 us).
+SPLIT_VALUES = 1 << 18
+
+
+def _on_rows(kernel):
+    """`kernel(logits, axis)`, run on row blocks over every core when the axis is the last one
+    and logits are big: each row's values are the same as in one call."""
+    def by_rows(logits, axis):
+        if axis != logits.ndim - 1 or logits.size < SPLIT_VALUES or logits.ndim < 2:
+            return kernel(logits, axis)
+        rows = logits.reshape(-1, logits.shape[-1])
+        out = np.empty(rows.shape, logits.dtype)
+
+        def block(part):
+            out[part] = kernel(rows[part], 1)
+
+        over_cores(block, len(rows))
+        return out.reshape(logits.shape)
+    return by_rows
+
+
 @register_kernel("LogSoftmax", "numpy")
+@_on_rows
 def log_softmax(logits, axis):
     shifted = _shifted(logits, axis)
     shifted -= np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
@@ -22,6 +46,7 @@ def log_softmax(logits, axis):
 
 
 @register_kernel("Softmax", "numpy")
+@_on_rows
 def softmax(logits, axis):
     exps = _shifted(logits, axis)
     np.exp(exps, out=exps)
