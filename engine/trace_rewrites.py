@@ -10,7 +10,7 @@ def rewrite(steps, ops, kernels, kept, values):
     `values` holds each slot's constant (or None); a rule that adds a value adds its slot."""
     steps, ops = list(steps), list(ops)
     for rule in (_relu_grad_before_max_pool_grad, _bias_sum_of_pooled_gradient,
-                 _relu_after_max_pool):
+                 _relu_after_max_pool, _fold_constants):
         rule(steps, ops, kernels, kept, values)
     _drop_unread(steps, ops, kept)
     return steps
@@ -115,6 +115,26 @@ def _rectify_after_pool(steps, ops, kernels, kept, values, pool):
         function, (x, _, dy), grad_attrs, out = steps[i]
         steps[i] = (function, (x, maximum, dy), grad_attrs, out)
     return True
+
+
+def _fold_constants(steps, ops, kernels, kept, values):
+    """Runs now, once, the kernel calls whose inputs are all constants (a training step's loss
+    gradient seed: ones filled, divided by the batch size and broadcast), their results kept
+    as constants. Calls that differ at each replay (attrs None: a fresh seed, attrs_from) and
+    the trace's own outputs (a caller may keep those) still run. Folded values no step reads
+    are not kept."""
+    folded, index = set(), 0
+    while index < len(steps):
+        function, inputs, attrs, out = steps[index]
+        if (ops[index] is not None and attrs is not None and type(out) is int
+                and out not in kept and all(values[slot] is not None for slot in inputs)):
+            values[out] = function(*(values[slot] for slot in inputs), **attrs)
+            folded.add(out)
+            del steps[index], ops[index]
+        else:
+            index += 1
+    for slot in folded.difference(*(step[1] for step in steps)):
+        values[slot] = None
 
 
 def _drop_unread(steps, ops, kept):

@@ -42,7 +42,9 @@ class Recording:
 
     def __init__(self, args, variables):
         self.thread = threading.get_ident()
-        self.steps = []          # (function, input slots, attrs or None, output slot(s) or None)
+        self.steps = []          # (function, input slots, attrs, output slot(s) or None); attrs
+                                 # are None where the call differs at each replay (a fresh
+                                 # seed, attrs_from) and for steps that run no kernel
         self.ops = []            # per step: its op, or None (a variable read or write, a host step)
         self.values = []         # per slot: a constant's native array, else None
         self.slot_of = {}        # id(native) -> slot
@@ -87,7 +89,7 @@ class Recording:
 
     def _append(self, op, function, inputs, attrs, out):
         self.ops.append(op)
-        self.steps.append((function, inputs, attrs or None, out))
+        self.steps.append((function, inputs, attrs, out))
 
     def _output_slots(self, outputs):
         if type(outputs) is tuple:

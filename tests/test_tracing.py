@@ -324,6 +324,22 @@ def test_unread_kernel_calls_are_dropped_but_random_draws_stay(backend):
     assert [op for op, _ in _ops_of(trace, backend)] == [None, "Mul"]
 
 
+def test_calls_on_constants_run_once_when_the_trace_is_made(backend):
+    """A chain of calls on constants alone (a full, divided and reshaped array) is computed
+    when the trace is made; a random draw with a fresh seed still runs at every replay."""
+    def function(x):
+        scale = engine.reshape(engine.full((1, 3), 2.0) / 4.0, (3,))
+        return [x * scale + engine.random_uniform((3,), 0.0, 1e-6)]
+
+    batches = [[random_array((3,), seed=s)] for s in range(4)]
+    traces, results = traced_calls(function, batches)
+    for (x,), (got,) in zip(batches, results):
+        np.testing.assert_allclose(got, x * 0.5, atol=2e-6)
+    assert len({tuple(got - x * 0.5) for (x,), (got,) in zip(batches, results)}) == 4
+    (trace, _), = [entry for entry in traces._traces.values() if entry]
+    assert [op for op, _ in _ops_of(trace, backend)] == ["Mul", None, "Add"]  # None: the draw
+
+
 def test_a_replay_drops_each_value_after_its_last_use():
     w = engine.Variable(random_array((3, 3), seed=4))
 
