@@ -42,6 +42,25 @@ def run_kernel(op, inputs, **attrs):
     return outputs
 
 
+def run_binary_kernel(op, first, second):
+    """run_kernel(op, (first, second)) for a kernel of two tensors, no attributes and one
+    output (the elementwise binary ops): no tuple or keyword packing, and no call of
+    run_kernel, on the path where a tiny tensor's op spends a fifth of its time (add of 8
+    floats: 790 -> 660 ns; NumPy's own add takes 300)."""
+    backend = first._backend
+    if second._backend is not backend:
+        raise _mixed_backends_error(op, backend, second._backend)
+    kernel = backend.kernels[op]
+    output = Tensor()
+    output.native = kernel(first.native, second.native)
+    output._backend = backend
+    if _TAPES:
+        autodiff.record(op, (first, second), output, {})
+    if _RECORDING:
+        _RECORDING[0].kernel_ran(op, kernel, (first, second), {}, output)
+    return output
+
+
 def _natives_on(backend, op, inputs):
     """The native arrays of `inputs`, which must all live on `backend`."""
     for tensor in inputs:

@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from engine import dtypes
-from engine.dispatch import run_kernel
+from engine.dispatch import run_binary_kernel, run_kernel
 from engine.ops.convert import convert_to_tensor, scalar_operand
 from engine.registry import register_gradient
 from engine.tensor import Tensor
@@ -246,7 +246,7 @@ def _binary_op(kernel_name, public_name, kinds=ANY_DTYPE):
             native_a, native_b = a.native, b.native
             dtype = native_a.dtype
             if dtype is native_b.dtype and dtype in accepted and native_a.shape == native_b.shape:
-                return run_kernel(kernel_name, (a, b))
+                return run_binary_kernel(kernel_name, a, b)
         return run_kernel(kernel_name, binary_operands(public_name, a, b, kinds))
 
     op.__name__ = public_name
