@@ -97,3 +97,38 @@ def test_single_channel_conv2d_and_filter_gradient(x_shape, w_shape, pads):
     taps = direct_conv2d(x, np.eye(cells).reshape(w.shape[:3] + (cells,)), pads)
     expected = np.einsum("nhwk,nhwo->ko", taps, dy).reshape(w.shape)
     np.testing.assert_allclose(grad, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_filter_gradient_takes_the_forward_im2col_only_for_that_same_input(monkeypatch):
+    """Conv2D keeps its input's im2col rows for the filter gradient of that same array, which
+    takes them once; a gradient of another input, a second one or one after another Conv2D
+    builds its own: every gradient is the direct reference's."""
+    from engine.kernels.numpy import conv
+
+    built = []
+    im2col_rows = conv._im2col_rows
+    monkeypatch.setattr(conv, "_im2col_rows", lambda *args: built.append(1) or im2col_rows(*args))
+    rng = np.random.default_rng(2)
+    x, other = (rng.standard_normal((2, 8, 8, 1)).astype(np.float32) for _ in range(2))
+    w = rng.standard_normal((3, 3, 1, 4)).astype(np.float32)
+    dy = rng.standard_normal((2, 6, 6, 4)).astype(np.float32)
+    geometry = dict(strides=(1, 1), padding=((0, 0), (0, 0)), dilations=(1, 1))
+    forward = get_kernel("Conv2D", "numpy")
+
+    def gradient(inputs):
+        return get_kernel("Conv2DBackpropFilter", "numpy")(inputs, dy, w.shape, **geometry)
+
+    def expected(inputs):
+        taps = direct_conv2d(inputs, np.eye(9).reshape(3, 3, 1, 9), ((0, 0), (0, 0)))
+        return np.einsum("nhwk,nhwo->ko", taps, dy).reshape(w.shape)
+
+    forward(x, w, **geometry)
+    for inputs, rows_built in ((x, 1), (x, 2)):  # taken once, then built again
+        np.testing.assert_allclose(gradient(inputs), expected(inputs), rtol=1e-4, atol=1e-4)
+        assert len(built) == rows_built
+    forward(x, w, **geometry)
+    np.testing.assert_allclose(gradient(other), expected(other), rtol=1e-4, atol=1e-4)
+    forward(x, w, **geometry)
+    forward(other, w, **geometry)
+    np.testing.assert_allclose(gradient(x), expected(x), rtol=1e-4, atol=1e-4)
+    assert len(built) == 7
