@@ -109,7 +109,7 @@ def _rectify_after_pool(steps, ops, kernels, kept, values, pool):
     steps[conv] = (function, inputs, {**conv_attrs, "activation": "linear"}, out)
     function, inputs, pool_attrs, _ = steps[pool]
     steps[pool] = (function, inputs, pool_attrs, maximum)
-    steps.insert(pool + 1, (kernels["Relu"], (maximum,), None, pooled))
+    steps.insert(pool + 1, (kernels["Relu"], (maximum,), {}, pooled))
     ops.insert(pool + 1, "Relu")
     for i in (i + (i > pool) for i in grads):
         function, (x, _, dy), grad_attrs, out = steps[i]

@@ -13,8 +13,8 @@ MIN_SPLIT_MACS = 32_000_000
 
 def _stacked_products(a, b):
     """The shape of a @ b when it is a stack of float products worth splitting, else None."""
-    if max(a.ndim, b.ndim) < 3 or a.dtype != b.dtype or a.dtype.type not in (np.float32,
-                                                                            np.float64):
+    if (min(a.ndim, b.ndim) < 2 or max(a.ndim, b.ndim) < 3 or a.dtype != b.dtype
+            or a.dtype.type not in (np.float32, np.float64)):
         return None
     stack = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     shape = stack + (a.shape[-2], b.shape[-1])
