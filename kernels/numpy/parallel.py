@@ -95,7 +95,7 @@ def over_batch(work, batch, cells_per_image, macs_per_cell=None):
 def over_cores(work, count):
     """[work(rows)] for `count` rows cut into one slice per core, the slices run side by side
     with BLAS on one thread (a stack of GEMMs that BLAS would run one after another)."""
-    step = -(-count // _workers())
+    step = max(1, -(-count // _workers()))
     return _on_every_core(work, [slice(start, min(start + step, count))
                                  for start in range(0, count, step)])
 
