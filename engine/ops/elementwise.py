@@ -120,9 +120,11 @@ def binary_operands(op_name, a, b, kinds=ANY_DTYPE):
     if not isinstance(a, Tensor):
         if not isinstance(b, Tensor):
             b = convert_to_tensor(b)
-        a = scalar_operand(a, b) if isinstance(a, (int, float, bool)) else convert_to_tensor(a, like=b)
+        a = (scalar_operand(a, b) if isinstance(a, (int, float, bool))
+             else convert_to_tensor(a, like=b))
     elif not isinstance(b, Tensor):
-        b = scalar_operand(b, a) if isinstance(b, (int, float, bool)) else convert_to_tensor(b, like=a)
+        b = (scalar_operand(b, a) if isinstance(b, (int, float, bool))
+             else convert_to_tensor(b, like=a))
     native_a, native_b = a.native, b.native
     dtype = native_a.dtype
     if dtype == native_b.dtype:  # the common case: nothing to promote or cast
