@@ -55,6 +55,29 @@ def test_over_batch_runs_each_chunk_once_and_keeps_their_order(monkeypatch, work
         state["pool"].shutdown()
 
 
+def test_a_split_kernel_called_from_a_chunk_runs_there(monkeypatch):
+    """Chunks (on both threads) that call over_cores or a thin over_batch get their results
+    on their own thread; waiting for the pool or its lock would never end."""
+    import threading
+
+    from engine.kernels.numpy import parallel
+
+    monkeypatch.setattr(parallel, "_workers", lambda: 2)
+    results = []
+
+    def nested():
+        results.append(parallel.over_cores(
+            lambda rows: parallel.over_cores(lambda inner: (rows.start, inner.start), 4), 2))
+        results.append(parallel.over_batch(
+            lambda rows: parallel.over_batch(lambda inner: inner.stop, 3, 1, 1), 8, 4096))
+
+    thread = threading.Thread(target=nested, daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+    assert not thread.is_alive(), "a nested split kernel deadlocked"
+    assert results == [[[(0, 0), (0, 2)], [(1, 0), (1, 2)]], [[3], [3], [3], [3]]]
+
+
 def test_over_batch_raises_a_chunks_error(monkeypatch):
     from engine.kernels.numpy import parallel
 

@@ -24,6 +24,7 @@ MIN_PARALLEL_MACS = 8_000_000  # smaller GEMM kernels run on the calling thread
 
 _state = {"pool": None, "blas": None}
 _lock = threading.Lock()  # one chunked kernel at a time, so BLAS limits never interleave
+_chunk_thread = threading.local()  # .running: this thread is running a chunk
 
 
 def _forget_pool_in_forked_child():
@@ -86,10 +87,24 @@ def over_batch(work, batch, cells_per_image, macs_per_cell=None):
     with the other core busy, that forward took 0.7 to 24 ms on two BLAS threads, 0.3 on one.
     """
     if macs_per_cell is not None and batch * cells_per_image * macs_per_cell < MIN_PARALLEL_MACS:
-        with _lock, _single_threaded_blas():
+        if getattr(_chunk_thread, "running", False):
             return [work(slice(0, batch))]
+        with _lock, _single_threaded_blas():
+            return [_as_chunk(work)(slice(0, batch))]
 
     return _on_every_core(work, batch_chunks(batch, cells_per_image))
+
+
+def _as_chunk(work):
+    """`work`, marked on the thread that runs it as a chunk: a kernel it calls that splits its
+    own work runs that work right there (waiting for the pool or the lock would deadlock)."""
+    def chunk(rows):
+        _chunk_thread.running = True
+        try:
+            return work(rows)
+        finally:
+            _chunk_thread.running = False
+    return chunk
 
 
 def over_cores(work, count):
@@ -102,15 +117,16 @@ def over_cores(work, count):
 
 def _on_every_core(work, chunks):
     """[work(rows) for rows in chunks], every core taking the next chunk as it ends one."""
-    if len(chunks) == 1 or _workers() == 1:
+    if len(chunks) == 1 or _workers() == 1 or getattr(_chunk_thread, "running", False):
         return [work(rows) for rows in chunks]
     results = [None] * len(chunks)
     turns = itertools.count()  # its next() is atomic: each chunk goes to one thread
+    chunk = _as_chunk(work)
 
     def take_turns():
         index = next(turns)
         while index < len(chunks):
-            results[index] = work(chunks[index])
+            results[index] = chunk(chunks[index])
             index = next(turns)
 
     with _lock, _single_threaded_blas():
