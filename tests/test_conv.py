@@ -103,7 +103,20 @@ CONV_CASES = [  # x shape, filter shape, strides, padding, dilations
     # Stride 1, padding beyond the filter's reach: the input gradient crops dy (correlation).
     ((2, 5, 4, 2), (2, 3, 2, 3), 1, [[2, 0], [0, 3]], 1),
     ((1, 6, 5, 2), (1, 1, 2, 3), 1, [[1, 1], [2, 0]], 1),
+    # Twice as many input channels as filters or more, stride 1: NumPy reads runs of input
+    # cells in place (its forward here; the input gradient of the case after them).
+    ((2, 5, 7, 8), (3, 3, 8, 3), 1, "same", 1),
+    ((1, 4, 6, 6), (1, 3, 6, 2), 1, [[0, 1], [2, 1]], 1),
+    ((2, 6, 5, 2), (3, 2, 2, 5), 1, "same", 1),
+    # Empty: no images, no input channels, no filters.
+    ((0, 5, 5, 8), (3, 3, 8, 2), 1, "same", 1),
+    ((2, 5, 5, 0), (3, 3, 0, 2), 1, "same", 1),
+    ((2, 5, 5, 3), (3, 3, 3, 0), 1, "same", 1),
+    ((0, 4, 4, 3), (1, 1, 3, 2), 1, "valid", 1),
+    ((2, 4, 4, 0), (1, 1, 0, 2), 1, "valid", 1),
+    ((2, 4, 4, 3), (1, 1, 3, 0), 1, "valid", 1),
 ]
+EMPTY_CONV_CASES = CONV_CASES[-6:]
 
 
 @pytest.mark.parametrize("x_shape, w_shape, strides, padding, dilations", CONV_CASES)
@@ -115,10 +128,20 @@ def test_conv2d_matches_tap_loop_reference(backend, x_shape, w_shape, strides, p
 
 
 @pytest.mark.parametrize("x_shape, w_shape, strides, padding, dilations",
-                         [CONV_CASES[i] for i in (2, 3, 4, 6, 8, 9, 10, 11, 12)])
+                         [CONV_CASES[i] for i in (2, 3, 4, 6, 8, 9, 10, 11, 12, 13, 14, 15)])
 def test_conv2d_gradients(backend, x_shape, w_shape, strides, padding, dilations):
     check_gradients(lambda x, w: engine.conv2d(x, w, strides, padding, dilations),
                     [random_array(x_shape), random_array(w_shape, seed=1)], backend)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, strides, padding, dilations", EMPTY_CONV_CASES)
+def test_empty_conv2d_gradients_are_zeros_of_the_input_shapes(backend, x_shape, w_shape, strides,
+                                                               padding, dilations):
+    x, w = engine.tensor(random_array(x_shape)), engine.tensor(random_array(w_shape, seed=1))
+    grads = engine.grad(lambda x, w: engine.sum(engine.conv2d(x, w, strides, padding)),
+                        argnums=(0, 1))(x, w)
+    for grad, shape in zip(grads, (x_shape, w_shape)):
+        np.testing.assert_array_equal(grad.numpy(), np.zeros(shape, np.float32))
 
 
 def test_same_padding_follows_tensorflow_worked_example():

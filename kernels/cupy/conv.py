@@ -6,6 +6,8 @@ it by the HWIO filter viewed as (KH*KW*C, O); its gradients are the two transpos
 col2im (a gather, no atomics) folding the input gradient back. 1x1 stride-1 unpadded
 convolutions are plain GEMMs. Raw kernels run in float32 or float64; float16 widens to float32.
 """
+import math
+
 from engine.backends import cupy_backend
 from engine.kernels import cuda
 from engine.registry import register_kernel
@@ -52,7 +54,7 @@ def _im2col(x, kernel_hw, out_hw, strides, padding, dilations):
 
 def _rows(x, kernel_hw, out_hw, strides, padding, dilations):
     if _is_pointwise(kernel_hw, strides, padding):
-        return x.reshape(-1, x.shape[3])
+        return x.reshape(math.prod(x.shape[:3]), x.shape[3])
     return _im2col(x, kernel_hw, out_hw, strides, padding, dilations)
 
 
@@ -63,7 +65,7 @@ def conv2d(x, filter, strides, padding, dilations):  # noqa: A002
     x_work = dense(x, work)
     out_hw = output_size(x.shape[1:3], (kh, kw), strides, padding, dilations)
     rows = _rows(x_work, (kh, kw), out_hw, strides, padding, dilations)
-    y = rows @ dense(filter, work).reshape(-1, out_channels)
+    y = rows @ dense(filter, work).reshape(rows.shape[1], out_channels)
     return y.reshape((x.shape[0],) + out_hw + (out_channels,)).astype(x.dtype, copy=False)
 
 
@@ -72,7 +74,7 @@ def conv2d_backprop_filter(x, dy, filter_shape, strides, padding, dilations):
     kh, kw, _, out_channels = filter_shape
     work = compute_dtype(x.dtype.name)
     rows = _rows(dense(x, work), (kh, kw), dy.shape[1:3], strides, padding, dilations)
-    grad = rows.T @ dense(dy, work).reshape(-1, out_channels)
+    grad = rows.T @ dense(dy, work).reshape(rows.shape[0], out_channels)
     return grad.reshape(filter_shape).astype(x.dtype, copy=False)
 
 
@@ -81,8 +83,8 @@ def conv2d_backprop_input(dy, filter, input_shape, strides, padding, dilations):
     cp = cupy_backend.cp
     kh, kw, _, out_channels = filter.shape
     work = compute_dtype(dy.dtype.name)
-    columns = dense(dy, work).reshape(-1, out_channels) @ dense(filter, work).reshape(
-        -1, out_channels).T
+    columns = dense(dy, work).reshape(math.prod(dy.shape[:3]), out_channels) @ dense(
+        filter, work).reshape(kh * kw * filter.shape[2], out_channels).T
     if _is_pointwise((kh, kw), strides, padding):
         return columns.reshape(input_shape).astype(dy.dtype, copy=False)
     dx = cp.empty(input_shape, dtype=work)

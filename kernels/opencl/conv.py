@@ -1,5 +1,7 @@
 """OpenCL convolutions: im2col + the GEMM of linalg.py for Conv2D and both its gradients
 (col2im gathers the input gradient without atomics); direct kernels for depthwise."""
+import math
+
 import numpy as np
 
 from engine.kernels.opencl import program, strided
@@ -44,7 +46,7 @@ def conv2d(x, filter, strides, padding, dilations):  # noqa: A002
     x, filter = strided.dense(x), strided.dense(filter)
     kh, kw, _, out_channels = filter.shape
     cols, out_hw = _im2col(x, (kh, kw), strides, padding, dilations)
-    y = batch_matmul(cols, filter.reshape(1, -1, out_channels), False, False)
+    y = batch_matmul(cols, filter.reshape(1, cols.shape[2], out_channels), False, False)
     return y.reshape((x.shape[0],) + out_hw + (out_channels,))
 
 
@@ -52,7 +54,7 @@ def conv2d(x, filter, strides, padding, dilations):  # noqa: A002
 def conv2d_backprop_filter(x, dy, filter_shape, strides, padding, dilations):
     x, dy = strided.dense(x), strided.dense(dy)
     cols, _ = _im2col(x, filter_shape[:2], strides, padding, dilations)
-    grad = batch_matmul(cols, dy.reshape(1, -1, filter_shape[3]), True, False)
+    grad = batch_matmul(cols, dy.reshape(1, cols.shape[1], filter_shape[3]), True, False)
     return grad.reshape(filter_shape)
 
 
@@ -60,8 +62,9 @@ def conv2d_backprop_filter(x, dy, filter_shape, strides, padding, dilations):
 def conv2d_backprop_input(dy, filter, input_shape, strides, padding, dilations):  # noqa: A002
     dy, filter = strided.dense(dy), strided.dense(filter)
     kh, kw, _, out_channels = filter.shape
-    cols = batch_matmul(dy.reshape(1, -1, out_channels), filter.reshape(1, -1, out_channels),
-                        False, True)
+    # Shapes spelled out: PyOpenCL reads -1 next to a 0 as 0.
+    cols = batch_matmul(dy.reshape(1, math.prod(dy.shape[:3]), out_channels),
+                        filter.reshape(1, kh * kw * filter.shape[2], out_channels), False, True)
     dx = program.empty(input_shape, dy.dtype)
     program.launch(kernel("col2im", dy.dtype), (input_shape[2], input_shape[0] * input_shape[1]),
                    None, cols.data, dx.data,
