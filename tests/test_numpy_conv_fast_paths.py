@@ -102,6 +102,26 @@ def direct_conv2d(x, w, pads):
                for i in range(kh) for j in range(kw))
 
 
+def direct_filter_gradient(x, dy, w_shape, pads):
+    """float64 filter gradient: the convolution by one identity filter per window cell gives
+    every window's cells, which dy then weighs."""
+    cells = int(np.prod(w_shape[:3]))
+    windows = direct_conv2d(x, np.eye(cells).reshape(tuple(w_shape[:3]) + (cells,)), pads)
+    return np.einsum("nhwk,nhwo->ko", windows, dy).reshape(w_shape)
+
+
+def direct_input_gradient(dy, w, x_shape, pads):
+    """float64 input gradient: each tap's dy @ w[tap].T added onto the padded cells it read."""
+    (top, bottom), (left, right) = pads
+    n, h, wd, c = x_shape
+    padded = np.zeros((n, h + top + bottom, wd + left + right, c))
+    oh, ow = dy.shape[1:3]
+    for i in range(w.shape[0]):
+        for j in range(w.shape[1]):
+            padded[:, i:i + oh, j:j + ow] += np.einsum("nhwo,co->nhwc", dy, w[i, j])
+    return padded[:, top:top + h, left:left + wd]
+
+
 @pytest.mark.parametrize("x_shape, w_shape, pads", [
     ((3, 8, 8, 1), (3, 3, 1, 8), ((0, 0), (0, 0))),   # even output width: two cells a GEMM row
     ((2, 7, 9, 1), (3, 2, 1, 5), ((1, 1), (0, 1))),   # even, padded
@@ -116,10 +136,8 @@ def test_single_channel_conv2d_and_filter_gradient(x_shape, w_shape, pads):
     np.testing.assert_allclose(y, direct_conv2d(x, w, pads), rtol=1e-5, atol=1e-5)
     dy = rng.standard_normal(y.shape).astype(np.float32)
     grad = get_kernel("Conv2DBackpropFilter", "numpy")(x, dy, w.shape, **geometry)
-    cells = w.shape[0] * w.shape[1] * w.shape[2]  # one identity filter per window cell
-    taps = direct_conv2d(x, np.eye(cells).reshape(w.shape[:3] + (cells,)), pads)
-    expected = np.einsum("nhwk,nhwo->ko", taps, dy).reshape(w.shape)
-    np.testing.assert_allclose(grad, expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(grad, direct_filter_gradient(x, dy, w.shape, pads), rtol=1e-4,
+                               atol=1e-4)
 
 
 def test_filter_gradient_takes_the_forward_im2col_only_for_that_same_input(monkeypatch):
@@ -142,8 +160,7 @@ def test_filter_gradient_takes_the_forward_im2col_only_for_that_same_input(monke
         return get_kernel("Conv2DBackpropFilter", "numpy")(inputs, dy, w.shape, **geometry)
 
     def expected(inputs):
-        taps = direct_conv2d(inputs, np.eye(9).reshape(3, 3, 1, 9), ((0, 0), (0, 0)))
-        return np.einsum("nhwk,nhwo->ko", taps, dy).reshape(w.shape)
+        return direct_filter_gradient(inputs, dy, w.shape, ((0, 0), (0, 0)))
 
     forward(x, w, **geometry)
     for inputs, rows_built in ((x, 1), (x, 2)):  # taken once, then built again
@@ -155,3 +172,77 @@ def test_filter_gradient_takes_the_forward_im2col_only_for_that_same_input(monke
     forward(other, w, **geometry)
     np.testing.assert_allclose(gradient(x), expected(x), rtol=1e-4, atol=1e-4)
     assert len(built) == 7
+
+
+@pytest.mark.parametrize("channels, keep_max_bytes, builds_rows, on_grid", [
+    (3, 1 << 20, False, False),   # every chunk's rows kept and taken
+    (3, 100, True, False),        # too many to keep: each chunk builds its own
+    (8, 1 << 20, False, False),   # kept rows win over the padded grid
+    (8, 100, False, True),        # none kept: the grid, as without a forward
+])
+def test_filter_gradient_takes_the_kept_rows_chunk_by_chunk(monkeypatch, channels,
+                                                            keep_max_bytes, builds_rows, on_grid):
+    """Batch chunks on two threads: Conv2D keeps each chunk's im2col rows (up to
+    KEEP_MAX_BYTES in all) and the filter gradient of that input takes them chunk by chunk."""
+    from engine.kernels.numpy import conv, parallel
+
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_MACS", 0)
+    monkeypatch.setattr(parallel, "CHUNK_CELLS", 2 * 36)
+    monkeypatch.setattr(parallel, "_workers", lambda: 2)
+    monkeypatch.setattr(conv, "KEEP_MAX_BYTES", keep_max_bytes)
+    built, grids = [], []
+    im2col_rows, on_the_grid = conv._im2col_rows, conv._filter_gradient_on_grid
+    monkeypatch.setattr(conv, "_im2col_rows", lambda *args: built.append(1) or im2col_rows(*args))
+    monkeypatch.setattr(conv, "_filter_gradient_on_grid",
+                        lambda *args: grids.append(1) or on_the_grid(*args))
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 6, 6, channels)).astype(np.float32)
+    w = rng.standard_normal((3, 3, channels, 5)).astype(np.float32)  # im2col: under 2 per filter
+    pads = ((1, 1), (1, 1))
+    geometry = dict(strides=(1, 1), padding=pads, dilations=(1, 1))
+    y = get_kernel("Conv2D", "numpy")(x, w, **geometry)
+    chunks = len(parallel.batch_chunks(5, 36))
+    assert chunks == len(built) > 1
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    grad = get_kernel("Conv2DBackpropFilter", "numpy")(x, dy, w.shape, **geometry)
+    np.testing.assert_allclose(grad, direct_filter_gradient(x, dy, w.shape, pads), rtol=1e-4,
+                               atol=1e-4)
+    assert (len(built) - chunks, bool(grids)) == (chunks if builds_rows else 0, on_grid)
+    if parallel._state["pool"] is not None:
+        parallel._state["pool"].shutdown()
+        parallel._state["pool"] = None
+
+
+@pytest.mark.parametrize("x_shape, w_shape, pads", [
+    ((3, 5, 7, 6), (3, 3, 6, 3), ((1, 1), (1, 1))),
+    ((2, 4, 6, 4), (2, 3, 4, 2), ((0, 1), (2, 0))),
+    ((2, 5, 5, 4), (1, 2, 4, 2), ((0, 0), (0, 0))),   # one kernel row: nothing to add up
+])
+def test_convolution_reads_runs_of_input_cells_in_row_blocks(monkeypatch, x_shape, w_shape,
+                                                             pads):
+    """Stride 1 with twice as many input channels as filters: the forward reads runs of the
+    padded grid's cells in place, in GEMMs of 5 rows (the last ones past the grid's end), and
+    so does the input gradient of a filter of twice as many outputs as inputs."""
+    from engine.kernels.numpy import conv, gemm
+
+    runs = []
+    by_cell_runs = conv._convolve_by_cell_runs
+    monkeypatch.setattr(conv, "_convolve_by_cell_runs",
+                        lambda *args: runs.append(1) or by_cell_runs(*args))
+    monkeypatch.setattr(gemm, "SMALL_GEMM_MACS", 5 * w_shape[0] * w_shape[1] * w_shape[2] *
+                        w_shape[3])
+    monkeypatch.setattr(gemm, "MIN_BLOCK_ROWS", 1)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    geometry = dict(strides=(1, 1), padding=pads, dilations=(1, 1))
+    y = get_kernel("Conv2D", "numpy")(x, w, **geometry)
+    np.testing.assert_allclose(y, direct_conv2d(x, w, pads), rtol=1e-5, atol=1e-5)
+    assert len(runs) == 1
+    wide = np.ascontiguousarray(w.transpose(0, 1, 3, 2))  # w_shape[3] in, w_shape[2] out
+    dy = rng.standard_normal(x_shape[:3] + (w_shape[3],)).astype(np.float32)
+    out = get_kernel("Conv2D", "numpy")(dy, wide, **geometry)
+    dx = get_kernel("Conv2DBackpropInput", "numpy")(out, wide, dy.shape, **geometry)
+    np.testing.assert_allclose(dx, direct_input_gradient(out, wide, dy.shape, pads), rtol=1e-4,
+                               atol=1e-4)
+    assert len(runs) == 2

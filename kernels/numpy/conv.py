@@ -1,12 +1,14 @@
 """NumPy convolution kernels: im2col through a strided window view, then BLAS GEMMs run as
-stacks of small row blocks (gemm.py).
+stacks of small row blocks (gemm.py). At stride 1 with twice as many input channels as filters
+or more, no im2col: GEMM rows are runs of the padded input's cells, read in place
+(_convolve_by_cell_runs).
 
-Gradients reuse the same pieces: the filter gradient is, at stride 1 with 8+ input channels and
-up to 32 filters, one GEMM per kernel tap over the padded input's grid (no im2col; its K, the
-cells, is long), otherwise im2col(x)^T @ dy (with the forward's rows when the same input comes
-back, as in a training step); the input gradient is, at stride 1, a convolution of dy with the
-flipped filter, otherwise dy @ W^T scattered back with one vectorised add per kernel tap
-(col2im). Depthwise convolutions are per-tap multiply-adds. Each runs per batch chunk, the
+Gradients reuse the same pieces: the filter gradient is im2col(x)^T @ dy, with the rows the
+forward kept when the same input comes back (as in a training step), else, at stride 1 with 8+
+input channels and up to 32 filters, one GEMM per kernel tap over the padded input's grid (no
+im2col; its K, the cells, is long); the input gradient is, at stride 1, a convolution of dy
+with the flipped filter, otherwise dy @ W^T scattered back with one vectorised add per kernel
+tap (col2im). Depthwise convolutions are per-tap multiply-adds. Each runs per batch chunk, the
 chunks on every core (parallel.over_batch).
 
 Measured and left out (one core, 8 images of 32x32x16 -> 3x3x32): per-tap GEMMs on the padded
@@ -143,22 +145,20 @@ def _im2col_rows(x, kernel_hw, strides, padding, dilations, pixels):
     return _im2col(x, widened, (strides[0], strides[1] * pixels), padding, dilations)
 
 
-# The im2col rows of the last Conv2D input whose filter gradient takes im2col, kept for that
-# gradient: a training step's backward pass reads the same input again, and tensors never
-# change, so the same array still holds the same values. (input, geometry, rows) or None; the
-# gradient takes them once, the next Conv2D replaces them. Demo CNN step: its filter gradient
-# 380 -> 190 us.
+# The im2col rows of the last Conv2D input, kept for its filter gradient: a training step's
+# backward pass reads the same input again, and tensors never change, so the same array still
+# holds the same values. (input, geometry, {batch chunk: rows}) or None; the gradient takes them
+# once, the next Conv2D replaces them. Only inputs of up to KEEP_MAX_BYTES of rows are kept.
+# Demo CNN step: its filter gradient 380 -> 190 us; 32x32x16 -> 3x3x32, batch 32 (19 MB of
+# rows), 2 cores: 1.95 ms on the padded grid, 1.65 ms from the kept rows.
 _KEPT_ROWS = [None]
-KEEP_MAX_BYTES = 8 << 20
-
-
-def _keep_rows(x, geometry, rows_in):
-    _KEPT_ROWS[0] = (x, geometry, rows_in) if rows_in.nbytes <= KEEP_MAX_BYTES else None
+KEEP_MAX_BYTES = 32 << 20
 
 
 def _take_rows(x, geometry):
+    """{batch chunk (start, stop): im2col rows} kept for this input and geometry, else {}."""
     kept, _KEPT_ROWS[0] = _KEPT_ROWS[0], None
-    return kept[2] if kept is not None and kept[0] is x and kept[1] == geometry else None
+    return kept[2] if kept is not None and kept[0] is x and kept[1] == geometry else {}
 
 
 def _geometry(kernel_hw, strides, padding, dilations, pixels):
@@ -170,13 +170,15 @@ def _geometry(kernel_hw, strides, padding, dilations, pixels):
 def conv2d(x, filter, strides, padding, dilations, epilogue=None):  # noqa: A002
     """`epilogue`, when given, runs in place on each batch chunk's fresh output (N, OH, OW, OC)
     right after its GEMM, while it is in cache (FusedConv2D's bias and activation)."""
-    return _convolve(x, filter, strides, padding, dilations, epilogue,
-                     keep=_filter_gradient_by_im2col(filter.shape, strides, padding))
+    return _convolve(x, filter, strides, padding, dilations, epilogue, keep=True)
 
 
 def _convolve(x, filter, strides, padding, dilations, epilogue=None, keep=False):  # noqa: A002
-    """conv2d; with `keep`, a whole batch's im2col rows are kept for the filter gradient."""
+    """conv2d; with `keep`, its im2col rows are kept for the filter gradient (when it takes any
+    and they are not too many), and rows kept before are dropped."""
     kh, kw, in_channels, out_channels = filter.shape
+    if keep:
+        _KEPT_ROWS[0] = None
     if _is_pointwise((kh, kw), strides, padding):
         y = (_cells(x) @ filter.reshape(in_channels, out_channels)).reshape(
             x.shape[:3] + (out_channels,))
@@ -185,19 +187,85 @@ def _convolve(x, filter, strides, padding, dilations, epilogue=None, keep=False)
         return y
     out_hw = output_size(x.shape[1:3], (kh, kw), strides, padding, dilations)
     y = np.empty((x.shape[0],) + out_hw + (out_channels,), dtype=np.result_type(x, filter))
+    if _cell_runs_apply(filter.shape, strides, dilations):
+        matrix = filter.transpose(1, 2, 0, 3).reshape(kw * in_channels, kh * out_channels)
+
+        def runs(rows):
+            _convolve_by_cell_runs(x[rows], matrix, (kh, kw), padding, y[rows])
+            if epilogue is not None:
+                epilogue(y[rows])
+
+        over_batch(runs, x.shape[0], out_hw[0] * out_hw[1], filter.size)
+        return y
     pixels = _pixels_per_row(in_channels, out_hw[1], strides, dilations)
     matrix = _widened_filter(filter, pixels)
+    rows_bytes = y.size // matrix.shape[1] * matrix.shape[0] * x.itemsize
+    kept = {} if keep and rows_bytes <= KEEP_MAX_BYTES else None
 
     def gemm(rows):
         rows_in = _im2col_rows(x[rows], (kh, kw), strides, padding, dilations, pixels)
-        if keep and rows == slice(0, len(x)):
-            _keep_rows(x, _geometry((kh, kw), strides, padding, dilations, pixels), rows_in)
+        if kept is not None:
+            kept[rows.start, rows.stop] = rows_in
         small_gemms.matmul(rows_in, matrix, out=y[rows].reshape(len(rows_in), matrix.shape[1]))
         if epilogue is not None:
             epilogue(y[rows])
 
     over_batch(gemm, x.shape[0], out_hw[0] * out_hw[1], filter.size)
+    if kept is not None:
+        _KEPT_ROWS[0] = (x, _geometry((kh, kw), strides, padding, dilations, pixels), kept)
     return y
+
+
+# Where a stride-1 convolution reads its input's cells in place (_convolve_by_cell_runs): from
+# RUNS_MIN_CHANNEL_RATIO input channels per filter.
+RUNS_MIN_CHANNEL_RATIO = 2
+
+
+def _cell_runs_apply(filter_shape, strides, dilations):
+    kh, kw, in_channels, out_channels = filter_shape
+    return (tuple(strides) == (1, 1) and tuple(dilations) == (1, 1) and kw > 1
+            and in_channels >= RUNS_MIN_CHANNEL_RATIO * out_channels)
+
+
+def _every_kth_cell(cells, k, blocks, rows, cells_per_row):
+    """(k, blocks, rows, cells_per_row * C) view of a (cells, C) array: row r of block b of
+    residue j starts at cell j + k * (b * rows + r) and runs on for cells_per_row cells."""
+    cell, value = cells.strides
+    return as_strided(cells, (k, blocks, rows, cells_per_row * cells.shape[1]),
+                      (cell, rows * k * cell, k * cell, value))
+
+
+def _convolve_by_cell_runs(x, matrix, kernel_hw, padding, y):
+    """y = the stride-1 convolution of a batch chunk x, with no im2col copy.
+
+    On the padded input flattened to a grid of cells (C values each), a kernel row's KW taps
+    for output cell o read cells o .. o + KW - 1: KW*C consecutive values. Taking every KW-th
+    cell as a GEMM row start (KW residues, one GEMM each), these runs are plain matrix rows.
+    Times `matrix` ((KW, C) x (KH, OC): every kernel row's filter side by side) each gives, per
+    grid cell, KH partial sums; the output cell (i, j) adds kernel row r's from grid cell
+    (i + r, j). Input gradient of 32x32x16 -> 3x3x32 (dy 32 channels into 16), 8 images on
+    one core: im2col 1300 us, this 1030.
+    """
+    if not y.size:
+        return
+    n, h, w, c = x.shape
+    kh, kw = kernel_hw
+    (top, bottom), (left, right) = padding
+    grid_h, grid_w = h + top + bottom, w + left + right
+    cells = n * grid_h * grid_w
+    starts = -(-cells // kw)  # GEMM rows of each residue
+    rows = small_gemms.block_rows(matrix.shape[0], matrix.shape[1], starts)
+    blocks = -(-starts // rows)
+    grid = np.zeros((blocks * rows * kw + kw - 1, c), x.dtype)  # the last runs read past cells
+    grid[:cells].reshape(n, grid_h, grid_w, c)[:, top:top + h, left:left + w] = x
+    sums = np.empty((blocks * rows * kw, matrix.shape[1]), y.dtype)
+    np.matmul(_every_kth_cell(grid, kw, blocks, rows, kw), matrix,
+              out=_every_kth_cell(sums, kw, blocks, rows, 1))
+    on_grid = sums[:cells].reshape(n, grid_h, grid_w, kh, -1)
+    step_n, step_h, step_w, step_r, step_o = on_grid.strides
+    row_sums = as_strided(on_grid, y.shape[:3] + on_grid.shape[3:],
+                          (step_n, step_h, step_w, step_h + step_r, step_o), writeable=False)
+    np.add.reduce(row_sums, axis=3, out=y)
 
 
 # Where the stride-1 filter gradient runs on the grid: from GRID_MIN_CHANNELS input channels
@@ -244,11 +312,6 @@ def _filter_gradient_on_grid_applies(filter_shape, strides):
             and out_channels <= GRID_MAX_FILTERS)
 
 
-def _filter_gradient_by_im2col(filter_shape, strides, padding):
-    return not (_is_pointwise(tuple(filter_shape[:2]), strides, padding)
-                or _filter_gradient_on_grid_applies(filter_shape, strides))
-
-
 @register_kernel("Conv2DBackpropFilter", "numpy")
 def conv2d_backprop_filter(x, dy, filter_shape, strides, padding, dilations):
     kh, kw, in_channels, out_channels = filter_shape
@@ -256,19 +319,19 @@ def conv2d_backprop_filter(x, dy, filter_shape, strides, padding, dilations):
         return np.zeros(filter_shape, dtype=dy.dtype)
     if _is_pointwise((kh, kw), strides, padding):  # small GEMMs: 1 BLAS call 2.2 ms -> 0.34 ms
         return small_gemms.transposed_matmul(_cells(x), _cells(dy)).reshape(filter_shape)
-
-    if _filter_gradient_on_grid_applies(filter_shape, strides):
+    pixels = _pixels_per_row(in_channels, dy.shape[2], strides, dilations)
+    kept = _take_rows(x, _geometry((kh, kw), strides, padding, dilations, pixels))
+    if not kept and _filter_gradient_on_grid_applies(filter_shape, strides):
         partials = over_batch(
             lambda rows: _filter_gradient_on_grid(x[rows], dy[rows], (kh, kw), padding,
                                                   dilations),
             x.shape[0], dy.shape[1] * dy.shape[2], math.prod(filter_shape))
         return np.sum(partials, axis=0, dtype=dy.dtype)
-    pixels = _pixels_per_row(in_channels, dy.shape[2], strides, dilations)
-    kept = _take_rows(x, _geometry((kh, kw), strides, padding, dilations, pixels))
 
     def gemm(rows):
-        rows_in = kept if kept is not None and rows == slice(0, len(x)) else _im2col_rows(
-            x[rows], (kh, kw), strides, padding, dilations, pixels)
+        rows_in = kept.get((rows.start, rows.stop))
+        if rows_in is None:
+            rows_in = _im2col_rows(x[rows], (kh, kw), strides, padding, dilations, pixels)
         return small_gemms.transposed_matmul(rows_in, dy[rows].reshape(-1, pixels * out_channels))
 
     partials = over_batch(gemm, x.shape[0], dy.shape[1] * dy.shape[2], math.prod(filter_shape))
