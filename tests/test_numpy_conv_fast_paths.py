@@ -50,7 +50,8 @@ def test_over_batch_runs_each_chunk_once_and_keeps_their_order(monkeypatch, work
     monkeypatch.setattr(parallel, "_state", state)
     monkeypatch.setattr(parallel, "CHUNK_CELLS", 20)
     results = parallel.over_batch(lambda rows: list(range(17)[rows]), 17, 10)
-    assert results == [[i, i + 1] for i in range(0, 16, 2)] + [[16]]
+    assert len(results) == len(parallel.batch_chunks(17, 10)) > workers
+    assert [i for chunk in results for i in chunk] == list(range(17))
     if state["pool"] is not None:
         state["pool"].shutdown()
 
@@ -75,7 +76,7 @@ def test_a_split_kernel_called_from_a_chunk_runs_there(monkeypatch):
     thread.start()
     thread.join(timeout=30)
     assert not thread.is_alive(), "a nested split kernel deadlocked"
-    assert results == [[[(0, 0), (0, 2)], [(1, 0), (1, 2)]], [[3], [3], [3], [3]]]
+    assert results == [[[(0, 0), (0, 2)], [(1, 0), (1, 2)]], [[3], [3]]]
 
 
 def test_over_batch_raises_a_chunks_error(monkeypatch):
@@ -246,3 +247,21 @@ def test_convolution_reads_runs_of_input_cells_in_row_blocks(monkeypatch, x_shap
     np.testing.assert_allclose(dx, direct_input_gradient(out, wide, dy.shape, pads), rtol=1e-4,
                                atol=1e-4)
     assert len(runs) == 2
+
+
+@pytest.mark.parametrize("workers, batch, cells_per_image, sizes", [
+    (2, 64, 26 * 26, [16] * 4),    # not 24, 24 and 16
+    (2, 32, 32 * 32, [16, 16]),
+    (2, 10, 5000, [2, 3, 2, 3]),
+    (1, 3, 32 * 32, [3]),
+    (2, 0, 100, []),
+])
+def test_batch_chunks_are_even_and_a_whole_number_of_rounds(monkeypatch, workers, batch,
+                                                            cells_per_image, sizes):
+    from engine.kernels.numpy import parallel
+
+    monkeypatch.setattr(parallel, "CHUNK_CELLS", 16384)
+    monkeypatch.setattr(parallel, "_workers", lambda: workers)
+    chunks = parallel.batch_chunks(batch, cells_per_image)
+    assert [rows.stop - rows.start for rows in chunks] == sizes
+    assert [i for rows in chunks for i in range(batch)[rows]] == list(range(batch))

@@ -5,13 +5,12 @@ each GEMM over all cores, but skinny convolution GEMMs scale poorly. Running the
 on every core, each chunk with single-threaded GEMMs, parallelises both (measured on 2 pinned
 cores: conv2d forward + both gradients 17 ms -> 10 ms). The calling thread works too: one thread
 hand-off per call and core, not per chunk (8.0 -> 7.6 ms). Each thread takes the next chunk as it
-finishes one, so a core slowed by other work does fewer of them (on this shared machine, load 2
-to 3 on 2 cores, medians 14.1 -> 13.5 ms; on idle cores 6.7 ms either way). Two threads each
-running half the batch on their own scale no better (1.5-1.7x over one), and a shorter GIL
-switch interval changes nothing: the limit is the machine, not the chunking. While chunks run,
-BLAS is held to one thread through threadpoolctl when it is installed (it comes with
-scikit-learn); without it chunks still run in parallel, only with less gain. Handing work to
-the other thread costs ~80 us on these machines: only work well above that is split.
+finishes one, so a core slowed by other work does fewer of them. Chunks are large (fewer NumPy
+calls, fewer GIL hand-offs) and come in whole rounds over the cores, so that none waits on a
+last, lone chunk. While chunks run, BLAS is held to one thread through threadpoolctl when it is
+installed (it comes with scikit-learn); without it chunks still run in parallel, only with less
+gain. Handing work to the other thread costs ~80 us on these machines: only work well above
+that is split.
 """
 import contextlib
 import itertools
@@ -19,7 +18,9 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-CHUNK_CELLS = 8192  # output cells per chunk (4096: 7%, 2048: 14%, 16384: 12% slower on 2 cores)
+# Most output cells a chunk: conv2d forward + both gradients of 32x32x16 -> 3x3x32, batch 32,
+# 2 cores, medians of 6 interleaved runs: 4096 (8 chunks) 6.30 ms, 8192 (4) 5.89, 16384 (2) 5.61.
+CHUNK_CELLS = 16384
 MIN_PARALLEL_MACS = 8_000_000  # smaller GEMM kernels run on the calling thread
 
 _state = {"pool": None, "blas": None}
@@ -46,9 +47,14 @@ def _workers():
 
 
 def batch_chunks(batch, cells_per_image):
-    """Consecutive batch slices of about CHUNK_CELLS output cells (at least one image) each."""
-    step = max(1, CHUNK_CELLS // max(1, cells_per_image))
-    return [slice(start, min(start + step, batch)) for start in range(0, batch, step)]
+    """Consecutive batch slices of at most CHUNK_CELLS output cells (at least one image), as
+    many as whole rounds over the cores take and within an image of each other in size: every
+    core gets as much work (batch 64 of 26x26 cells on 2 cores: 4 chunks of 16 images, not 24,
+    24 and 16)."""
+    most = max(1, CHUNK_CELLS // max(1, cells_per_image))
+    count = min(batch, -(-batch // (most * _workers())) * _workers())
+    bounds = [batch * i // count for i in range(count + 1)] if count else []
+    return [slice(start, stop) for start, stop in zip(bounds, bounds[1:])]
 
 
 def _blas_libraries():
