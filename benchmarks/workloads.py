@@ -229,7 +229,8 @@ def elementwise_chain(size=4 * 1024 * 1024, a=1.5, b=-0.25):
 
     def pyopencl(impl, d):
         kernel = _raw_opencl_kernel(impl, "relu_chain", "__global const float *x, __global "
-                                    "float *y, float a, float b", "y[i] = fmax(x[i] * a + b, 0.0f);")
+                                    "float *y, float a, float b",
+                                    "y[i] = fmax(x[i] * a + b, 0.0f);")
         x = impl.array(d["x"])
         y = impl.array(np.empty_like(d["x"]))
         return lambda: kernel(impl.queue, (size,), None, x.data, y.data, np.float32(a),
