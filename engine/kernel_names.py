@@ -55,6 +55,9 @@ OPS = {
                                 "gradient of Conv2D with respect to x (also conv2d_transpose)"),
     "Conv2DBackpropFilter": Spec(("x", "dy"), ("filter_shape",) + _CONV,
                                  "gradient of Conv2D with respect to the filter"),
+    "Conv2DBackprop": Spec(("x", "dy", "filter"), _CONV,
+                           "Conv2DBackpropInput and Conv2DBackpropFilter of one dy in one call: "
+                           "(input gradient, filter gradient)"),
     "FusedConv2D": Spec(("x", "filter", "bias"), _CONV + ("activation",),
                         "TF.js's fusedConv2d: Conv2D, plus bias (out channels,) on every cell, "
                         "then activation 'linear' or 'relu'"),

@@ -9,7 +9,8 @@ import engine
 from engine.dispatch import run_kernel
 from engine.ops.conv import conv_geometry
 from engine.registry import get_kernel
-from tests.helpers import check_forward, check_gradients, float64_supported, random_array
+from tests.helpers import (check_forward, check_gradients, float64_supported, kernel_calls,
+                           random_array)
 
 
 # ---------------------------------------------------------------------------- references
@@ -336,6 +337,43 @@ def test_backprop_kernels_have_gradients(backend, op, arrays, attrs):
     """So that conv2d_transpose, and gradients of gradients, train."""
     check_gradients(lambda a, b: run_kernel(op, (a, b), **attrs, **GEOMETRY),
                     [random_array(shape, seed=i) for i, shape in enumerate(arrays)], backend)
+
+
+@pytest.mark.parametrize("geometry", [GEOMETRY, dict(strides=(1, 1), padding=((1, 1), (0, 1)),
+                                                      dilations=(1, 1))])
+def test_both_backprops_at_once_match_each_and_have_gradients(backend, geometry):
+    """Conv2DBackprop gives Conv2DBackpropInput's and Conv2DBackpropFilter's results, and its
+    gradient sums what reaches dy through both (gradients of gradients)."""
+    x, filters = random_array((2, 5, 4, 2)), random_array((2, 3, 2, 3), seed=1)
+    dy = random_array(run_kernel("Conv2D", (engine.tensor(x), engine.tensor(filters)),
+                                 **geometry).shape, seed=2)
+    tensors = [engine.tensor(a) for a in (x, dy, filters)]
+    dx, dw = run_kernel("Conv2DBackprop", tensors, **geometry)
+    np.testing.assert_array_equal(dx.numpy(), run_kernel(
+        "Conv2DBackpropInput", tensors[1:], input_shape=x.shape, **geometry).numpy())
+    np.testing.assert_array_equal(dw.numpy(), run_kernel(
+        "Conv2DBackpropFilter", tensors[:2], filter_shape=filters.shape, **geometry).numpy())
+
+    def both_flat(*inputs):
+        grads = run_kernel("Conv2DBackprop", inputs, **geometry)
+        return engine.concat([engine.reshape(g, (-1,)) for g in grads], axis=0)
+
+    check_gradients(both_flat, [x, dy, filters], backend)
+
+
+def test_conv2d_gradient_takes_both_backprops_at_once_only_when_both_are_needed(backend):
+    x = engine.tensor(random_array((2, 5, 4, 2)))
+    filters = engine.tensor(random_array((3, 3, 2, 3), seed=1))
+
+    def kernels_for(argnums):
+        with kernel_calls() as calls:
+            engine.grad(lambda x, f: engine.sum(engine.conv2d(x, f, 1, "same")),
+                        argnums=argnums)(x, filters)
+        return [op for op in calls if op.startswith("Conv2DBackprop")]
+
+    assert kernels_for((0, 1)) == ["Conv2DBackprop"]
+    assert kernels_for(0) == ["Conv2DBackpropInput"]
+    assert kernels_for(1) == ["Conv2DBackpropFilter"]
 
 
 def test_pool_gradient_kernels_have_gradients(backend):

@@ -145,6 +145,8 @@ INPUTS = {
                                      dict(filter_shape=(3, 2, 3, 4), **_CONV)),
     "Conv2DBackpropInput": lambda: ([_conv_dy("Conv", (3, 2, 3, 4)), _normal(3, 2, 3, 4)],
                                     dict(input_shape=_X.shape, **_CONV)),
+    "Conv2DBackprop": lambda: ([_X, _conv_dy("Conv", (3, 2, 3, 4)), _normal(3, 2, 3, 4)],
+                               _CONV),
     "DepthwiseConv2dNative": lambda: ([_X, _normal(3, 2, 3, 2)], _CONV),
     "DepthwiseConv2dNativeBackpropFilter": lambda: (
         [_X, _conv_dy("Depthwise", (3, 2, 3, 2))], dict(filter_shape=(3, 2, 3, 2), **_CONV)),

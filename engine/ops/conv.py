@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from engine import dtypes
+from engine.autodiff import Node
 from engine.dispatch import run_kernel
 from engine.ops.convert import convert_to_tensor
 from engine.registry import register_gradient
@@ -222,8 +223,9 @@ def conv1d(x, filters, stride=1, padding="valid", dilation=1):
     return reshape(y, (n, y.shape[2], y.shape[3]))
 
 
-def _register_conv_gradients(forward, backprop_input, backprop_filter):
-    """Gradients of a convolution and of both its backprop kernels (each is bilinear)."""
+def _register_conv_gradients(forward, backprop_input, backprop_filter, backprop_both=None):
+    """Gradients of a convolution and of its backprop kernels (each is bilinear); with
+    `backprop_both`, the kernel computing both backprops at once, where both are needed."""
 
     def geometry(node):
         return {key: node.attrs[key] for key in ("strides", "padding", "dilations")}
@@ -231,6 +233,8 @@ def _register_conv_gradients(forward, backprop_input, backprop_filter):
     @register_gradient(forward)
     def _forward_grad(dy, node):
         x, filters = node.inputs
+        if backprop_both is not None and all(node.needs):
+            return run_kernel(backprop_both, (x, dy, filters), **geometry(node))
         return (run_kernel(backprop_input, (dy, filters), input_shape=x.shape, **geometry(node))
                 if node.needs[0] else None,
                 run_kernel(backprop_filter, (x, dy), filter_shape=filters.shape,
@@ -250,8 +254,34 @@ def _register_conv_gradients(forward, backprop_input, backprop_filter):
                 if node.needs[0] else None,
                 run_kernel(forward, (x, grad), **geometry(node)) if node.needs[1] else None)
 
+    if backprop_both is None:
+        return
 
-_register_conv_gradients("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter")
+    @register_gradient(backprop_both)
+    def _backprop_both_grad(grads, node):
+        """Outputs (dx, dw) = (backprop_input(dy, filter), backprop_filter(x, dy)): each input's
+        gradient adds what reaches it through either."""
+        from engine.ops.elementwise import add
+
+        x, dy, filters = node.inputs
+        input_grad, filter_grad = grads
+        through_input = Node(backprop_input, (dy, filters), node.outputs[:1], node.attrs)
+        through_filter = Node(backprop_filter, (x, dy), node.outputs[1:], node.attrs)
+        through_input.needs = (node.needs[1] and input_grad is not None,
+                               node.needs[2] and input_grad is not None)
+        through_filter.needs = (node.needs[0] and filter_grad is not None,
+                                node.needs[1] and filter_grad is not None)
+        dy_by_input, filters_grad = (_backprop_input_grad(input_grad, through_input)
+                                     if any(through_input.needs) else (None, None))
+        x_grad, dy_by_filter = (_backprop_filter_grad(filter_grad, through_filter)
+                                if any(through_filter.needs) else (None, None))
+        if dy_by_input is None or dy_by_filter is None:
+            return x_grad, dy_by_filter if dy_by_input is None else dy_by_input, filters_grad
+        return x_grad, add(dy_by_input, dy_by_filter), filters_grad
+
+
+_register_conv_gradients("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter",
+                         "Conv2DBackprop")
 _register_conv_gradients("DepthwiseConv2dNative", "DepthwiseConv2dNativeBackpropInput",
                          "DepthwiseConv2dNativeBackpropFilter")
 

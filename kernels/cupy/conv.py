@@ -94,6 +94,12 @@ def conv2d_backprop_input(dy, filter, input_shape, strides, padding, dilations):
     return dx.astype(dy.dtype, copy=False)
 
 
+@register_kernel("Conv2DBackprop", "cupy")
+def conv2d_backprop(x, dy, filter, strides, padding, dilations):  # noqa: A002
+    return (conv2d_backprop_input(dy, filter, x.shape, strides, padding, dilations),
+            conv2d_backprop_filter(x, dy, filter.shape, strides, padding, dilations))
+
+
 def _depthwise_args(input_shape, filter_shape, out_hw, strides, padding, dilations):
     """h, w, c, m, oh, ow, kh, kw, sh, sw, dh, dw, pad top, pad left for depthwise.cu."""
     _, h, w, c = input_shape

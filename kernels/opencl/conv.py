@@ -72,6 +72,12 @@ def conv2d_backprop_input(dy, filter, input_shape, strides, padding, dilations):
     return dx
 
 
+@register_kernel("Conv2DBackprop", "opencl")
+def conv2d_backprop(x, dy, filter, strides, padding, dilations):  # noqa: A002
+    return (conv2d_backprop_input(dy, filter, x.shape, strides, padding, dilations),
+            conv2d_backprop_filter(x, dy, filter.shape, strides, padding, dilations))
+
+
 @register_kernel("DepthwiseConv2dNative", "opencl")
 def depthwise_conv2d(x, filter, strides, padding, dilations):  # noqa: A002
     x, filter = strided.dense(x), strided.dense(filter)
