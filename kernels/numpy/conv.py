@@ -31,19 +31,33 @@ from engine.kernels.numpy.parallel import over_batch
 from engine.registry import register_kernel
 
 
-def pad_spatial(x, padding, value=0):
-    """x (N, H, W, C) with ((top, bottom), (left, right)) cells of `value` around H and W."""
+def pad_spatial(x, padding, value=0, out=None):
+    """x (N, H, W, C) with ((top, bottom), (left, right)) cells of `value` around H and W (x
+    itself where there are none), or written into `out`."""
     (top, bottom), (left, right) = padding
-    if not (top or bottom or left or right):
+    if out is None and not (top or bottom or left or right):
         return x
     n, h, w, c = x.shape
-    padded = np.empty((n, h + top + bottom, w + left + right, c), dtype=x.dtype)
+    padded = np.empty((n, h + top + bottom, w + left + right, c), x.dtype) if out is None else out
     padded[:, :top] = value
     padded[:, top + h:] = value
     padded[:, top:top + h, :left] = value
     padded[:, top:top + h, left + w:] = value
     padded[:, top:top + h, left:left + w] = x
     return padded
+
+
+def padded_grid(x, padding, cells):
+    """x padded as by pad_spatial, as a (cells, C) grid: the padded images' cells in order, then
+    zeros for what reads past them (only the padding is zeroed: 16 images of 32x32x32, 215 ->
+    160 us)."""
+    n, h, w, c = x.shape
+    (top, bottom), (left, right) = padding
+    shape = (n, h + top + bottom, w + left + right, c)
+    grid = np.empty((cells, c), x.dtype)
+    pad_spatial(x, padding, out=grid[:math.prod(shape[:3])].reshape(shape))
+    grid[math.prod(shape[:3]):] = 0
+    return grid
 
 
 def output_size(input_hw, kernel_hw, strides, padding, dilations=(1, 1)):
@@ -261,8 +275,7 @@ def _convolve_by_cell_runs(x, matrix, kernel_hw, padding, y):
     starts = -(-cells // kw)  # GEMM rows of each residue
     rows = small_gemms.block_rows(matrix.shape[0], matrix.shape[1], starts)
     blocks = -(-starts // rows)
-    grid = np.zeros((blocks * rows * kw + kw - 1, c), x.dtype)  # the last runs read past cells
-    grid[:cells].reshape(n, grid_h, grid_w, c)[:, top:top + h, left:left + w] = x
+    grid = padded_grid(x, padding, blocks * rows * kw + kw - 1)  # the last runs read past cells
     sums = np.empty((blocks * rows * kw, matrix.shape[1]), y.dtype)
     np.matmul(_every_kth_cell(grid, kw, blocks, rows, kw), matrix,
               out=_every_kth_cell(sums, kw, blocks, rows, 1))
@@ -299,10 +312,8 @@ def _filter_gradient_on_grid(x, dy, kernel_hw, padding, dilations):
     rows = small_gemms.block_rows(c, out_channels, cells)
     blocks = -(-cells // rows)
     reach = (kernel_hw[0] - 1) * dilations[0] * grid_w + (kernel_hw[1] - 1) * dilations[1]
-    grid = np.zeros((blocks * rows + reach, c), x.dtype)  # taps read up to `reach` cells on
-    grid[:cells].reshape(n, grid_h, grid_w, c)[:, top:top + h, left:left + w] = x
-    dy_grid = np.zeros((blocks * rows, out_channels), dy.dtype)
-    dy_grid[:cells].reshape(n, grid_h, grid_w, out_channels)[:, :out_h, :out_w] = dy
+    grid = padded_grid(x, padding, blocks * rows + reach)  # taps read up to `reach` cells on
+    dy_grid = padded_grid(dy, ((0, grid_h - out_h), (0, grid_w - out_w)), blocks * rows)
     cell, value = grid.strides
     shifted = as_strided(grid, tuple(kernel_hw) + (blocks, c, rows),
                          (dilations[0] * grid_w * cell, dilations[1] * cell, rows * cell, value,
