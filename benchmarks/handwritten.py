@@ -39,14 +39,15 @@ def conv2d(xp, padded, w):
     return out.reshape(n, hp - kh + 1, wp - kw + 1, o)
 
 
-def conv2d_same_with_grads(xp, x, w):
-    """Forward 'same' conv, then both gradients of sum(y): (y, dx, dw)."""
+def conv2d_same_with_grads(xp, x, w, dy):
+    """Forward 'same' conv, then the input and filter gradients for the upstream gradient dy
+    (N, H, W, O): (y, dx, dw)."""
     kh, kw, c, o = w.shape
     padded = pad_same(xp, x, kh, kw)
     cols = im2col(xp, padded, kh, kw)
     w2 = w.reshape(kh * kw * c, o)
     y = cols @ w2
-    dy = xp.ones_like(y)
+    dy = dy.reshape(y.shape)
     dw = (cols.T @ dy).reshape(w.shape)
     dpadded = col2im(xp, dy @ w2.T, padded.shape, kh, kw)
     top, left = (kh - 1) // 2, (kw - 1) // 2
