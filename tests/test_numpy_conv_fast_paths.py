@@ -198,7 +198,7 @@ def test_filter_gradient_takes_the_kept_rows_chunk_by_chunk(monkeypatch, channel
                         lambda *args: grids.append(1) or on_the_grid(*args))
     rng = np.random.default_rng(3)
     x = rng.standard_normal((5, 6, 6, channels)).astype(np.float32)
-    w = rng.standard_normal((3, 3, channels, 5)).astype(np.float32)  # im2col: under 2 per filter
+    w = rng.standard_normal((3, 3, channels, 12)).astype(np.float32)  # im2col: short rows
     pads = ((1, 1), (1, 1))
     geometry = dict(strides=(1, 1), padding=pads, dilations=(1, 1))
     y = get_kernel("Conv2D", "numpy")(x, w, **geometry)
@@ -222,9 +222,9 @@ def test_filter_gradient_takes_the_kept_rows_chunk_by_chunk(monkeypatch, channel
 ])
 def test_convolution_reads_runs_of_input_cells_in_row_blocks(monkeypatch, x_shape, w_shape,
                                                              pads):
-    """Stride 1 with twice as many input channels as filters: the forward reads runs of the
-    padded grid's cells in place, in GEMMs of 5 rows (the last ones past the grid's end), and
-    so does the input gradient of a filter of twice as many outputs as inputs."""
+    """Stride 1 with long im2col rows for the filter count, or one kernel row: the forward reads
+    runs of the padded grid's cells in place, in GEMMs of 5 rows (the last ones past the grid's
+    end), and so does the input gradient of the filter with inputs and outputs swapped."""
     from engine.kernels.numpy import conv, gemm
 
     runs = []
@@ -242,11 +242,11 @@ def test_convolution_reads_runs_of_input_cells_in_row_blocks(monkeypatch, x_shap
     np.testing.assert_allclose(y, direct_conv2d(x, w, pads), rtol=1e-5, atol=1e-5)
     assert len(runs) == 1
     wide = np.ascontiguousarray(w.transpose(0, 1, 3, 2))  # w_shape[3] in, w_shape[2] out
-    dy = rng.standard_normal(x_shape[:3] + (w_shape[3],)).astype(np.float32)
-    out = get_kernel("Conv2D", "numpy")(dy, wide, **geometry)
-    dx = get_kernel("Conv2DBackpropInput", "numpy")(out, wide, dy.shape, **geometry)
-    np.testing.assert_allclose(dx, direct_input_gradient(out, wide, dy.shape, pads), rtol=1e-4,
-                               atol=1e-4)
+    image_shape = x_shape[:3] + (w_shape[3],)
+    out = rng.standard_normal(y.shape[:3] + (w_shape[2],)).astype(np.float32)
+    dx = get_kernel("Conv2DBackpropInput", "numpy")(out, wide, image_shape, **geometry)
+    np.testing.assert_allclose(dx, direct_input_gradient(out, wide, image_shape, pads),
+                               rtol=1e-4, atol=1e-4)
     assert len(runs) == 2
 
 
