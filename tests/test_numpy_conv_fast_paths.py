@@ -217,7 +217,7 @@ def test_filter_gradient_takes_the_kept_rows_chunk_by_chunk(monkeypatch, channel
 @pytest.mark.parametrize("x_shape, w_shape, pads", [
     ((3, 5, 7, 6), (3, 3, 6, 3), ((1, 1), (1, 1))),
     ((2, 4, 6, 4), (2, 3, 4, 2), ((0, 1), (2, 0))),
-    ((2, 5, 5, 4), (1, 2, 4, 2), ((0, 0), (0, 0))),   # one kernel row: nothing to add up
+    ((2, 5, 5, 6), (1, 3, 6, 2), ((0, 0), (0, 0))),   # one kernel row: nothing to add up
     ((3, 5, 6, 6), (3, 3, 6, 2), ((2, 1), (0, 2))),   # rows and images share wider paddings
 ])
 def test_convolution_reads_runs_of_input_cells_in_row_blocks(monkeypatch, x_shape, w_shape,
