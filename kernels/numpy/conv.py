@@ -1,6 +1,6 @@
 """NumPy convolution kernels: im2col through a strided window view, then BLAS GEMMs run as
-stacks of small row blocks (gemm.py). At stride 1 with twice as many input channels as filters
-or more, no im2col: GEMM rows are runs of the padded input's cells, read in place
+stacks of small row blocks (gemm.py). At stride 1, where im2col rows would be long for the
+filter count, no im2col: GEMM rows are runs of the padded input's cells, read in place
 (_convolve_by_cell_runs).
 
 Gradients reuse the same pieces: the filter gradient is im2col(x)^T @ dy, with the rows the
@@ -8,8 +8,9 @@ forward kept when the same input comes back (as in a training step), else, at st
 input channels and up to 32 filters, one GEMM per kernel tap over the padded input's grid (no
 im2col; its K, the cells, is long); the input gradient is, at stride 1, a convolution of dy
 with the flipped filter, otherwise dy @ W^T scattered back with one vectorised add per kernel
-tap (col2im). Depthwise convolutions are per-tap multiply-adds. Each runs per batch chunk, the
-chunks on every core (parallel.over_batch).
+tap (col2im); Conv2DBackprop runs both in one pass over the batch chunks. Depthwise
+convolutions are per-tap multiply-adds. Each runs per batch chunk, the chunks on every core
+(parallel.over_batch).
 
 Measured and left out (one core, 8 images of 32x32x16 -> 3x3x32): per-tap GEMMs on the padded
 grid for the forward and input gradient, whose K is only C (forward 820 -> 1360 us, input
