@@ -123,6 +123,16 @@ def direct_input_gradient(dy, w, x_shape, pads):
     return padded[:, top:top + h, left:left + wd]
 
 
+def checked_stride_one_conv2d(rng, x_shape, w_shape, pads):
+    """Random x and w, and the NumPy Conv2D of them checked against direct_conv2d."""
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    geometry = dict(strides=(1, 1), padding=pads, dilations=(1, 1))
+    y = get_kernel("Conv2D", "numpy")(x, w, **geometry)
+    np.testing.assert_allclose(y, direct_conv2d(x, w, pads), rtol=1e-5, atol=1e-5)
+    return x, w, geometry, y
+
+
 @pytest.mark.parametrize("x_shape, w_shape, pads", [
     ((3, 8, 8, 1), (3, 3, 1, 8), ((0, 0), (0, 0))),   # even output width: two cells a GEMM row
     ((2, 7, 9, 1), (3, 2, 1, 5), ((1, 1), (0, 1))),   # even, padded
@@ -130,11 +140,7 @@ def direct_input_gradient(dy, w, x_shape, pads):
 ])
 def test_single_channel_conv2d_and_filter_gradient(x_shape, w_shape, pads):
     rng = np.random.default_rng(1)
-    x = rng.standard_normal(x_shape).astype(np.float32)
-    w = rng.standard_normal(w_shape).astype(np.float32)
-    geometry = dict(strides=(1, 1), padding=pads, dilations=(1, 1))
-    y = get_kernel("Conv2D", "numpy")(x, w, **geometry)
-    np.testing.assert_allclose(y, direct_conv2d(x, w, pads), rtol=1e-5, atol=1e-5)
+    x, w, geometry, y = checked_stride_one_conv2d(rng, x_shape, w_shape, pads)
     dy = rng.standard_normal(y.shape).astype(np.float32)
     grad = get_kernel("Conv2DBackpropFilter", "numpy")(x, dy, w.shape, **geometry)
     np.testing.assert_allclose(grad, direct_filter_gradient(x, dy, w.shape, pads), rtol=1e-4,
@@ -235,11 +241,7 @@ def test_convolution_reads_runs_of_input_cells_in_row_blocks(monkeypatch, x_shap
                         w_shape[3])
     monkeypatch.setattr(gemm, "MIN_BLOCK_ROWS", 1)
     rng = np.random.default_rng(4)
-    x = rng.standard_normal(x_shape).astype(np.float32)
-    w = rng.standard_normal(w_shape).astype(np.float32)
-    geometry = dict(strides=(1, 1), padding=pads, dilations=(1, 1))
-    y = get_kernel("Conv2D", "numpy")(x, w, **geometry)
-    np.testing.assert_allclose(y, direct_conv2d(x, w, pads), rtol=1e-5, atol=1e-5)
+    x, w, geometry, y = checked_stride_one_conv2d(rng, x_shape, w_shape, pads)
     assert len(runs) == 1
     wide = np.ascontiguousarray(w.transpose(0, 1, 3, 2))  # w_shape[3] in, w_shape[2] out
     image_shape = x_shape[:3] + (w_shape[3],)
