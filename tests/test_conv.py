@@ -104,11 +104,12 @@ CONV_CASES = [  # x shape, filter shape, strides, padding, dilations
     # Stride 1, padding beyond the filter's reach: the input gradient crops dy (correlation).
     ((2, 5, 4, 2), (2, 3, 2, 3), 1, [[2, 0], [0, 3]], 1),
     ((1, 6, 5, 2), (1, 1, 2, 3), 1, [[1, 1], [2, 0]], 1),
-    # Twice as many input channels as filters or more, stride 1: NumPy reads runs of input
-    # cells in place (its forward here; the input gradient of the case after them).
+    # Stride 1, more input channels than filters and the reverse (the input gradient's): on
+    # images large enough NumPy reads runs of input cells in place, as in the last one here.
     ((2, 5, 7, 8), (3, 3, 8, 3), 1, "same", 1),
     ((1, 4, 6, 6), (1, 3, 6, 2), 1, [[0, 1], [2, 1]], 1),
     ((2, 6, 5, 2), (3, 2, 2, 5), 1, "same", 1),
+    ((1, 16, 16, 8), (3, 3, 8, 4), 1, "same", 1),
     # Empty: no images, no input channels, no filters.
     ((0, 5, 5, 8), (3, 3, 8, 2), 1, "same", 1),
     ((2, 5, 5, 0), (3, 3, 0, 2), 1, "same", 1),

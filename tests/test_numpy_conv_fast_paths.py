@@ -240,6 +240,7 @@ def test_convolution_reads_runs_of_input_cells_in_row_blocks(monkeypatch, x_shap
     monkeypatch.setattr(gemm, "SMALL_GEMM_MACS", 5 * w_shape[0] * w_shape[1] * w_shape[2] *
                         w_shape[3])
     monkeypatch.setattr(gemm, "MIN_BLOCK_ROWS", 1)
+    monkeypatch.setattr(conv, "RUNS_MAX_GRID_CELLS", 10)  # these images are small
     rng = np.random.default_rng(4)
     x, w, geometry, y = checked_stride_one_conv2d(rng, x_shape, w_shape, pads)
     assert len(runs) == 1

@@ -210,7 +210,7 @@ def _convolution_chunks(x, filter, strides, padding, dilations, epilogue, keep):
     kh, kw, in_channels, out_channels = filter.shape
     out_hw = output_size(x.shape[1:3], (kh, kw), strides, padding, dilations)
     y = np.empty((x.shape[0],) + out_hw + (out_channels,), dtype=np.result_type(x, filter))
-    if _cell_runs_apply(filter.shape, strides, dilations):
+    if _cell_runs_apply(filter.shape, strides, dilations, x.shape, padding, out_hw):
         matrix = filter.transpose(1, 2, 0, 3).reshape(kw * in_channels, kh * out_channels)
 
         def runs(rows):
@@ -221,7 +221,7 @@ def _convolution_chunks(x, filter, strides, padding, dilations, epilogue, keep):
 
     pixels = _pixels_per_row(in_channels, out_hw[1], strides, dilations)
     matrix = _widened_filter(filter, pixels)
-    rows_bytes = y.size // matrix.shape[1] * matrix.shape[0] * x.itemsize
+    rows_bytes = len(x) * out_hw[0] * out_hw[1] // pixels * matrix.shape[0] * x.itemsize
     kept = {} if keep and rows_bytes <= KEEP_MAX_BYTES else None
     if kept is not None:  # filled chunk by chunk as they run
         _KEPT_ROWS[0] = (x, _geometry((kh, kw), strides, padding, dilations, pixels), kept)
@@ -243,14 +243,20 @@ def _convolution_chunks(x, filter, strides, padding, dilations, epilogue, keep):
 # 3.88 -> 3.63 ms, 24 -> 32 7.64 -> 7.18, 20 -> 24 6.53 -> 6.47; 5x5 12 -> 32 13.85 -> 12.12,
 # 16 -> 32 17.30 -> 14.17. Left on im2col (its rows also serve the filter gradient): 3x3 32 ->
 # 48 15.16 -> 15.54, 16 -> 32 5.50 -> 5.72, 32 -> 64 (16x16) 4.70 -> 5.39; 5x5 3 -> 32 3.96 ->
-# 6.24. Every input gradient here (its C and OC swapped) gains.
-RUNS_MIN_ROW_PER_FILTER = 6.5
+# 6.24. Every input gradient here (its C and OC swapped) gains. On small images the grid's
+# padding is a larger share of its GEMM: runs only where the grid has at most
+# RUNS_MAX_GRID_CELLS per output cell (3x3 'same': 16x16 1.13 and up; at 14x14 64 -> 64 runs
+# lose 4%, 12x12 32 -> 32 8%, 10x10 64 -> 64 9%, 8x8 128 -> 128 20%).
+RUNS_MIN_ROW_PER_FILTER, RUNS_MAX_GRID_CELLS = 6.5, 1.14
 
 
-def _cell_runs_apply(filter_shape, strides, dilations):
+def _cell_runs_apply(filter_shape, strides, dilations, input_shape, padding, out_hw):
     kh, kw, in_channels, out_channels = filter_shape
-    return (tuple(strides) == (1, 1) and tuple(dilations) == (1, 1) and kw > 1
-            and kh * kw * in_channels >= RUNS_MIN_ROW_PER_FILTER * out_channels)
+    if tuple(strides) != (1, 1) or tuple(dilations) != (1, 1) or kw == 1:
+        return False
+    _, grid_cells = _shared_padding_strides(input_shape, padding)
+    return (kh * kw * in_channels >= RUNS_MIN_ROW_PER_FILTER * out_channels
+            and grid_cells <= RUNS_MAX_GRID_CELLS * out_hw[0] * out_hw[1])
 
 
 def _every_kth_cell(cells, k, blocks, rows, cells_per_row):
